@@ -1,0 +1,1 @@
+"""ebpflite.helpers: maps, helper functions and program contexts shared by both engines."""

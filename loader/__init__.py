@@ -1,0 +1,1 @@
+"""ebpflite.loader: ELF objects, BTF, relocations, map specifications, `ebpflite cc`."""

@@ -1,0 +1,1 @@
+"""ebpflite.vm: the instruction set, decoding, assembly, and the reference interpreter."""
