@@ -12,7 +12,7 @@ import click
 
 from ebpflite.errors import EbpfError
 
-COMMAND_MODULES = ("core", "objects", "world", "verify", "jitviews", "bench")
+COMMAND_MODULES = ("asm", "run", "objects", "world", "verify", "bench", "testing")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
