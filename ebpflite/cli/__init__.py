@@ -12,7 +12,7 @@ import click
 
 from ebpflite.errors import EbpfError
 
-COMMAND_MODULES = ("asm", "run", "objects", "world", "verify", "bench", "testing")
+COMMAND_MODULES = ("asm", "run", "objects", "mapcmd", "world", "verify", "bench")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
