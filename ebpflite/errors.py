@@ -149,3 +149,8 @@ class PcapError(EbpfError):
 
 class ContextError(EbpfError):
     """A context or packet the program cannot be run on (too short, bad layout)."""
+
+
+class PacketError(EbpfError):
+    """A packet that cannot be built as asked (a field value that does not fit,
+    an address that does not parse, a checksum with no IP header to cover)."""
