@@ -1,0 +1,453 @@
+"""The helper registry: number, name, prototype and implementation of every helper.
+
+A program calls a helper by number (``call imm``). The same helper has
+different numbers on the two platforms we emulate: Linux numbers them in
+the order of ``__BPF_FUNC_MAPPER`` in ``include/uapi/linux/bpf.h``, and
+ebpf-for-windows has its own ``ebpf_helper_id_t`` (``ebpf_structs.h``) plus
+program-type extension helpers from 0x10000 (``ebpf_nethooks.h``). So the
+registry keeps one table of *names* for each platform and one table of
+*prototypes* keyed by name, and builds a platform profile from them:
+``profile("linux")[1].name == "bpf_map_lookup_elem"``.
+
+Prototypes use the kernel's ``bpf_arg_type``/``bpf_return_type`` names (see
+:class:`Arg` and :class:`Ret`): the verifier checks calls against them and
+the disassembler prints them. A helper whose prototype we have not written
+down has ``known=False`` and empty ``args``; the verifier should treat such
+calls conservatively.
+
+Implementations live in :mod:`ebpflite.helpers.impl` (one module per
+family) and are looked up by name, so adding a helper means adding a
+function there and, if it is new to the tables, a line here.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from dataclasses import dataclass, replace
+
+from ebpflite.vm.env import HelperFn
+
+PLATFORMS = ("linux", "windows")
+
+
+class Arg(enum.Enum):
+    """Argument types (the kernel's ``ARG_*`` of ``enum bpf_arg_type``, prefix dropped).
+
+    Modifier combinations the kernel spells with flags (``PTR_MAYBE_NULL``,
+    ``MEM_UNINIT``, ``MEM_RDONLY``) are separate members here, named the way
+    older kernels spelled them (``PTR_TO_UNINIT_MEM``, ``PTR_TO_MEM_OR_NULL``).
+    A ``PTR_TO_MEM``/``PTR_TO_UNINIT_MEM`` argument is sized by the
+    ``CONST_SIZE``/``CONST_SIZE_OR_ZERO`` argument right after it.
+    """
+
+    ANYTHING = "anything"  #: any initialised value
+    CONST_MAP_PTR = "const_map_ptr"  #: a map (from lddw map)
+    PTR_TO_MAP_KEY = "ptr_to_map_key"  #: key_size readable bytes
+    PTR_TO_MAP_VALUE = "ptr_to_map_value"  #: value_size readable bytes
+    PTR_TO_UNINIT_MAP_VALUE = "ptr_to_uninit_map_value"  #: value_size writable bytes
+    PTR_TO_MAP_VALUE_OR_NULL = "ptr_to_map_value_or_null"
+    PTR_TO_MEM = "ptr_to_mem"  #: readable memory, size in the next arg
+    PTR_TO_READONLY_MEM = "ptr_to_readonly_mem"  #: PTR_TO_MEM | MEM_RDONLY
+    PTR_TO_MEM_OR_NULL = "ptr_to_mem_or_null"
+    PTR_TO_UNINIT_MEM = "ptr_to_uninit_mem"  #: writable memory, size in the next arg
+    CONST_SIZE = "const_size"  #: a known size > 0
+    CONST_SIZE_OR_ZERO = "const_size_or_zero"
+    CONST_ALLOC_SIZE_OR_ZERO = "const_alloc_size_or_zero"  #: ringbuf_reserve size
+    PTR_TO_CTX = "ptr_to_ctx"
+    PTR_TO_CTX_OR_NULL = "ptr_to_ctx_or_null"
+    PTR_TO_STACK = "ptr_to_stack"
+    PTR_TO_STACK_OR_NULL = "ptr_to_stack_or_null"  #: callback context (loop, for_each)
+    PTR_TO_FUNC = "ptr_to_func"  #: a callback subprogram (lddw src=4)
+    PTR_TO_INT = "ptr_to_int"
+    PTR_TO_LONG = "ptr_to_long"
+    PTR_TO_SPIN_LOCK = "ptr_to_spin_lock"  #: a bpf_spin_lock inside a map value
+    PTR_TO_TIMER = "ptr_to_timer"
+    PTR_TO_ALLOC_MEM = "ptr_to_alloc_mem"  #: a ringbuf_reserve'd record (released)
+    PTR_TO_CONST_STR = "ptr_to_const_str"  #: NUL-terminated string in read-only map value
+    PTR_TO_SOCKET = "ptr_to_socket"
+    PTR_TO_SOCK_COMMON = "ptr_to_sock_common"
+    PTR_TO_BTF_ID = "ptr_to_btf_id"
+    PTR_TO_BTF_ID_SOCK_COMMON = "ptr_to_btf_id_sock_common"
+    PTR_TO_PERCPU_BTF_ID = "ptr_to_percpu_btf_id"
+    PTR_TO_KPTR = "ptr_to_kptr"
+    PTR_TO_DYNPTR = "ptr_to_dynptr"
+
+
+class Ret(enum.Enum):
+    """Return types (the kernel's ``RET_*`` of ``enum bpf_return_type``)."""
+
+    INTEGER = "integer"
+    VOID = "void"
+    PTR_TO_MAP_VALUE = "ptr_to_map_value"
+    PTR_TO_MAP_VALUE_OR_NULL = "ptr_to_map_value_or_null"
+    PTR_TO_SOCKET_OR_NULL = "ptr_to_socket_or_null"
+    PTR_TO_TCP_SOCK_OR_NULL = "ptr_to_tcp_sock_or_null"
+    PTR_TO_SOCK_COMMON_OR_NULL = "ptr_to_sock_common_or_null"
+    #: ringbuf_reserve: RET_PTR_TO_ALLOC_MEM_OR_NULL (size = its CONST_ALLOC_SIZE arg)
+    PTR_TO_MEM_OR_NULL = "ptr_to_mem_or_null"
+    PTR_TO_MEM_OR_BTF_ID = "ptr_to_mem_or_btf_id"
+    PTR_TO_MEM_OR_BTF_ID_OR_NULL = "ptr_to_mem_or_btf_id_or_null"
+    PTR_TO_BTF_ID = "ptr_to_btf_id"
+    PTR_TO_BTF_ID_OR_NULL = "ptr_to_btf_id_or_null"
+
+
+@dataclass(frozen=True)
+class HelperSpec:
+    """One helper of one platform.
+
+    ``name`` is the C name (``bpf_map_lookup_elem``). ``impl`` is ``None``
+    for helpers ebpflite knows by number but does not implement: the
+    runtime refuses to load programs calling those. ``changes_pkt_data``
+    marks helpers after which packet pointers are invalid (the kernel's
+    ``bpf_helper_changes_pkt_data``); ``known`` is False when only the
+    number and name are recorded, not the prototype.
+    """
+
+    number: int
+    name: str
+    args: tuple[Arg, ...]
+    ret: Ret
+    impl: HelperFn | None = None
+    changes_pkt_data: bool = False
+    known: bool = True
+
+    @property
+    def short_name(self) -> str:
+        """The name without the ``bpf_`` prefix (as in ``BPF_FUNC_<short_name>``)."""
+        return self.name[4:] if self.name.startswith("bpf_") else self.name
+
+
+# --- numbering ------------------------------------------------------------------------
+
+#: Linux ``__BPF_FUNC_MAPPER`` order: the index is the helper number (0 = unspec)
+LINUX_NAMES = """
+unspec map_lookup_elem map_update_elem map_delete_elem probe_read ktime_get_ns trace_printk
+get_prandom_u32 get_smp_processor_id skb_store_bytes l3_csum_replace l4_csum_replace tail_call
+clone_redirect get_current_pid_tgid get_current_uid_gid get_current_comm get_cgroup_classid
+skb_vlan_push skb_vlan_pop skb_get_tunnel_key skb_set_tunnel_key perf_event_read redirect
+get_route_realm perf_event_output skb_load_bytes get_stackid csum_diff skb_get_tunnel_opt
+skb_set_tunnel_opt skb_change_proto skb_change_type skb_under_cgroup get_hash_recalc
+get_current_task probe_write_user current_task_under_cgroup skb_change_tail skb_pull_data
+csum_update set_hash_invalid get_numa_node_id skb_change_head xdp_adjust_head probe_read_str
+get_socket_cookie get_socket_uid set_hash setsockopt skb_adjust_room redirect_map sk_redirect_map
+sock_map_update xdp_adjust_meta perf_event_read_value perf_prog_read_value getsockopt
+override_return sock_ops_cb_flags_set msg_redirect_map msg_apply_bytes msg_cork_bytes
+msg_pull_data bind xdp_adjust_tail skb_get_xfrm_state get_stack skb_load_bytes_relative
+fib_lookup sock_hash_update msg_redirect_hash sk_redirect_hash lwt_push_encap
+lwt_seg6_store_bytes lwt_seg6_adjust_srh lwt_seg6_action rc_repeat rc_keydown skb_cgroup_id
+get_current_cgroup_id get_local_storage sk_select_reuseport skb_ancestor_cgroup_id sk_lookup_tcp
+sk_lookup_udp sk_release map_push_elem map_pop_elem map_peek_elem msg_push_data msg_pop_data
+rc_pointer_rel spin_lock spin_unlock sk_fullsock tcp_sock skb_ecn_set_ce get_listener_sock
+skc_lookup_tcp tcp_check_syncookie sysctl_get_name sysctl_get_current_value sysctl_get_new_value
+sysctl_set_new_value strtol strtoul sk_storage_get sk_storage_delete send_signal
+tcp_gen_syncookie skb_output probe_read_user probe_read_kernel probe_read_user_str
+probe_read_kernel_str tcp_send_ack send_signal_thread jiffies64 read_branch_records
+get_ns_current_pid_tgid xdp_output get_netns_cookie get_current_ancestor_cgroup_id sk_assign
+ktime_get_boot_ns seq_printf seq_write sk_cgroup_id sk_ancestor_cgroup_id ringbuf_output
+ringbuf_reserve ringbuf_submit ringbuf_discard ringbuf_query csum_level skc_to_tcp6_sock
+skc_to_tcp_sock skc_to_tcp_timewait_sock skc_to_tcp_request_sock skc_to_udp6_sock
+get_task_stack load_hdr_opt store_hdr_opt reserve_hdr_opt inode_storage_get
+inode_storage_delete d_path copy_from_user snprintf_btf seq_printf_btf skb_cgroup_classid
+redirect_neigh per_cpu_ptr this_cpu_ptr redirect_peer task_storage_get task_storage_delete
+get_current_task_btf bprm_opts_set ktime_get_coarse_ns ima_inode_hash sock_from_file check_mtu
+for_each_map_elem snprintf sys_bpf btf_find_by_name_kind sys_close timer_init
+timer_set_callback timer_start timer_cancel get_func_ip get_attach_cookie task_pt_regs
+get_branch_snapshot trace_vprintk skc_to_unix_sock kallsyms_lookup_name find_vma loop strncmp
+get_func_arg get_func_ret get_func_arg_cnt get_retval set_retval xdp_get_buff_len
+xdp_load_bytes xdp_store_bytes copy_from_user_task skb_set_tstamp ima_file_hash kptr_xchg
+map_lookup_percpu_elem skc_to_mptcp_sock dynptr_from_mem ringbuf_reserve_dynptr
+ringbuf_submit_dynptr ringbuf_discard_dynptr dynptr_read dynptr_write dynptr_data
+tcp_raw_gen_syncookie_ipv4 tcp_raw_gen_syncookie_ipv6 tcp_raw_check_syncookie_ipv4
+tcp_raw_check_syncookie_ipv6 ktime_get_tai_ns user_ringbuf_drain cgrp_storage_get
+cgrp_storage_delete
+""".split()
+
+#: ebpf-for-windows ``ebpf_helper_id_t`` (ebpf_structs.h) and the XDP extension helper
+#: (ebpf_nethooks.h: ``XDP_EXT_HELPER_FN_BASE`` 0xFFFF + 1)
+WINDOWS_NUMBERS: dict[int, str] = {
+    1: "map_lookup_elem", 2: "map_update_elem", 3: "map_delete_elem",
+    4: "map_lookup_and_delete_elem", 5: "tail_call", 6: "get_prandom_u32",
+    7: "ktime_get_boot_ns", 8: "get_smp_processor_id", 9: "ktime_get_ns", 10: "csum_diff",
+    11: "ringbuf_output", 12: "trace_printk2", 13: "trace_printk3", 14: "trace_printk4",
+    15: "trace_printk5", 16: "map_push_elem", 17: "map_pop_elem", 18: "map_peek_elem",
+    19: "get_current_pid_tgid", 20: "get_current_logon_id", 21: "is_current_admin",
+    22: "memcpy_s", 23: "memcmp_s", 24: "memset", 25: "memmove_s", 26: "get_socket_cookie",
+    27: "strncpy_s", 28: "strncat_s", 29: "strnlen_s", 30: "ktime_get_boot_ms",
+    31: "ktime_get_ms", 32: "perf_event_output",
+    0x10000: "xdp_adjust_head",
+}
+
+#: Map type numbers. Linux: ``enum bpf_map_type`` (uapi/linux/bpf.h); ebpf-for-windows:
+#: ``ebpf_map_type_t`` (ebpf_structs.h). Names are ours (``BPF_MAP_TYPE_`` dropped, lower case).
+LINUX_MAP_TYPES: dict[int, str] = dict(enumerate("""
+unspec hash array prog_array perf_event_array percpu_hash percpu_array stack_trace cgroup_array
+lru_hash lru_percpu_hash lpm_trie array_of_maps hash_of_maps devmap sockmap cpumap xskmap sockhash
+cgroup_storage reuseport_sockarray percpu_cgroup_storage queue stack sk_storage devmap_hash
+struct_ops ringbuf inode_storage task_storage bloom_filter user_ringbuf cgrp_storage arena
+""".split()))
+WINDOWS_MAP_TYPES: dict[int, str] = {
+    0: "unspec", 1: "hash", 2: "array", 3: "prog_array", 4: "percpu_hash", 5: "percpu_array",
+    6: "hash_of_maps", 7: "array_of_maps", 8: "lru_hash", 9: "lpm_trie", 10: "queue",
+    11: "lru_percpu_hash", 12: "stack", 13: "ringbuf",
+}
+
+
+def map_type_name(number: int, platform: str) -> str:
+    """The map type name for a platform's ``BPF_MAP_TYPE_*`` number (``unknown(N)`` if none)."""
+    table = LINUX_MAP_TYPES if platform == "linux" else WINDOWS_MAP_TYPES
+    return table.get(number, f"unknown({number})")
+
+
+def map_type_number(name: str, platform: str) -> int:
+    """The platform's number for a map type name; KeyError naming the platform if it has none."""
+    table = LINUX_MAP_TYPES if platform == "linux" else WINDOWS_MAP_TYPES
+    for number, known in table.items():
+        if known == name:
+            return number
+    raise KeyError(f"{platform} has no map type {name!r}")
+
+
+#: Linux helpers that are not in ``__BPF_FUNC_MAPPER`` but that ebpflite offers
+#: under a number of its own (there is no kernel number to collide with).
+LINUX_EXTRA: dict[int, str] = {}
+
+
+# --- prototypes -------------------------------------------------------------------------
+
+_A = Arg
+_CTX, _MAP, _KEY, _ANY = _A.PTR_TO_CTX, _A.CONST_MAP_PTR, _A.PTR_TO_MAP_KEY, _A.ANYTHING
+_MEM, _RMEM, _UMEM = _A.PTR_TO_MEM, _A.PTR_TO_READONLY_MEM, _A.PTR_TO_UNINIT_MEM
+_SZ, _SZ0 = _A.CONST_SIZE, _A.CONST_SIZE_OR_ZERO
+_SOCK, _BTF = _A.PTR_TO_BTF_ID_SOCK_COMMON, _A.PTR_TO_BTF_ID
+_I, _V = Ret.INTEGER, Ret.VOID
+
+#: name -> (return type, argument types). Shared by both platforms.
+PROTOTYPES: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
+    # maps
+    "map_lookup_elem": (Ret.PTR_TO_MAP_VALUE_OR_NULL, (_MAP, _KEY)),
+    "map_update_elem": (_I, (_MAP, _KEY, _A.PTR_TO_MAP_VALUE, _ANY)),
+    "map_delete_elem": (_I, (_MAP, _KEY)),
+    "map_lookup_and_delete_elem": (_I, (_MAP, _KEY, _A.PTR_TO_UNINIT_MAP_VALUE)),
+    "map_push_elem": (_I, (_MAP, _A.PTR_TO_MAP_VALUE, _ANY)),
+    "map_pop_elem": (_I, (_MAP, _A.PTR_TO_UNINIT_MAP_VALUE)),
+    "map_peek_elem": (_I, (_MAP, _A.PTR_TO_UNINIT_MAP_VALUE)),
+    "map_lookup_percpu_elem": (Ret.PTR_TO_MAP_VALUE_OR_NULL, (_MAP, _KEY, _ANY)),
+    "for_each_map_elem": (_I, (_MAP, _A.PTR_TO_FUNC, _A.PTR_TO_STACK_OR_NULL, _ANY)),
+    "get_local_storage": (Ret.PTR_TO_MAP_VALUE, (_MAP, _ANY)),
+    "tail_call": (_V, (_CTX, _MAP, _ANY)),
+    # memory
+    "probe_read": (_I, (_UMEM, _SZ0, _ANY)),
+    "probe_read_str": (_I, (_UMEM, _SZ0, _ANY)),
+    "probe_read_user": (_I, (_UMEM, _SZ0, _ANY)),
+    "probe_read_kernel": (_I, (_UMEM, _SZ0, _ANY)),
+    "probe_read_user_str": (_I, (_UMEM, _SZ0, _ANY)),
+    "probe_read_kernel_str": (_I, (_UMEM, _SZ0, _ANY)),
+    "probe_write_user": (_I, (_ANY, _RMEM, _SZ)),
+    "copy_from_user": (_I, (_UMEM, _SZ0, _ANY)),
+    "strtol": (_I, (_RMEM, _SZ, _ANY, _A.PTR_TO_LONG)),
+    "strtoul": (_I, (_RMEM, _SZ, _ANY, _A.PTR_TO_LONG)),
+    "strncmp": (_I, (_RMEM, _SZ, _A.PTR_TO_CONST_STR)),
+    # time, randomness, cpu
+    "ktime_get_ns": (_I, ()), "ktime_get_boot_ns": (_I, ()), "ktime_get_coarse_ns": (_I, ()),
+    "ktime_get_tai_ns": (_I, ()), "jiffies64": (_I, ()), "ktime_get_boot_ms": (_I, ()),
+    "ktime_get_ms": (_I, ()),
+    "get_prandom_u32": (_I, ()), "get_smp_processor_id": (_I, ()), "get_numa_node_id": (_I, ()),
+    # printing
+    "trace_printk": (_I, (_RMEM, _SZ, _ANY, _ANY, _ANY)),
+    "trace_vprintk": (_I, (_RMEM, _SZ, _A.PTR_TO_MEM_OR_NULL, _SZ0)),
+    "snprintf": (_I, (_A.PTR_TO_MEM_OR_NULL, _SZ0, _A.PTR_TO_CONST_STR, _A.PTR_TO_MEM_OR_NULL, _SZ0)),
+    "seq_printf": (_I, (_BTF, _RMEM, _SZ, _A.PTR_TO_MEM_OR_NULL, _SZ0)),
+    "seq_write": (_I, (_BTF, _RMEM, _SZ0)),
+    "trace_printk2": (_I, (_RMEM, _SZ)),
+    "trace_printk3": (_I, (_RMEM, _SZ, _ANY)),
+    "trace_printk4": (_I, (_RMEM, _SZ, _ANY, _ANY)),
+    "trace_printk5": (_I, (_RMEM, _SZ, _ANY, _ANY, _ANY)),
+    # the current process
+    "get_current_pid_tgid": (_I, ()), "get_current_uid_gid": (_I, ()),
+    "get_current_comm": (_I, (_UMEM, _SZ)),
+    "get_current_task": (_I, ()), "get_current_task_btf": (Ret.PTR_TO_BTF_ID, ()),
+    "get_current_cgroup_id": (_I, ()), "get_current_ancestor_cgroup_id": (_I, (_ANY,)),
+    "get_ns_current_pid_tgid": (_I, (_ANY, _ANY, _UMEM, _SZ)),
+    "send_signal": (_I, (_ANY,)), "send_signal_thread": (_I, (_ANY,)),
+    "get_current_logon_id": (_I, (_CTX,)), "is_current_admin": (_I, (_CTX,)),
+    # packets and XDP
+    "redirect": (_I, (_ANY, _ANY)),
+    "redirect_map": (_I, (_MAP, _ANY, _ANY)),
+    "xdp_adjust_head": (_I, (_CTX, _ANY)),
+    "xdp_adjust_tail": (_I, (_CTX, _ANY)),
+    "xdp_adjust_meta": (_I, (_CTX, _ANY)),
+    "xdp_get_buff_len": (_I, (_CTX,)),
+    "xdp_load_bytes": (_I, (_CTX, _ANY, _UMEM, _SZ)),
+    "xdp_store_bytes": (_I, (_CTX, _ANY, _MEM, _SZ)),
+    "xdp_output": (_I, (_CTX, _MAP, _ANY, _MEM, _SZ0)),
+    "csum_diff": (_I, (_A.PTR_TO_MEM_OR_NULL, _SZ0, _A.PTR_TO_MEM_OR_NULL, _SZ0, _ANY)),
+    "fib_lookup": (_I, (_CTX, _MEM, _SZ, _ANY)),
+    "check_mtu": (_I, (_CTX, _ANY, _A.PTR_TO_INT, _ANY, _ANY)),
+    "skb_load_bytes": (_I, (_CTX, _ANY, _UMEM, _SZ)),
+    "skb_load_bytes_relative": (_I, (_CTX, _ANY, _UMEM, _SZ, _ANY)),
+    "skb_store_bytes": (_I, (_CTX, _ANY, _MEM, _SZ, _ANY)),
+    "l3_csum_replace": (_I, (_CTX, _ANY, _ANY, _ANY, _ANY)),
+    "l4_csum_replace": (_I, (_CTX, _ANY, _ANY, _ANY, _ANY)),
+    "clone_redirect": (_I, (_CTX, _ANY, _ANY)),
+    "skb_vlan_push": (_I, (_CTX, _ANY, _ANY)), "skb_vlan_pop": (_I, (_CTX,)),
+    "skb_change_proto": (_I, (_CTX, _ANY, _ANY)), "skb_change_type": (_I, (_CTX, _ANY)),
+    "skb_change_tail": (_I, (_CTX, _ANY, _ANY)), "skb_change_head": (_I, (_CTX, _ANY, _ANY)),
+    "skb_pull_data": (_I, (_CTX, _ANY)), "skb_adjust_room": (_I, (_CTX, _ANY, _ANY, _ANY)),
+    "get_hash_recalc": (_I, (_CTX,)), "set_hash_invalid": (_I, (_CTX,)), "set_hash": (_I, (_CTX, _ANY)),
+    "csum_update": (_I, (_CTX, _ANY)), "csum_level": (_I, (_CTX, _ANY)),
+    "get_cgroup_classid": (_I, (_CTX,)), "get_route_realm": (_I, (_CTX,)),
+    "skb_cgroup_id": (_I, (_CTX,)), "skb_ancestor_cgroup_id": (_I, (_CTX, _ANY)),
+    "skb_get_tunnel_key": (_I, (_CTX, _UMEM, _SZ, _ANY)),
+    "skb_set_tunnel_key": (_I, (_CTX, _RMEM, _SZ, _ANY)),
+    "skb_under_cgroup": (_I, (_CTX, _MAP, _ANY)),
+    "skb_ecn_set_ce": (_I, (_CTX,)),
+    "redirect_neigh": (_I, (_ANY, _A.PTR_TO_MEM_OR_NULL, _SZ0, _ANY)),
+    "redirect_peer": (_I, (_ANY, _ANY)),
+    "get_socket_cookie": (_I, (_CTX,)), "get_socket_uid": (_I, (_CTX,)),
+    "get_netns_cookie": (_I, (_A.PTR_TO_CTX_OR_NULL,)),
+    # events and ring buffers
+    "perf_event_output": (_I, (_CTX, _MAP, _ANY, _MEM, _SZ0)),
+    "skb_output": (_I, (_BTF, _MAP, _ANY, _MEM, _SZ0)),
+    "perf_event_read": (_I, (_MAP, _ANY)),
+    "perf_event_read_value": (_I, (_MAP, _ANY, _UMEM, _SZ)),
+    "perf_prog_read_value": (_I, (_CTX, _UMEM, _SZ)),
+    "get_stackid": (_I, (_CTX, _MAP, _ANY)),
+    "get_stack": (_I, (_CTX, _UMEM, _SZ0, _ANY)),
+    "ringbuf_output": (_I, (_MAP, _RMEM, _SZ0, _ANY)),
+    "ringbuf_reserve": (Ret.PTR_TO_MEM_OR_NULL, (_MAP, _A.CONST_ALLOC_SIZE_OR_ZERO, _ANY)),
+    "ringbuf_submit": (_V, (_A.PTR_TO_ALLOC_MEM, _ANY)),
+    "ringbuf_discard": (_V, (_A.PTR_TO_ALLOC_MEM, _ANY)),
+    "ringbuf_query": (_I, (_MAP, _ANY)),
+    "user_ringbuf_drain": (_I, (_MAP, _A.PTR_TO_FUNC, _A.PTR_TO_STACK_OR_NULL, _ANY)),
+    # control flow
+    "loop": (_I, (_ANY, _A.PTR_TO_FUNC, _A.PTR_TO_STACK_OR_NULL, _ANY)),
+    "find_vma": (_I, (_BTF, _ANY, _A.PTR_TO_FUNC, _A.PTR_TO_STACK_OR_NULL, _ANY)),
+    "spin_lock": (_V, (_A.PTR_TO_SPIN_LOCK,)), "spin_unlock": (_V, (_A.PTR_TO_SPIN_LOCK,)),
+    "timer_init": (_I, (_A.PTR_TO_TIMER, _MAP, _ANY)),
+    "timer_set_callback": (_I, (_A.PTR_TO_TIMER, _A.PTR_TO_FUNC)),
+    "timer_start": (_I, (_A.PTR_TO_TIMER, _ANY, _ANY)), "timer_cancel": (_I, (_A.PTR_TO_TIMER,)),
+    "get_func_ip": (_I, (_CTX,)), "get_attach_cookie": (_I, (_CTX,)),
+    "get_func_arg": (_I, (_CTX, _ANY, _A.PTR_TO_LONG)), "get_func_ret": (_I, (_CTX, _A.PTR_TO_LONG)),
+    "get_func_arg_cnt": (_I, (_CTX,)), "get_retval": (_I, ()), "set_retval": (_I, (_ANY,)),
+    "override_return": (_I, (_CTX, _ANY)),
+    "kptr_xchg": (Ret.PTR_TO_BTF_ID_OR_NULL, (_A.PTR_TO_KPTR, _BTF)),
+    "per_cpu_ptr": (Ret.PTR_TO_MEM_OR_BTF_ID_OR_NULL, (_A.PTR_TO_PERCPU_BTF_ID, _ANY)),
+    "this_cpu_ptr": (Ret.PTR_TO_MEM_OR_BTF_ID, (_A.PTR_TO_PERCPU_BTF_ID,)),
+    "dynptr_from_mem": (_I, (_UMEM, _SZ0, _ANY, _A.PTR_TO_DYNPTR)),
+    "dynptr_read": (_I, (_UMEM, _SZ0, _A.PTR_TO_DYNPTR, _ANY, _ANY)),
+    "dynptr_write": (_I, (_A.PTR_TO_DYNPTR, _ANY, _RMEM, _SZ0, _ANY)),
+    # sockets
+    "sk_lookup_tcp": (Ret.PTR_TO_SOCKET_OR_NULL, (_CTX, _MEM, _SZ, _ANY, _ANY)),
+    "sk_lookup_udp": (Ret.PTR_TO_SOCKET_OR_NULL, (_CTX, _MEM, _SZ, _ANY, _ANY)),
+    "skc_lookup_tcp": (Ret.PTR_TO_SOCK_COMMON_OR_NULL, (_CTX, _MEM, _SZ, _ANY, _ANY)),
+    "sk_release": (_I, (_SOCK,)),
+    "sk_fullsock": (Ret.PTR_TO_SOCKET_OR_NULL, (_A.PTR_TO_SOCK_COMMON,)),
+    "tcp_sock": (Ret.PTR_TO_TCP_SOCK_OR_NULL, (_A.PTR_TO_SOCK_COMMON,)),
+    "get_listener_sock": (Ret.PTR_TO_SOCKET_OR_NULL, (_A.PTR_TO_SOCK_COMMON,)),
+    "sk_assign": (_I, (_CTX, _SOCK, _ANY)),
+    "sk_cgroup_id": (_I, (_SOCK,)), "sk_ancestor_cgroup_id": (_I, (_SOCK, _ANY)),
+    "sk_storage_get": (Ret.PTR_TO_MAP_VALUE_OR_NULL, (_MAP, _SOCK, _A.PTR_TO_MAP_VALUE_OR_NULL, _ANY)),
+    "sk_storage_delete": (_I, (_MAP, _SOCK)),
+    "task_storage_get": (Ret.PTR_TO_MAP_VALUE_OR_NULL, (_MAP, _BTF, _A.PTR_TO_MAP_VALUE_OR_NULL, _ANY)),
+    "task_storage_delete": (_I, (_MAP, _BTF)),
+    "inode_storage_get": (Ret.PTR_TO_MAP_VALUE_OR_NULL, (_MAP, _BTF, _A.PTR_TO_MAP_VALUE_OR_NULL, _ANY)),
+    "inode_storage_delete": (_I, (_MAP, _BTF)),
+    "cgrp_storage_get": (Ret.PTR_TO_MAP_VALUE_OR_NULL, (_MAP, _BTF, _A.PTR_TO_MAP_VALUE_OR_NULL, _ANY)),
+    "cgrp_storage_delete": (_I, (_MAP, _BTF)),
+    "sk_redirect_map": (_I, (_CTX, _MAP, _ANY, _ANY)),
+    "sk_redirect_hash": (_I, (_CTX, _MAP, _KEY, _ANY)),
+    "sock_map_update": (_I, (_CTX, _MAP, _KEY, _ANY)),
+    "sock_hash_update": (_I, (_CTX, _MAP, _KEY, _ANY)),
+    "msg_redirect_map": (_I, (_CTX, _MAP, _ANY, _ANY)),
+    "msg_redirect_hash": (_I, (_CTX, _MAP, _KEY, _ANY)),
+    "setsockopt": (_I, (_CTX, _ANY, _ANY, _MEM, _SZ)),
+    "getsockopt": (_I, (_CTX, _ANY, _ANY, _UMEM, _SZ)),
+    "bind": (_I, (_CTX, _MEM, _SZ)),
+    "sysctl_get_name": (_I, (_CTX, _UMEM, _SZ, _ANY)),
+    "sysctl_get_current_value": (_I, (_CTX, _UMEM, _SZ)),
+    "sysctl_get_new_value": (_I, (_CTX, _UMEM, _SZ)),
+    "sysctl_set_new_value": (_I, (_CTX, _RMEM, _SZ)),
+    # ebpf-for-windows only
+    "memcpy_s": (_I, (_UMEM, _SZ, _RMEM, _SZ)),
+    "memcmp_s": (_I, (_RMEM, _SZ, _RMEM, _SZ)),
+    "memset": (_I, (_UMEM, _SZ, _ANY)),
+    "memmove_s": (_I, (_UMEM, _SZ, _RMEM, _SZ)),
+    "strncpy_s": (_I, (_UMEM, _SZ, _RMEM, _SZ)),
+    "strncat_s": (_I, (_MEM, _SZ, _RMEM, _SZ)),
+    "strnlen_s": (_I, (_RMEM, _SZ)),
+}
+
+#: helpers after which packet pointers must be re-derived (kernel bpf_helper_changes_pkt_data)
+CHANGES_PKT_DATA = frozenset({
+    "xdp_adjust_head", "xdp_adjust_tail", "xdp_adjust_meta", "skb_store_bytes", "skb_change_head",
+    "skb_change_tail", "skb_change_proto", "skb_pull_data", "skb_vlan_push", "skb_vlan_pop",
+    "skb_adjust_room", "l3_csum_replace", "l4_csum_replace", "clone_redirect", "msg_pull_data",
+    "msg_push_data", "msg_pop_data", "lwt_push_encap", "lwt_seg6_store_bytes",
+    "lwt_seg6_adjust_srh", "lwt_seg6_action", "store_hdr_opt",
+})
+
+
+# --- profiles ----------------------------------------------------------------------------
+
+
+def _numbers(platform: str) -> dict[int, str]:
+    if platform == "linux":
+        table = {i: name for i, name in enumerate(LINUX_NAMES) if i}
+        table.update(LINUX_EXTRA)
+        return table
+    if platform == "windows":
+        return dict(WINDOWS_NUMBERS)
+    raise ValueError(f"unknown platform {platform!r} (choose from {', '.join(PLATFORMS)})")
+
+
+def _implementations(platform: str) -> dict[str, HelperFn]:
+    try:
+        from ebpflite.helpers.impl import implementations
+    except ModuleNotFoundError as exc:  # the implementations are optional for the tables
+        if exc.name and exc.name.startswith("ebpflite.helpers.impl"):
+            return {}
+        raise
+    return implementations(platform)
+
+
+@functools.cache
+def _profile(platform: str) -> dict[int, HelperSpec]:
+    impls = _implementations(platform)
+    table: dict[int, HelperSpec] = {}
+    for number, short in _numbers(platform).items():
+        proto = PROTOTYPES.get(short)
+        ret, args = proto if proto else (Ret.INTEGER, ())
+        table[number] = HelperSpec(number, "bpf_" + short, args, ret, impls.get(short),
+                                   changes_pkt_data=short in CHANGES_PKT_DATA, known=proto is not None)
+    return table
+
+
+def profile(platform: str) -> dict[int, HelperSpec]:
+    """Every helper of ``platform`` (``"linux"`` or ``"windows"``) by number (a fresh dict)."""
+    return dict(_profile(platform))
+
+
+def get(number: int, platform: str) -> HelperSpec | None:
+    """The helper ``number`` of ``platform``, or None when the platform has no such helper."""
+    return _profile(platform).get(number)
+
+
+def by_name(name: str, platform: str) -> HelperSpec:
+    """A helper by C name (``bpf_map_lookup_elem``) or short name (``map_lookup_elem``)."""
+    wanted = name if name.startswith("bpf_") else "bpf_" + name
+    for spec in _profile(platform).values():
+        if spec.name == wanted:
+            return spec
+    raise KeyError(f"{platform} has no helper named {name!r}")
+
+
+def with_impl(spec: HelperSpec, impl: HelperFn) -> HelperSpec:
+    """A copy of ``spec`` with another implementation (tests, custom environments)."""
+    return replace(spec, impl=impl)
+
+
+def describe(number: int, platform: str) -> str:
+    """``bpf_map_lookup_elem#1`` or ``unknown helper #999`` for messages."""
+    spec = get(number, platform)
+    return f"{spec.name}#{number}" if spec else f"unknown helper #{number}"
