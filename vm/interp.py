@@ -1,0 +1,190 @@
+"""The reference interpreter: the semantics of docs/architecture.md, readably.
+
+A program is compiled once into a list of handlers (``vm.handlers``), one
+per 8-byte slot, plus error handlers for falling off the end and for jumps
+that leave the program. :meth:`Interpreter.run` then only does::
+
+    for executed in range(budget):
+        pc = code[pc]()
+
+The ``range`` counts the instruction budget for free; leaving the loop
+normally means the budget ran out. Handlers end the run by raising
+``Exit``, and move to another program (tail calls) by raising ``Switch``.
+
+With ``trace=True`` each handler is wrapped to record a
+:class:`~ebpflite.vm.env.TraceEntry` (pc, instruction, registers that
+changed, and memory written).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from ebpflite.vm.env import Environment, HelperFn, RunResult, TraceEntry
+from ebpflite.vm.handlers import M64, Exit, Handler, HandlerBuilder, Machine, Switch
+from ebpflite.vm.insn import Insn, decode
+from ebpflite.vm.isa import Kind
+from ebpflite.vm.memory import Region, low_alloc
+from ebpflite.vm.program import Program
+
+from ebpflite.errors import BudgetExceeded, EbpfError, ExecutionError
+
+_WRITES_MEMORY = {Kind.ST, Kind.STX, Kind.ATOMIC}
+
+
+class Interpreter:
+    """Runs a :class:`Program` in an :class:`Environment` (a minimal one if None)."""
+
+    def __init__(self, program: Program, env: Environment | None = None, *, trace: bool = False):
+        if not program.insns:
+            raise ExecutionError(f"program {program.name!r} is empty: it has no instructions to run")
+        self.program = program
+        self.env = env if env is not None else Environment.minimal()
+        self.trace = trace
+        self._machine = Machine(self.env)
+        self._trace: list[TraceEntry] = []
+        self._code: dict[int, tuple[Program, list[Handler]]] = {}
+        self._code_for(program)
+
+    # -- compilation ------------------------------------------------------------
+    def _code_for(self, program: Program) -> list[Handler]:
+        """The handler list of ``program`` (compiled on first use, e.g. for tail calls)."""
+        entry = self._code.get(id(program))
+        if entry is None:
+            entry = (program, self._compile(program))
+            self._code[id(program)] = entry
+        return entry[1]
+
+    def _compile(self, program: Program) -> list[Handler]:
+        nslots = program.nslots
+        code: list[Handler] = [None] * nslots  # type: ignore[list-item]
+        code.append(_fail(nslots, f"execution fell off the end of program {program.name!r} "
+                                  "(the last instruction is not exit or a jump)"))
+
+        def resolve_target(target: int, pc: int) -> int:
+            if 0 <= target < nslots and code[target] is not _LDDW_TAIL:
+                return target
+            code.append(_fail(pc, f"jump to {target} is outside program {program.name!r} "
+                                  f"(0..{nslots - 1}) or inside an lddw"))
+            return len(code) - 1
+
+        # mark the second slots of lddw first, so resolve_target can refuse them
+        for insn in program.insns:
+            if insn.slots == 2 and insn.pc + 1 < nslots:
+                code[insn.pc + 1] = _LDDW_TAIL
+        builder = HandlerBuilder(self._machine, program, resolve_target)
+        for insn in program.insns:
+            handler = builder.build(insn)
+            code[insn.pc] = self._traced(handler, insn) if self.trace else handler
+        for pc in range(nslots):
+            if code[pc] is _LDDW_TAIL:
+                code[pc] = _fail(pc, "execution reached the second slot of an lddw")
+            elif code[pc] is None:  # a gap in a hand-built program
+                code[pc] = _fail(pc, "no instruction starts at this slot")
+        return code
+
+    def _traced(self, handler: Handler, insn: Insn) -> Handler:
+        R, memory, trace = self._machine.regs, self.env.memory, self._trace
+        writes = insn.kind in _WRITES_MEMORY
+        size = insn.spec.size
+
+        def traced() -> int:
+            before = R[:]
+            address = (R[insn.dst] + insn.off) & M64 if writes else 0
+            try:
+                nxt = handler()
+            except (Exit, Switch, EbpfError):
+                trace.append(TraceEntry(insn.pc, insn, _changed(before, R)))
+                raise
+            changed = _changed(before, R)
+            if writes:
+                changed[f"mem[0x{address:x}]"] = memory.load(address, size, insn.pc)
+            trace.append(TraceEntry(insn.pc, insn, changed))
+            return nxt
+        return traced
+
+    # -- running -------------------------------------------------------------------
+    def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> RunResult:
+        env, machine = self.env, self._machine
+        env.reset_run()
+        env.stack.clear()
+        machine.frames.clear()
+        self._trace.clear()
+        R = machine.regs
+        R[:] = [0, r1 & M64, r2 & M64, r3 & M64, r4 & M64, r5 & M64, 0, 0, 0, 0, env.stack.frame_pointer(0)]
+        budget = env.budget if env.budget is not None else sys.maxsize
+        code, pc, executed = self._code_for(self.program), 0, 0
+        try:
+            while True:
+                n = -1
+                try:
+                    for n in range(budget - executed):  # noqa: B007 - n is read in the except clauses
+                        pc = code[pc]()
+                except Exit:
+                    executed += n + 1
+                    break
+                except Switch as switch:
+                    executed += n + 1
+                    code, pc = self._code_for(switch.program), switch.pc
+                    continue
+                raise BudgetExceeded(
+                    f"the instruction budget of {budget} ran out before the program exited "
+                    f"(an endless loop?); {budget} instructions were executed", pc)
+        except EbpfError as exc:
+            if self.trace:
+                exc.trace = list(self._trace)  # what ran up to the failure, for the CLI
+            raise
+        return RunResult(R[0], executed, list(self._trace) if self.trace else None)
+
+
+class _LddwTail:
+    """Marker for the second slot of an lddw while compiling."""
+
+
+_LDDW_TAIL: Any = _LddwTail()
+
+
+def _fail(pc: int, message: str) -> Handler:
+    def handler() -> int:
+        raise ExecutionError(message, pc)
+    return handler
+
+
+def _changed(before: list[int], after: list[int]) -> dict[str, int]:
+    return {f"r{i}": new for i, (old, new) in enumerate(zip(before, after, strict=True)) if old != new}
+
+
+# --- the conformance suite's convention -----------------------------------------------------
+
+
+def _identity_helper(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """Helper 5 of the conformance suite: returns its first argument."""
+    return r1
+
+
+CONFORMANCE_HELPERS: dict[int, HelperFn] = {5: _identity_helper}
+
+
+def conformance_environment(mem: bytes | None) -> tuple[Environment, int, int]:
+    """An environment for one suite test, and (r1, r2): the memory's address and length."""
+    env = Environment.minimal(helpers=CONFORMANCE_HELPERS)
+    if not mem:
+        return env, 0, 0
+    buf = low_alloc(len(mem))
+    buf[:] = memoryview(bytes(mem)).cast("B")
+    region = env.memory.add(Region("mem", buf, "mem"))
+    return env, region.start, len(mem)
+
+
+def run_conformance(prog: bytes, mem: bytes | None, engine: str = "interp") -> int:
+    """r0 of a conformance-suite program (r1 = copy of ``mem``, r2 = its length).
+
+    Raises :class:`~ebpflite.errors.DecodeError` for invalid bytecode and an
+    :class:`~ebpflite.errors.ExecutionError` when the program fails.
+    """
+    from ebpflite import engines
+
+    program = Program(decode(prog), name="conformance")
+    env, r1, r2 = conformance_environment(mem)
+    return engines.create(engine, program, env).run(r1, r2).r0
