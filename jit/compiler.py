@@ -1,0 +1,190 @@
+"""``JitProgram``: a program compiled to native code, with the interpreter's API.
+
+>>> jit = JitProgram(program, env)           # checked mode unless program.verified
+>>> jit.run(r1=ctx_address).r0
+
+Checked mode (the default for unverified code) bounds-checks every memory
+access against the environment's region table and enforces the instruction
+budget; unchecked mode trusts the verifier and runs at full speed. Either
+way, whatever stops a program early comes back from native code as a status
+in the run context and is raised here as the exception the interpreter
+raises for the same fault (:class:`MemoryFault`, :class:`BudgetExceeded`,
+:class:`CallDepthExceeded`, helper errors...), with the same pc and fields.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+import numpy as np
+from ebpflite.jit.abi import CTX_WORDS, Ctx, Status
+from ebpflite.jit.cache import CompiledCode, compile_program
+from ebpflite.jit.callbacks import Trampoline
+from ebpflite.jit.lower import LowerOptions
+from ebpflite.vm.env import Environment, RunResult
+from ebpflite.vm.isa import MAX_CALL_DEPTH
+from ebpflite.vm.program import Program
+
+from ebpflite.errors import BudgetExceeded, CallDepthExceeded, ExecutionError
+
+M64 = (1 << 64) - 1
+_ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p)
+
+
+class JitProgram:
+    """One program compiled for one environment.
+
+    ``checked`` defaults to ``not program.verified``. ``opt_level`` is the
+    LLVM pipeline level (0-3). ``cache`` shares compiled code between
+    instances (in memory, and on disk under ``cache_dir`` or
+    ``$EBPFLITE_JIT_CACHE`` when set).
+    """
+
+    def __init__(self, program: Program, env: Environment | None = None, *, checked: bool | None = None,
+                 opt_level: int = 2, cache: bool = True, cache_dir: str | os.PathLike | None = None):
+        if not program.insns:
+            raise ExecutionError(f"program {program.name!r} is empty: it has no instructions to run")
+        self.program = program
+        self.env = env if env is not None else Environment.minimal()
+        self.checked = (not program.verified) if checked is None else bool(checked)
+        self.opt_level = opt_level
+        self._cache = cache
+        self._cache_dir = cache_dir
+        self.options = LowerOptions(checked=self.checked)
+        self.code: CompiledCode = compile_program(program, self.options, opt_level, cache=cache,
+                                                  cache_dir=cache_dir)
+        self._entry = _ENTRY_TYPE(self.code.entry)
+        self._trampoline = Trampoline(self)
+        self._lddw_slots = self.code.lowering.lddw_slots
+        self._lddw = np.zeros(max(1, 2 * len(self._lddw_slots)), dtype=np.uint64)
+        self._contexts: list[np.ndarray] = []  # one per nesting level (tail calls into this program)
+        self._depth = 0
+        self._tail_targets: dict[int, JitProgram] = {}
+
+    # -- running ---------------------------------------------------------------
+    def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> RunResult:
+        """Run from pc 0 with r1..r5 set, like ``Interpreter.run``."""
+        env = self.env
+        env.reset_run()
+        env.stack.clear()
+        regs, count = self.execute((0, r1 & M64, r2 & M64, r3 & M64, r4 & M64, r5 & M64, 0, 0, 0, 0), 0, 0)
+        return RunResult(int(regs[0]), count, None)
+
+    def execute(self, regs: tuple[int, ...], depth: int, count: int) -> tuple[tuple[int, ...], int]:
+        """Run native code from pc 0 in frame ``depth`` with registers r0..r9 and ``count``
+        instructions already executed; returns (r0..r5 at exit, instructions executed)."""
+        ctx = self._context()
+        self._depth += 1
+        try:
+            ctx[Ctx.REG0:Ctx.REG0 + 10] = regs
+            ctx[Ctx.STATUS] = 0
+            ctx[Ctx.COUNT] = count
+            ctx[Ctx.DEPTH] = depth
+            budget = self.env.budget
+            ctx[Ctx.BUDGET] = budget if budget is not None else sys.maxsize
+            if self._lddw_slots:
+                self._fill_lddw()
+            status = self._entry(ctx.ctypes.data)
+            if status == Status.OK:
+                return tuple(int(v) for v in ctx[Ctx.REG0:Ctx.REG0 + 6]), int(ctx[Ctx.COUNT])
+            if status == Status.PROGRAM_EXIT:
+                return ((int(ctx[Ctx.REG0]),) + (0,) * 5,
+                        int(ctx[Ctx.COUNT]) - int(ctx[Ctx.CALL_REMAINING]))
+            raise self._error(Status(status), ctx)
+        finally:
+            self._depth -= 1
+
+    def _context(self) -> np.ndarray:
+        """The run context for the current nesting level (allocated once, reused)."""
+        if self._depth < len(self._contexts):
+            return self._contexts[self._depth]
+        ctx = np.zeros(CTX_WORDS, dtype=np.uint64)
+        env = self.env
+        ctx[Ctx.REGIONS] = env.memory.table().ctypes.data
+        ctx[Ctx.STACK_TOP] = env.stack.frame_pointer(0)
+        ctx[Ctx.STACK_LO] = env.stack.region.start
+        ctx[Ctx.STACK_HI] = env.stack.region.end
+        ctx[Ctx.CALLBACK] = self._trampoline.address
+        ctx[Ctx.LDDW] = self._lddw.ctypes.data
+        self._contexts.append(ctx)
+        self._trampoline.contexts[ctx.ctypes.data] = ctx
+        return ctx
+
+    def _fill_lddw(self) -> None:
+        """Resolve map lddws now (maps may have been attached after compiling)."""
+        by_pc = self.program.by_pc()
+        for pc, slot in self._lddw_slots.items():
+            insn = by_pc[pc]
+            try:
+                value = self.env.lddw_value(insn.src, insn.imm, insn.imm_hi, pc)
+            except Exception:  # noqa: BLE001 - raised again, at the lddw, if it runs
+                self._lddw[2 * slot:2 * slot + 2] = (0, 0)
+            else:
+                self._lddw[2 * slot:2 * slot + 2] = (int(value) & M64, 1)
+
+    def for_tail_call(self, program: Program) -> JitProgram:
+        """The compiled target of a tail call (same environment and mode)."""
+        if program is self.program:
+            return self
+        target = self._tail_targets.get(id(program))
+        if target is None or target.program is not program:
+            target = JitProgram(program, self.env, checked=self.checked, opt_level=self.opt_level,
+                                cache=self._cache, cache_dir=self._cache_dir)
+            self._tail_targets[id(program)] = target
+        return target
+
+    # -- faults ------------------------------------------------------------------
+    def _error(self, status: Status, ctx: np.ndarray) -> BaseException:
+        """The exception the interpreter raises for what stopped native code."""
+        pc = int(ctx[Ctx.FAULT_PC])
+        name = self.program.name
+        if status == Status.CALLBACK_RAISED:
+            exc, self._trampoline.raised = self._trampoline.raised, None
+            return exc if exc is not None else ExecutionError("a helper call failed", pc)
+        if status == Status.MEMORY_FAULT:
+            address, size, write = int(ctx[Ctx.FAULT_ADDR]), int(ctx[Ctx.FAULT_SIZE]), bool(ctx[Ctx.FAULT_WRITE])
+            try:
+                self.env.memory.resolve(address, size, write, pc)  # raises the interpreter's fault
+            except ExecutionError as exc:
+                return exc
+            return self.env.memory.fault(address, size, write, pc)
+        if status == Status.BUDGET:
+            budget = int(ctx[Ctx.BUDGET])
+            before = int(ctx[Ctx.FAULT_ADDR])
+            pc = self._budget_pc(int(ctx[Ctx.FAULT_EXTRA]), pc, budget - before)
+            return BudgetExceeded(f"the instruction budget of {budget} ran out before the program exited "
+                                  f"(an endless loop?); {budget} instructions were executed", pc)
+        if status == Status.CALL_DEPTH:  # the call asked for one frame beyond the limit
+            target = int(ctx[Ctx.FAULT_EXTRA])
+            return CallDepthExceeded(f"call to pc {target} would nest {MAX_CALL_DEPTH + 1} frames; "
+                                     f"at most {MAX_CALL_DEPTH} are allowed", pc)
+        if status == Status.FELL_OFF:
+            if pc >= self.program.nslots:
+                return ExecutionError(f"execution fell off the end of program {name!r} "
+                                      "(the last instruction is not exit or a jump)", pc)
+            if any(i.slots == 2 and i.pc + 1 == pc for i in self.program.insns):
+                return ExecutionError("execution reached the second slot of an lddw", pc)
+            return ExecutionError("no instruction starts at this slot", pc)
+        if status == Status.BAD_JUMP:
+            target = int(ctx[Ctx.FAULT_EXTRA])
+            return ExecutionError(f"jump to {target} is outside program {name!r} "
+                                  f"(0..{self.program.nslots - 1}) or inside an lddw", pc)
+        if status == Status.LDDW:
+            insn = self.program.by_pc()[pc]
+            try:
+                self.env.lddw_value(insn.src, insn.imm, insn.imm_hi, pc)
+            except ExecutionError as exc:
+                return exc
+            return ExecutionError("lddw could not be resolved", pc)
+        return ExecutionError(f"native code stopped with unknown status {int(status)}", pc)
+
+    def _budget_pc(self, function: int, block_start: int, index: int) -> int:
+        """pc of the ``index``-th instruction of a block of ``function``: the first one the
+        budget did not allow (blocks are counted as a whole on entry)."""
+        for shape in self.code.lowering.shapes:
+            block = shape.blocks.get(block_start) if shape.entry == function else None
+            if block is not None and 0 <= index < len(block.insns):
+                return block.insns[index].pc
+        return block_start
