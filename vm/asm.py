@@ -303,15 +303,12 @@ def _helper_number(name: str, helpers: Mapping[str, int] | None, platform: str, 
         return helpers[name]
     try:
         from ebpflite.helpers import registry
-    except ImportError:  # the registry is optional for the assembler
-        registry = None
-    if registry is not None:
-        try:
-            spec = registry.by_name(name, platform)
-        except (KeyError, LookupError):
-            spec = None
-        if spec is not None:
-            return int(spec.number)
+
+        number = int(registry.by_name(name, platform).number)
+    except (ImportError, KeyError, LookupError):  # no such helper, or no registry to ask
+        number = None
+    if number is not None:
+        return number
     raise AssemblerError(f"unknown helper {name!r} for {platform}", line_no, line)
 
 

@@ -128,10 +128,11 @@ def _verbose_call(number: int, platform: str) -> str | None:
     """``r0 = name:N(type r1, ...)`` from the helpers registry, or None if it has no prototype."""
     try:
         from ebpflite.helpers import registry
-        helper = registry.profile(platform).get(number)
-    except (ImportError, AttributeError, KeyError, LookupError):
+
+        helper = registry.get(number, platform)
+    except (ImportError, KeyError, LookupError):  # no registry to ask
         return None
-    if helper is None:
+    if helper is None or not getattr(helper, "known", True):
         return None
     args = []
     for index, arg in enumerate(getattr(helper, "args", ())[:5], start=1):
@@ -141,6 +142,19 @@ def _verbose_call(number: int, platform: str) -> str | None:
 
 
 # --- whole programs -------------------------------------------------------------------
+
+
+def registry_names(platform: str = "linux") -> Callable[[int], str | None]:
+    """A ``helper_name`` callback reading the helpers registry (None where it knows no name)."""
+    def name(number: int) -> str | None:
+        try:
+            from ebpflite.helpers import registry
+
+            helper = registry.get(number, platform)
+        except (ImportError, KeyError, LookupError):
+            return None
+        return helper.name if helper is not None else None
+    return name
 
 
 def _as_program(code: Sequence[Insn] | Program | bytes | bytearray | memoryview) -> Program:

@@ -1,0 +1,175 @@
+"""``ebpflite asm`` and ``ebpflite disasm``: between assembly text and bytecode.
+
+``asm FILE.s -o FILE.bin`` assembles (either syntax, see
+:mod:`ebpflite.vm.asm_syntax`); without ``-o``, or with ``--hex``, it writes
+the bytecode as hex text, one 8-byte slot a line (the suite's ``-- raw`` form).
+
+``disasm FILE`` lists a program. FILE may be an ELF object (the listing
+then comes from :func:`ebpflite.loader.listing.object_listing`), raw
+bytecode, hex text, or assembly (listed as it assembles, with ``-l``
+showing each instruction's source line).
+
+``--xlated``, ``--ir`` and ``--jited`` ask the JIT for its views of the
+program, through ``ebpflite.jit.listing.render(program, kind) -> str``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+
+import click
+
+from ebpflite.vm.asm import assemble_program
+from ebpflite.vm.disasm import disassemble, registry_names, to_json
+from ebpflite.vm.insn import decode
+from ebpflite.vm.program import Program
+
+ELF_MAGIC = b"\x7fELF"
+_HEX_TEXT_RE = re.compile(r"(?:0x)?[0-9a-fA-F]+(?:[\s,]+(?:0x)?[0-9a-fA-F]+)*")
+
+
+def _hex_lines(code: bytes) -> str:
+    return "".join(code[i:i + 8].hex(" ") + "\n" for i in range(0, len(code), 8))
+
+
+@click.command("asm")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the bytecode here (raw bytes unless --hex).")
+@click.option("--hex", "as_hex", is_flag=True, help="Write hex text, one instruction slot a line.")
+@click.option("--platform", type=click.Choice(["linux", "windows"]), default="linux", show_default=True,
+              help="Whose helper numbers `call NAME` uses.")
+def asm_cmd(source: Path, output: Path | None, as_hex: bool, platform: str) -> None:
+    """Assemble SOURCE (llvm or conformance syntax) into bytecode."""
+    text = _read_text(source)
+    code = assemble_program(text, name=source.stem, file=str(source), platform=platform).bytecode
+    if output is None:
+        click.echo(_hex_lines(code), nl=False)
+    elif as_hex:
+        output.write_text(_hex_lines(code))
+    else:
+        output.write_bytes(code)
+
+
+@click.command("disasm")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("section", required=False)
+@click.option("-l", "--line", "show_source", is_flag=True, help="Show the source line of each instruction.")
+@click.option("--syntax", type=click.Choice(["llvm", "conformance"]), default="llvm", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per instruction.")
+@click.option("--plain", is_flag=True, help="Instructions only, without the pc and bytes columns.")
+@click.option("--labels/--no-labels", default=None, help="Jump targets as labels (default: conformance syntax).")
+@click.option("--platform", type=click.Choice(["linux", "windows"]), default="linux", show_default=True,
+              help="Whose helper names to show.")
+@click.option("--xlated", "view", flag_value="xlated", help="The verifier's rewritten program (needs the JIT).")
+@click.option("--ir", "view", flag_value="ir", help="The LLVM IR the JIT generates.")
+@click.option("--jited", "view", flag_value="jited", help="The native code the JIT generates.")
+def disasm_cmd(path: Path, section: str | None, show_source: bool, syntax: str, as_json: bool, plain: bool,
+               labels: bool | None, platform: str, view: str | None) -> None:
+    """Disassemble PATH: an ELF object, raw bytecode, hex text or assembly."""
+    data = path.read_bytes()
+    if data.startswith(ELF_MAGIC) and view is None:
+        click.echo(_object_listing(path, section, show_source, as_json), nl=False)
+        return
+    if section is not None and not data.startswith(ELF_MAGIC):
+        raise click.UsageError(f"{path} is not an ELF object, so it has no section {section!r}")
+    program = _load_program(path, data, section)
+    if view is not None:
+        click.echo(_jit_view(program, view), nl=False)
+        return
+    names = registry_names(platform)
+    if as_json:
+        click.echo(json.dumps(to_json(program, syntax, helper_name=names, platform=platform), indent=2))
+        return
+    lines = disassemble(program, syntax, labels=labels, listing=not plain, helper_name=names,
+                        platform=platform)
+    if show_source:
+        lines = _with_source(program, lines, plain)
+    click.echo("\n".join(lines))
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except UnicodeDecodeError as exc:
+        raise click.UsageError(f"{path} is not a text file ({exc.reason})") from None
+
+
+def _load_program(path: Path, data: bytes, section: str | None) -> Program:
+    """Raw bytecode, hex text, or assembly; ELF objects go through the loader."""
+    if data.startswith(ELF_MAGIC):
+        loader = _optional("ebpflite.loader", "an ELF object needs the loader")
+        obj = loader.load_object(str(path))
+        if not obj.programs:
+            raise click.UsageError(f"{path} holds no programs")
+        if section is None:
+            return next(iter(obj.programs.values()))
+        for prog in obj.programs.values():
+            if section in (prog.name, prog.section):
+                return prog
+        raise click.UsageError(f"{path} has no program or section {section!r} "
+                               f"(it has {', '.join(obj.programs)})")
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None:
+        stripped = "\n".join(line.split("#", 1)[0] for line in text.splitlines()).strip()
+        digits = re.sub(r"0x|[\s,]", "", stripped)
+        if stripped and _HEX_TEXT_RE.fullmatch(stripped) and len(digits) % 2 == 0 \
+                and path.suffix not in (".s", ".asm"):
+            code = bytes.fromhex(digits)
+            return Program(decode(code, check_targets=False), name=path.stem)
+        if path.suffix != ".bin" and stripped:
+            return assemble_program(text, name=path.stem, file=str(path))
+    return Program(decode(data, check_targets=False), name=path.stem)
+
+
+def _with_source(program: Program, lines: list[str], plain: bool) -> list[str]:
+    """Put each instruction's source line (``; text``) above it, as llvm-objdump -S does."""
+    if not program.line_info:
+        return lines
+    out: list[str] = []
+    by_pc = {insn.pc: insn for insn in program.insns}
+    pcs = iter(sorted(by_pc))
+    last = None
+    for line in lines:
+        if line.endswith(":") and not line.startswith(" "):
+            out.append(line)
+            continue
+        pc = next(pcs)
+        source = program.line_info.get(pc)
+        if source is not None and source != last:
+            out.append(f"; {source.text}" if plain else f"; {source}: {source.text}")
+            last = source
+        out.append(line)
+    return out
+
+
+def _optional(module: str, why: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise click.UsageError(f"{why}, and {module} is not available yet ({exc})") from None
+
+
+def _object_listing(path: Path, section: str | None, show_source: bool, as_json: bool) -> str:
+    listing = _optional("ebpflite.loader.listing", "listing an ELF object needs the loader's listing")
+    text = listing.object_listing(str(path), section=section, show_source=show_source, as_json=as_json)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _jit_view(program: Program, kind: str) -> str:
+    listing = _optional("ebpflite.jit.listing", f"--{kind} needs the JIT listing")
+    text = listing.render(program, kind)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def register(group: click.Group) -> None:
+    """Add ``asm`` and ``disasm`` to the main command group."""
+    group.add_command(asm_cmd)
+    group.add_command(disasm_cmd)
+
