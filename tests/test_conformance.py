@@ -23,7 +23,7 @@ from ebpflite.vm.program import Program
 
 from ebpflite.errors import DecodeError, EbpfError, ExecutionError
 
-ENGINES = ["interp"]
+ENGINES = ["interp", "jit"]
 
 SUITE = (Path(__file__).resolve().parents[1] / ".." / "shared" / "conformance").resolve()
 pytestmark = pytest.mark.skipif(not (SUITE / "tests").is_dir(),
