@@ -1,0 +1,251 @@
+"""``load_object``: from ELF bytes to :class:`ObjectFile` with runnable :class:`Program` s.
+
+Why: this is the one entry point the rest of ebpflite uses for ``.o``
+files. It reads the ELF container (``loader.elf``), BTF and BTF.ext
+(``loader.btf``, ``loader.btf_ext``), map definitions (``loader.maps``),
+then links every program (``loader.relocs``) and attaches line info,
+function names and the program type (``loader.progtypes``).
+
+Which functions are programs: every function of an executable section other
+than ``.text`` is a program (several per section are allowed); functions in
+``.text`` are subprograms, unless the object has no other code section, in
+which case they are programs too (objects built without ``SEC()``).
+
+``Program.maps`` is the object's whole map list (``ObjectFile.maps``), so
+lddw ``imm`` indexes it and programs of one object share map specs by
+identity; ``Program.meta["used_maps"]`` lists the indexes a program uses.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ebpflite.loader import elf as elfmod
+from ebpflite.loader.btf import Btf, parse_btf
+from ebpflite.loader.btf_ext import BtfExt, CoreRelo, parse_btf_ext
+from ebpflite.loader.maps import (
+    MapSpec,
+    MapSymbol,
+    apply_map_initialisers,
+    data_section_map,
+    is_data_section,
+    parse_btf_maps,
+    parse_legacy_maps,
+)
+from ebpflite.loader.progtypes import PROG_TYPES, looks_like_windows, prog_type_for_section
+from ebpflite.loader.relocs import Function, find_functions, link_program, resolve_fixups
+from ebpflite.vm.insn import decode
+from ebpflite.vm.isa import Kind, PseudoSrc
+from ebpflite.vm.program import Program, SourceLine
+
+from ebpflite.errors import BTFError, DecodeError, LoaderError
+
+LEGACY_MAP_SECTIONS = ("maps",)
+BTF_MAP_SECTION = ".maps"
+
+
+@dataclass
+class ObjectFile:
+    """A loaded object: programs by name, map specs, BTF, and the raw sections by name."""
+
+    path: str
+    platform: str
+    programs: dict[str, Program] = field(default_factory=dict)
+    maps: list[MapSpec] = field(default_factory=list)
+    btf: Btf | None = None
+    btf_ext: BtfExt | None = None
+    sections: dict[str, bytes] = field(default_factory=dict)
+    #: programs that could not be loaded (only filled with ``partial=True``)
+    failed: dict[str, LoaderError] = field(default_factory=dict)
+    #: code section name -> names of its programs, in order
+    section_programs: dict[str, list[str]] = field(default_factory=dict)
+
+    def map(self, name: str) -> MapSpec:
+        for m in self.maps:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+
+def load_object(path_or_bytes: str | os.PathLike | bytes | bytearray, platform: str | None = None,
+                prog_type: str | None = None, *, partial: bool = False) -> ObjectFile:
+    """Load an eBPF ELF object.
+
+    ``platform`` is ``"linux"`` or ``"windows"`` (guessed from section names and
+    map layouts when None); ``prog_type`` overrides the type every program gets
+    from its section. A program that cannot be loaded (it needs CO-RE, an extern,
+    a missing function...) raises :class:`LoaderError`, unless ``partial`` is set,
+    in which case it is left out of ``programs`` and its error kept in ``failed``.
+    """
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        data, name = bytes(path_or_bytes), "<bytes>"
+    else:
+        name = str(path_or_bytes)
+        try:
+            data = Path(path_or_bytes).read_bytes()
+        except OSError as exc:
+            raise LoaderError(f"cannot read: {exc.strerror or exc}", name) from None
+    if platform not in (None, "linux", "windows"):
+        raise LoaderError(f"unknown platform {platform!r} (expected 'linux' or 'windows')", name)
+    if prog_type is not None and prog_type not in PROG_TYPES:
+        raise LoaderError(f"unknown program type {prog_type!r}", name)
+    try:
+        return _Loader(data, name, platform, prog_type, partial).load()
+    except RecursionError:
+        raise LoaderError("functions call each other too deeply to link", name) from None
+
+
+class _Loader:
+    def __init__(self, data: bytes, file: str, platform: str | None, prog_type: str | None, partial: bool):
+        self.file = file
+        self.raw = elfmod.read_elf(data, file)
+        self.platform = platform
+        self.prog_type = prog_type
+        self.partial = partial
+
+    def load(self) -> ObjectFile:
+        raw = self.raw
+        code_secs = [s for s in raw.sections if s.executable and s.data]
+        if self.platform is None:
+            self.platform = self._guess_platform(code_secs)
+        obj = ObjectFile(self.file, self.platform)
+        obj.sections = {s.name: s.data for s in raw.sections if s.name}
+        obj.btf, obj.btf_ext = self.btf, self.ext = self._read_btf()
+        self.lines = self._index_line_info(self.ext)
+        map_at, data_maps = self._read_maps(obj)
+        for sec in code_secs:
+            if len(sec.data) % 8:
+                raise LoaderError(f"code section size {len(sec.data)} is not a multiple of 8 bytes",
+                                  self.file, sec.name)
+        functions = {s.index: find_functions(raw, s) for s in code_secs}
+        fixups = {s.index: resolve_fixups(raw, s, map_at, data_maps) for s in code_secs}
+        has_programs_outside_text = any(s.name != ".text" for s in code_secs)
+        for sec in code_secs:
+            if sec.name == ".text" and has_programs_outside_text:
+                continue
+            for func in functions[sec.index]:
+                try:
+                    prog = self._build_program(obj, sec, func, functions, fixups)
+                except LoaderError as exc:
+                    if not self.partial:
+                        raise
+                    obj.failed[func.name] = exc
+                    obj.section_programs.setdefault(sec.name, []).append(func.name)
+                    continue
+                if func.name in obj.programs:
+                    raise LoaderError(f"two programs are named '{func.name}'", self.file, sec.name)
+                obj.programs[func.name] = prog
+                obj.section_programs.setdefault(sec.name, []).append(func.name)
+        return obj
+
+    # --- pieces --------------------------------------------------------------------
+
+    def _guess_platform(self, code_secs) -> str:
+        if any(looks_like_windows(s.name) for s in code_secs):
+            return "windows"
+        maps = self.raw.section("maps")
+        if maps is not None and maps.data:
+            nsyms = len(self._map_symbols(maps))
+            if nsyms and len(maps.data) == 32 * nsyms:
+                return "windows"
+        return "linux"
+
+    def _read_btf(self) -> tuple[Btf | None, BtfExt | None]:
+        sec = self.raw.section(".BTF")
+        if sec is None:
+            return None, None
+        btf = parse_btf(sec.data, self.file)
+        ext_sec = self.raw.section(".BTF.ext")
+        ext = parse_btf_ext(ext_sec.data, btf, self.file) if ext_sec is not None else None
+        return btf, ext
+
+    def _map_symbols(self, sec) -> list[MapSymbol]:
+        return [MapSymbol(s.name, s.value, s.size) for s in self.raw.symbols
+                if s.shndx == sec.index and s.type != elfmod.STT_SECTION and s.name
+                and s.type in (elfmod.STT_OBJECT, elfmod.STT_NOTYPE)]
+
+    def _read_maps(self, obj: ObjectFile) -> tuple[dict[tuple[int, int], int], dict[int, int]]:
+        map_at: dict[tuple[int, int], int] = {}
+        data_maps: dict[int, int] = {}
+        for sec in self.raw.sections:
+            if sec.name in LEGACY_MAP_SECTIONS and sec.data:
+                specs = parse_legacy_maps(sec.data, self._map_symbols(sec), self.platform, self.file, sec.name)
+            elif sec.name == BTF_MAP_SECTION:
+                specs = parse_btf_maps(sec.size, self._map_symbols(sec), obj.btf, self.platform, self.file,
+                                       sec.name)
+                relocs = [(r.offset, self.raw.symbols[r.symbol].name)
+                          for r in self.raw.relocs.get(sec.index, ())]
+                apply_map_initialisers(specs, relocs, self.file, sec.name)
+            else:
+                continue
+            for spec in specs:
+                map_at[(sec.index, spec.offset)] = len(obj.maps)
+                obj.maps.append(spec)
+        for sec in self.raw.sections:
+            if is_data_section(sec.name) and sec.type in (elfmod.SHT_PROGBITS, elfmod.SHT_NOBITS) \
+                    and not sec.executable and sec.size:
+                data_maps[sec.index] = len(obj.maps)
+                obj.maps.append(data_section_map(sec.name, sec.data, self.platform, obj.btf))
+        return map_at, data_maps
+
+    def _build_program(self, obj: ObjectFile, sec, func: Function, functions, fixups) -> Program:
+        linked = link_program(self.raw, func, functions, fixups)
+        try:
+            insns = decode(linked.code)
+        except DecodeError as exc:
+            where = exc.pc if exc.pc is not None else 0
+            src_sec, src_slot = linked.origin[where] if where < len(linked.origin) else (sec.index, 0)
+            raise LoaderError(f"program '{func.name}': {exc} (instruction {src_slot} of "
+                              f"{self.raw.sections[src_sec].name})", self.file, sec.name) from None
+        core = self._core_relos(linked)
+        if core:
+            listed = "; ".join(str(c) for c in core)
+            raise LoaderError(f"program '{func.name}' needs {len(core)} CO-RE relocation(s), which are not "
+                              f"supported: {listed}", self.file, sec.name)
+        used = sorted({i.imm for i in insns if i.kind is Kind.LDDW and i.src in (
+            PseudoSrc.MAP_IDX, PseudoSrc.MAP_IDX_VALUE)})
+        ptype = self.prog_type or prog_type_for_section(sec.name, self.platform)
+        meta: dict[str, Any] = {"used_maps": used, "object": self.file,
+                                "linked_functions": [f.name for f in linked.placed]}
+        if obj.btf is not None:
+            meta["btf"] = obj.btf
+        return Program(insns, name=func.name, section=sec.name, prog_type=ptype, platform=self.platform,
+                       maps=obj.maps, line_info=self._line_info(linked), functions=linked.functions,
+                       meta=meta)
+
+    def _line_info(self, linked) -> dict[int, SourceLine]:
+        out: dict[int, SourceLine] = {}
+        for pc, key in enumerate(linked.origin):
+            line = self.lines.get(key)
+            if line is not None:
+                out[pc] = line
+        return out
+
+    def _index_line_info(self, btf_ext: BtfExt | None) -> dict[tuple[int, int], SourceLine]:
+        """(section index, slot) -> SourceLine, from .BTF.ext line info."""
+        index: dict[tuple[int, int], SourceLine] = {}
+        if btf_ext is None:
+            return index
+        sec_by_name = {s.name: s.index for s in self.raw.sections}
+        for sec_name, lines in btf_ext.line_info.items():
+            if sec_name not in sec_by_name:
+                raise BTFError(f"line info refers to section '{sec_name}', which does not exist",
+                               self.file, ".BTF.ext")
+            si = sec_by_name[sec_name]
+            for li in lines:
+                index[(si, li.insn_off)] = SourceLine(li.file, li.line, li.column, li.text)
+        return index
+
+    def _core_relos(self, linked) -> list[CoreRelo]:
+        if self.ext is None or not self.ext.core_relos:
+            return []
+        wanted = set(linked.origin)
+        by_name = {s.name: s.index for s in self.raw.sections}
+        out = []
+        for sec_name, relos in self.ext.core_relos.items():
+            si = by_name.get(sec_name)
+            out.extend(r for r in relos if (si, r.insn_off) in wanted)
+        return out
