@@ -1,0 +1,150 @@
+"""``ebpflite run`` and ``ebpflite conformance-plugin`` (the suite runner's protocol)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from ebpflite.vm.insn import encode, make
+from ebpflite.vm.isa import BY_NAME
+
+from ebpflite.cli import cli
+from ebpflite.errors import BudgetExceeded, DecodeError, MemoryFault
+
+SUITE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance").resolve()
+
+# r0 = *(u32 *)(r1 + 0) + r2   (memory word plus memory length)
+ADD_REG = next(s for s in BY_NAME["add"] if s.source == "X")
+PROGRAM = encode([make("ldxw", dst=0, src=1), make(ADD_REG, dst=0, src=2), make("exit")])
+
+
+def _program(tmp_path: Path, code: bytes, name: str = "prog.bin") -> Path:
+    path = tmp_path / name
+    path.write_bytes(code)
+    return path
+
+
+def _invoke(*args: str, input: str | None = None):
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=True)
+
+
+def test_run_prints_r0_in_hex_and_decimal(tmp_path: Path):
+    prog = _program(tmp_path, PROGRAM)
+    mem = tmp_path / "mem.hex"
+    mem.write_text("2a 00\n00 00\n")
+    result = _invoke("run", str(prog), "--mem", str(mem))
+    assert result.exit_code == 0, result.output
+    assert "r0 = 0x2e (46)" in result.output  # 42 + 4 bytes
+    assert "instructions executed: 3" in result.output
+
+
+def test_run_json_and_trace(tmp_path: Path):
+    prog = _program(tmp_path, encode([make("mov", dst=0, imm=7), make("exit", pc=1)]))
+    result = _invoke("run", str(prog), "--json", "--trace")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["r0"] == 7 and data["r0_hex"] == "0x7" and data["insns_executed"] == 2
+    assert [e["pc"] for e in data["trace"]] == [0, 1] and data["trace"][0]["changed"] == {"r0": 7}
+    text = _invoke("run", str(prog), "--trace").output
+    assert "r0=0x7" in text.splitlines()[0]
+
+
+def test_run_assembly_file(tmp_path: Path):
+    source = tmp_path / "prog.s"
+    source.write_text("mov %r0, 40\nadd %r0, 2\nexit\n")
+    result = _invoke("run", str(source))
+    assert result.exit_code == 0, result.output
+    assert "r0 = 0x2a (42)" in result.output
+
+
+def test_run_reports_errors_as_typed_exceptions(tmp_path: Path):
+    loop = _program(tmp_path, encode([make("ja", off=-1), make("exit", pc=1)]))
+    result = _invoke("run", str(loop), "--budget", "50")
+    assert isinstance(result.exception, BudgetExceeded)
+    assert "budget of 50" in str(result.exception)
+    fault = _program(tmp_path, encode([make("ldxw", dst=0, src=1), make("exit", pc=1)]), "fault.bin")
+    result = _invoke("run", str(fault), "--trace")
+    assert isinstance(result.exception, MemoryFault)
+    assert result.output.split()[:2] == ["0:", "r0"]  # the trace up to the fault
+    bad = _program(tmp_path, b"\xff" * 8, "bad.bin")
+    assert isinstance(_invoke("run", str(bad)).exception, DecodeError)
+
+
+def test_run_rejects_bad_inputs_clearly(tmp_path: Path):
+    prog = _program(tmp_path, PROGRAM)
+    mem = tmp_path / "mem.hex"
+    mem.write_text("zz")
+    result = _invoke("run", str(prog), "--mem", str(mem))
+    assert result.exit_code == 2 and "is not hex bytes" in result.output
+    elf = _program(tmp_path, b"\x7fELF" + bytes(60), "x.o")
+    result = _invoke("run", str(elf))
+    assert result.exit_code == 2 and "is an ELF object file" in result.output
+    result = _invoke("run", str(prog), "--engine", "jit", "--trace")
+    assert result.exit_code == 2 and "--trace needs the interpreter" in result.output
+
+
+def _jit_missing() -> bool:
+    try:
+        import ebpflite.jit.compiler  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
+@pytest.mark.skipif(not _jit_missing(), reason="the JIT is available, so this error cannot occur")
+def test_both_engines_needs_the_jit(tmp_path: Path):
+    result = _invoke("run", str(_program(tmp_path, PROGRAM)), "--engine", "both")
+    assert result.exit_code == 1 and "the JIT engine is not available" in result.output
+
+
+@pytest.mark.skipif(_jit_missing(), reason="the JIT (ebpflite.jit.compiler) is not available")
+def test_both_engines_agree(tmp_path: Path):
+    mem = tmp_path / "mem.hex"
+    mem.write_text("01 02 03 04")
+    result = _invoke("run", str(_program(tmp_path, PROGRAM)), "--engine", "both", "--mem", str(mem))
+    assert result.exit_code == 0, result.output
+    assert "r0 = 0x4030205" in result.output
+
+
+# --- the plugin protocol ----------------------------------------------------------------------
+
+
+def test_plugin_in_process():
+    result = _invoke("conformance-plugin", "2a  00  00  00  ", input="61 10 00 00 00 00 00 00 95 00 00 00 00 00 00 00")
+    assert result.exit_code == 0 and result.output.strip() == "0x2a"
+    result = _invoke("conformance-plugin", input="zz")
+    assert result.exit_code == 2 and "invalid hex input" in result.output
+    result = _invoke("conformance-plugin", input="95 00")
+    assert result.exit_code == 1 and "not a multiple of 8 bytes" in result.output
+
+
+def _suite_case(name: str) -> tuple[str, str, int]:
+    """(memory argument, program on stdin, expected r0) in the runner's two-digits-and-spaces form."""
+    case = json.loads((SUITE / "assembled.json").read_text())[name]
+    spaced = lambda hexstr: "".join(f"{hexstr[i:i + 2]}  " for i in range(0, len(hexstr), 2))  # noqa: E731
+    return spaced(case["mem"]), spaced(case["prog"]), case["result"]
+
+
+def _plugin(*args: str, stdin: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-c", "from ebpflite.cli import main; main()", "conformance-plugin", *args]
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.skipif(not (SUITE / "assembled.json").is_file(), reason=f"conformance suite not found at {SUITE}")
+@pytest.mark.parametrize("name", ["ldxh", "mem-len", "callx", "rfc9669_sdiv64", "lddw"])
+def test_plugin_protocol_as_a_subprocess(name: str):
+    mem, prog, expected = _suite_case(name)
+    proc = _plugin(*([mem] if mem else []), stdin=prog)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout.strip(), 16) == expected
+
+
+def test_plugin_reports_failures_on_stderr_with_nonzero_status():
+    # ldxw from address 0: no memory there
+    proc = _plugin(stdin="61 10 00 00 00 00 00 00  95 00 00 00 00 00 00 00")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "invalid read of 4 bytes at 0x0" in proc.stderr
