@@ -3,8 +3,8 @@
 ``spec.inner`` is the template every inner map must match (type, key and
 value sizes, flags, and max_entries unless the template has
 BPF_F_INNER_MAP), as bpf_map_meta_equal checks. The spec says value_size 4
-(an fd, as in the kernel); the storage keeps 8 bytes per value: the inner
-map's descriptor address. A program's lookup returns that address itself
+(an fd, as in the kernel) and stays 4; each value's 8-byte slot
+(``value_stride``) holds the inner map's descriptor address as a u64. A program's lookup returns that address itself
 (not a pointer to the slot), so the result can go straight into r1 of the
 next map helper, as in the kernel.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from ebpflite.helpers.maps import layout as L
 from ebpflite.helpers.maps.array import FdArrayMap
 from ebpflite.helpers.maps.base import Map, by_address, decode
@@ -29,7 +30,6 @@ class InnerMaps:
         self._require(str(getattr(inner, "type", "")) not in ("array_of_maps", "hash_of_maps"),
                       "an inner map cannot itself hold maps")
         self.inner_spec = inner
-        self.value_size = 8  # stored: the inner descriptor address
         self._refs: dict[bytes, Map] = {}
 
     def _resolve(self: Any, value: Any) -> Map:
@@ -40,6 +40,13 @@ class InnerMaps:
             if found is not None:
                 return found
         raise self._error(f"values of a {self.type} map are live maps, not {value!r}")
+
+    def value_bytes(self: Any, value: Any) -> bytes:
+        """The stored form of an inner map: its descriptor address as 8 bytes."""
+        return self._resolve(value).address.to_bytes(8, "little")
+
+    def _write_value(self: Any, entry: Any, value: bytes, fresh: bool) -> None:
+        entry[:8] = np.frombuffer(value, np.uint8)
 
     def _compatible(self: Any, m: Map) -> bool:
         t = self.inner_spec
@@ -54,7 +61,7 @@ class InnerMaps:
         if not self._compatible(inner):
             return -L.EINVAL
         key = self.key_bytes(key)
-        rc = base.update(self, key, inner.address.to_bytes(8, "little"), flags)
+        rc = base.update(self, key, inner, flags)
         if rc == 0:
             self._refs[key] = inner
         return rc
