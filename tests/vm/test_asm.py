@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from ebpflite.vm.asm import assemble, assemble_bytes, assemble_program
 from ebpflite.vm.insn import Insn, encode, make
 from ebpflite.vm.isa import BY_NAME, Kind
@@ -229,6 +228,6 @@ def test_llvm_syntax_matches_llvm_mc(tmp_path: Path) -> None:
                          capture_output=True, text=True, check=True).stdout
     encodings = [line.split("encoding: [")[1].rstrip("]") for line in out.splitlines() if "encoding:" in line]
     assert len(encodings) == len(LLVM_MC_LINES)
-    for line, encoding in zip(LLVM_MC_LINES, encodings):
+    for line, encoding in zip(LLVM_MC_LINES, encodings, strict=True):
         expected = bytes(int(b, 16) for b in encoding.split(","))
         assert assemble_bytes(line) == expected, line
