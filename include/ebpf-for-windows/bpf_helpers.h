@@ -98,25 +98,25 @@ struct bpf_map;
 #define EBPF_HELPER(ret, name, args) typedef ret(*bpf_##name##_t) args; \
 	static const bpf_##name##_t bpf_##name = (bpf_##name##_t)BPF_FUNC_##name
 
-EBPF_HELPER(void *, map_lookup_elem, (struct bpf_map *map, void *key));
-EBPF_HELPER(int64_t, map_update_elem, (struct bpf_map *map, void *key, void *value, uint64_t flags));
-EBPF_HELPER(int64_t, map_delete_elem, (struct bpf_map *map, void *key));
-EBPF_HELPER(void *, map_lookup_and_delete_elem, (struct bpf_map *map, void *key));
-EBPF_HELPER(int64_t, tail_call, (void *ctx, struct bpf_map *prog_array_map, uint32_t index));
+EBPF_HELPER(void *, map_lookup_elem, (void *map, void *key));
+EBPF_HELPER(int64_t, map_update_elem, (void *map, void *key, void *value, uint64_t flags));
+EBPF_HELPER(int64_t, map_delete_elem, (void *map, void *key));
+EBPF_HELPER(void *, map_lookup_and_delete_elem, (void *map, void *key));
+EBPF_HELPER(int64_t, tail_call, (void *ctx, void *prog_array_map, uint32_t index));
 EBPF_HELPER(uint32_t, get_prandom_u32, (void));
 EBPF_HELPER(uint64_t, ktime_get_boot_ns, (void));
 EBPF_HELPER(uint64_t, get_smp_processor_id, (void));
 EBPF_HELPER(uint64_t, ktime_get_ns, (void));
 EBPF_HELPER(int, csum_diff, (void *from, int from_size, void *to, int to_size, int seed));
-EBPF_HELPER(int, ringbuf_output, (struct bpf_map *ring_buffer, void *data, uint64_t size, uint64_t flags));
+EBPF_HELPER(int, ringbuf_output, (void *ring_buffer, void *data, uint64_t size, uint64_t flags));
 EBPF_HELPER(long, trace_printk2, (const char *fmt, uint32_t fmt_size));
 EBPF_HELPER(long, trace_printk3, (const char *fmt, uint32_t fmt_size, uint64_t arg3));
 EBPF_HELPER(long, trace_printk4, (const char *fmt, uint32_t fmt_size, uint64_t arg3, uint64_t arg4));
 EBPF_HELPER(long, trace_printk5, (const char *fmt, uint32_t fmt_size, uint64_t arg3, uint64_t arg4,
 				  uint64_t arg5));
-EBPF_HELPER(int64_t, map_push_elem, (struct bpf_map *map, void *value, uint64_t flags));
-EBPF_HELPER(int64_t, map_pop_elem, (struct bpf_map *map, void *value));
-EBPF_HELPER(int64_t, map_peek_elem, (struct bpf_map *map, void *value));
+EBPF_HELPER(int64_t, map_push_elem, (void *map, void *value, uint64_t flags));
+EBPF_HELPER(int64_t, map_pop_elem, (void *map, void *value));
+EBPF_HELPER(int64_t, map_peek_elem, (void *map, void *value));
 EBPF_HELPER(uint64_t, get_current_pid_tgid, (void));
 EBPF_HELPER(uint64_t, get_current_logon_id, (void *ctx));
 EBPF_HELPER(int32_t, is_current_admin, (void *ctx));
