@@ -1,0 +1,314 @@
+"""Assertions for testing eBPF programs, and the run records they explain failures from.
+
+A failing assertion should tell a person what happened without a debugger:
+the action by name, how the output packet differs from the expected one (by
+field and by byte, with any checksum the program broke), which map entries
+the run changed, what the program printed with ``bpf_printk``, and, when
+asked, the last instructions before the exit.
+
+:class:`TestObject` wraps a loaded object (from ``ebpflite.load``) so that
+each ``run`` records the maps before and after and the input packet; the
+pytest fixtures hand out these wrappers. The assertions also accept the
+runtime's plain results; they then explain what those carry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ebpflite.packets import Frame, decode, explain
+from ebpflite.packets.diff import PacketLike, as_bytes
+
+#: how many instructions before the exit a trace shows
+TRACE_TAIL = 20
+
+# prefixes by which action names may be abbreviated in assertions: "PASS" == "XDP_PASS"
+_ACTION_PREFIXES = ("XDP_", "TC_ACT_", "BIND_", "SK_", "BPF_")
+
+
+# --- map snapshots ----------------------------------------------------------------------
+
+
+Snapshot = dict[str, dict[bytes, tuple[bytes, ...]]]
+
+
+def snapshot_maps(maps: Any) -> Snapshot:
+    """Raw contents of every map: ``{name: {key bytes: per-CPU value bytes}}``.
+
+    ``maps`` is the object's ``maps`` mapping (name -> live map). Maps that
+    cannot be listed (ring buffers, program arrays) are left out.
+    """
+    out: Snapshot = {}
+    if not isinstance(maps, Mapping):
+        return out
+    for name, live in maps.items():
+        raw_items = getattr(live, "raw_items", None)
+        if raw_items is None:
+            continue
+        try:
+            out[name] = {bytes(k): tuple(bytes(v) for v in raws) for k, raws in raw_items()}
+        except Exception:  # noqa: BLE001 - a map type with no listing is simply not shown
+            continue
+    return out
+
+
+def _hex(data: bytes) -> str:
+    return data.hex(" ") if len(data) <= 32 else data[:32].hex(" ") + f" ... ({len(data)} bytes)"
+
+
+def _value_text(raws: tuple[bytes, ...]) -> str:
+    if len(raws) == 1:
+        return _hex(raws[0])
+    return "[" + ", ".join(f"cpu{i}: {_hex(v)}" for i, v in enumerate(raws)) + "]"
+
+
+def map_changes(before: Snapshot, after: Snapshot) -> list[str]:
+    """One line per map entry added, removed or changed between two snapshots."""
+    lines = []
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name, {}), after.get(name, {})
+        for key in sorted(set(old) | set(new)):
+            if key not in old:
+                lines.append(f"{name}[{_hex(key)}]: added {_value_text(new[key])}")
+            elif key not in new:
+                lines.append(f"{name}[{_hex(key)}]: deleted (was {_value_text(old[key])})")
+            elif old[key] != new[key]:
+                lines.append(f"{name}[{_hex(key)}]: {_value_text(old[key])} -> {_value_text(new[key])}")
+    return lines
+
+
+# --- run records ------------------------------------------------------------------------
+
+
+@dataclass
+class TestResult:
+    """A runtime result plus what the assertions explain it with.
+
+    Attribute access falls through to the runtime's result, so
+    ``res.return_value``, ``res.action``, ``res.packet`` work as usual.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    result: Any
+    program: str = "?"
+    engine: str = "?"
+    packet_in: bytes | None = None
+    maps_before: Snapshot = field(default_factory=dict)
+    maps_after: Snapshot = field(default_factory=dict)
+    #: the run recorded an instruction trace (show it on failures)
+    traced: bool = False
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "result":  # not yet set (copy/pickle): avoid recursion
+            raise AttributeError(name)
+        return getattr(self.result, name)
+
+    def map_changes(self) -> list[str]:
+        return map_changes(self.maps_before, self.maps_after)
+
+
+class TestProgram:
+    """A program of a :class:`TestObject`: ``run`` returns :class:`TestResult`s."""
+
+    __test__ = False
+
+    def __init__(self, owner: TestObject, name: str, program: Any):
+        self._owner, self.name, self._program = owner, name, program
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._program, name)
+
+    def run(self, packet: PacketLike | None = None, **kwargs: Any) -> TestResult:
+        """Run the program (arguments as the runtime's ``run``; ``packet`` may be a Frame)."""
+        data = as_bytes(packet) if packet is not None else None
+        before = snapshot_maps(self._owner.maps)
+        if data is not None:
+            kwargs["packet"] = data
+        if self._owner.trace:
+            kwargs.setdefault("trace", True)
+        result = self._program.run(**kwargs)
+        return TestResult(result, self.name, self._owner.engine, data, before, snapshot_maps(self._owner.maps),
+                          bool(kwargs.get("trace")))
+
+
+class TestObject:
+    """A loaded object whose programs record each run for the assertions."""
+
+    __test__ = False
+
+    def __init__(self, obj: Any, engine: str, source: str = "", trace: bool = False):
+        self._obj, self.engine, self.source, self.trace = obj, engine, source, trace
+        self.programs = {name: TestProgram(self, name, prog) for name, prog in obj.programs.items()}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._obj, name)
+
+    @property
+    def maps(self) -> Any:
+        return self._obj.maps
+
+    @property
+    def program(self) -> TestProgram:
+        """The only program (an error naming them if there are several)."""
+        if len(self.programs) != 1:
+            raise KeyError(f"{self.source or 'the object'} has {len(self.programs)} programs "
+                           f"({', '.join(self.programs) or 'none'}); pick one with .programs[name]")
+        return next(iter(self.programs.values()))
+
+
+# --- the report a failure prints ------------------------------------------------------------
+
+
+def _action_text(result: Any) -> str:
+    action = getattr(result, "action", None)
+    value = getattr(result, "return_value", None)
+    if action is None:
+        return f"return value {value}"
+    return f"{action} (return value {value})"
+
+
+def _trace_lines(result: Any, tail: int) -> list[str]:
+    """The last ``tail`` executed instructions, if the run was traced."""
+    trace = getattr(result, "trace", None)
+    if not trace:
+        return []
+    lines = []
+    for entry in trace[-tail:]:
+        changed = ", ".join(f"{k}={v:#x}" if isinstance(v, int) else f"{k}={v}"
+                            for k, v in (getattr(entry, "changed", None) or {}).items())
+        insn = getattr(entry, "insn", "")
+        lines.append(f"  {getattr(entry, 'pc', '?'):>5}: {insn}" + (f"    ; {changed}" if changed else ""))
+    return lines
+
+
+def report(result: Any, trace: bool = False) -> str:
+    """Everything known about a run, for an assertion message."""
+    lines = []
+    if isinstance(result, TestResult):
+        lines.append(f"program {result.program} on engine {result.engine}: {_action_text(result)}")
+        if result.packet_in is not None:
+            lines.append(f"input packet:  {decode(result.packet_in).summary()}")
+    else:
+        lines.append(f"run: {_action_text(result)}")
+    out = getattr(result, "packet", None)
+    if out is not None:
+        lines.append(f"output packet: {decode(out).summary()}")
+    if isinstance(result, TestResult):
+        changes = result.map_changes()
+        lines.append("maps changed by the run:" if changes else "maps changed by the run: none")
+        lines.extend(f"  {c}" for c in changes)
+    printed = getattr(result, "trace_output", None) or []
+    if printed:
+        lines.append("bpf_printk output:")
+        lines.extend(f"  {line.rstrip()}" for line in printed)
+    if trace or getattr(result, "traced", False) is True:
+        tail = _trace_lines(result, TRACE_TAIL)
+        if tail:
+            lines.append(f"last {len(tail)} instructions before the exit:")
+            lines.extend(tail)
+        else:
+            lines.append("no instruction trace: run the program with trace=True to record one")
+    return "\n".join(lines)
+
+
+# --- assertions -----------------------------------------------------------------------------
+
+
+def _normalise(name: str) -> str:
+    name = name.upper()
+    for prefix in _ACTION_PREFIXES:
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def action_matches(result: Any, expected: str | int) -> bool:
+    if isinstance(expected, int):
+        return getattr(result, "return_value", None) == expected
+    action = getattr(result, "action", None)
+    return action is not None and _normalise(str(action)) == _normalise(expected)
+
+
+def assert_action(result: Any, expected: str | int, trace: bool = False) -> None:
+    """The run ended with action ``expected`` (``"XDP_DROP"``, ``"DROP"`` or a return value)."""
+    __tracebackhide__ = True
+    if not action_matches(result, expected):
+        raise AssertionError(f"expected action {expected}, got {_action_text(result)}\n"
+                             + report(result, trace))
+
+
+def assert_return(result: Any, expected: int, trace: bool = False) -> None:
+    """The program returned ``expected``."""
+    __tracebackhide__ = True
+    if getattr(result, "return_value", None) != expected:
+        raise AssertionError(f"expected return value {expected}, got {_action_text(result)}\n"
+                             + report(result, trace))
+
+
+def assert_packet(result: Any, expected: PacketLike, trace: bool = False) -> None:
+    """The output packet equals ``expected`` (a Frame, a layer or bytes)."""
+    __tracebackhide__ = True
+    actual = getattr(result, "packet", None)
+    if actual is None:
+        raise AssertionError("the run produced no output packet\n" + report(result, trace))
+    text = explain(expected, bytes(actual))
+    if text:
+        raise AssertionError("the output packet differs from the expected one\n" + text + "\n"
+                             + report(result, trace))
+
+
+def assert_printed(result: Any, text: str) -> None:
+    """Some ``bpf_printk`` line of the run contains ``text``."""
+    __tracebackhide__ = True
+    printed = getattr(result, "trace_output", None) or []
+    if not any(text in line for line in printed):
+        raise AssertionError(f"no bpf_printk line contains {text!r}\n" + report(result))
+
+
+def assert_map_unchanged(result: TestResult, names: Iterable[str] | None = None) -> None:
+    """The run changed no entry of the maps ``names`` (default: any map)."""
+    __tracebackhide__ = True
+    wanted = set(names) if names is not None else None
+    changes = [c for c in result.map_changes() if wanted is None or c.split("[", 1)[0] in wanted]
+    if changes:
+        raise AssertionError("the run changed map entries:\n" + "\n".join(f"  {c}" for c in changes)
+                             + "\n" + report(result))
+
+
+# --- comparing engines ----------------------------------------------------------------------
+
+
+def engine_differences(results: Mapping[str, TestResult]) -> list[str]:
+    """How runs of the same program on several engines disagree (empty when they agree)."""
+    names = list(results)
+    if len(names) < 2:
+        return []
+    ref_name = names[0]
+    ref = results[ref_name]
+    out = []
+    for name in names[1:]:
+        other = results[name]
+        for attr in ("return_value", "action", "trace_output"):
+            a, b = getattr(ref, attr, None), getattr(other, attr, None)
+            if a != b:
+                out.append(f"{attr}: {ref_name} {a!r}, {name} {b!r}")
+        pa, pb = getattr(ref, "packet", None), getattr(other, "packet", None)
+        if pa != pb:
+            if pa is None or pb is None:
+                out.append(f"packet: {ref_name} {pa!r}, {name} {pb!r}")
+            else:
+                out.append(f"packet ({ref_name} as expected, {name} as actual):\n{explain(pa, pb)}")
+        ma = ref.maps_after if isinstance(ref, TestResult) else {}
+        mb = other.maps_after if isinstance(other, TestResult) else {}
+        for change in map_changes(ma, mb):
+            out.append(f"map contents ({ref_name} -> {name}): {change}")
+    return out
+
+
+def format_frame_comparison(left: Frame | bytes, right: Frame | bytes) -> list[str]:
+    """Lines for pytest's ``assert frame == other`` failure message."""
+    text = explain(left, right)
+    return ["packets differ:", *text.splitlines()] if text else []
