@@ -85,18 +85,17 @@ def _template(table: str, op: str, width: int, source: str, bits: int) -> Callab
     """
     expression = _literal_constants({"alu": alu.ALU, "endian": alu.ENDIAN, "jump": alu.JUMP}[table][op], width)
     cut = "" if width == 64 else f" & {hex((1 << width) - 1)}"
-    lines = []
-    if alu.uses(expression, "a"):
-        lines.append(f"a = R[d]{cut}")
-    if alu.uses(expression, "b"):
-        lines.append("b = k" if source == "K" else f"b = R[s]{cut}")
+    operands = {"a": f"(R[d]{cut})" if cut else "R[d]", "b": "k" if source == "K" else (f"(R[s]{cut})" if cut else "R[s]")}
+    expression = re.sub(r"\b[ab]\b", lambda m: operands[m.group(0)], expression)
     if table == "jump":
-        lines.append(f"return target if {expression} else nxt")
+        body = f"return target if {expression} else nxt"
     else:
-        lines.append(f"R[d] = ({expression}) & {hex((1 << width) - 1)}")
-        lines.append("return nxt")
-    body = "\n".join("        " + line for line in lines)
-    source_text = f"def factory(R, d, s, k, target, nxt):\n    def handler():\n{body}\n    return handler\n"
+        body = f"R[d] = ({expression}) & {hex((1 << width) - 1)}\n        return nxt"
+    # the defaults make the bound values fast locals (handlers are always called without arguments)
+    source_text = (f"def factory(R, d, s, k, target, nxt):\n"
+                   f"    def handler(R=R, d=d, s=s, k=k, target=target, nxt=nxt):\n"
+                   f"        {body}\n"
+                   f"    return handler\n")
     namespace = alu.namespace(width, bits)
     exec(compile(source_text, f"<ebpflite {table} {op}{width} {source}>", "exec"), namespace)  # noqa: S102
     return namespace["factory"]
