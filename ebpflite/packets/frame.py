@@ -100,6 +100,9 @@ class Layer:
     def __truediv__(self, other: Any) -> Frame:
         return Frame([self]) / other
 
+    def __bytes__(self) -> bytes:
+        return Frame([self]).build()
+
     def __rtruediv__(self, other: Any) -> Frame:
         return Frame(_as_layers(other)) / self
 

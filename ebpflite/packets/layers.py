@@ -10,6 +10,7 @@ classes' ``ethertype``/``ip_proto`` attributes.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -638,7 +639,7 @@ LAYERS: tuple[type[Layer], ...] = (Ether, Dot1Q, Dot1AD, ARP, IPv4, IPv6, IPv6Ho
 
 
 def _field_names(cls: type[Layer]) -> list[str]:  # for error messages
-    return [f for f in cls.__dataclass_fields__]
+    return [f.name for f in dataclasses.fields(cls)]
 
 
 def make(name: str, **fields: Any) -> Layer:
