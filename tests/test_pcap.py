@@ -266,3 +266,25 @@ def test_pack_without_headroom_is_contiguous():
 def test_pack_rejects_bad_layout():
     with pytest.raises(PcapError, match=r"headroom must be >= 0 and align >= 1 \(got -1, 1\)"):
         pack(FRAMES, headroom=-1)
+
+
+def test_bundled_sample_capture_matches_its_generator(tmp_path):
+    """examples/data/sample.pcap is exactly what make_sample_pcap.py writes (so it cannot go stale)."""
+    import importlib.util
+    from pathlib import Path
+
+    data_dir = Path(__file__).resolve().parents[1] / "examples" / "data"
+    spec = importlib.util.spec_from_file_location("make_sample_pcap", data_dir / "make_sample_pcap.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fresh = tmp_path / "sample.pcap"
+    write_pcap(fresh, module.make_sample())
+    assert fresh.read_bytes() == (data_dir / "sample.pcap").read_bytes()
+    packets = read_packets(data_dir / "sample.pcap")
+    assert len(packets) == 3000
+    from ebpflite.packets import ARP, ICMP, Dot1AD, Dot1Q, ICMPv6, checksum_errors, decode
+
+    decoded = [decode(p.data) for p in packets[:500]]
+    kinds = {cls for frame in decoded for cls in (ARP, ICMP, Dot1AD, Dot1Q, ICMPv6, IPv6, TCP, UDP) if cls in frame}
+    assert kinds == {ARP, ICMP, Dot1AD, Dot1Q, ICMPv6, IPv6, TCP, UDP}
+    assert all(checksum_errors(frame) == [] for frame in decoded)
