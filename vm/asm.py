@@ -54,7 +54,7 @@ _OBJDUMP_FUNC_RE = re.compile(r"^\s*[0-9a-fA-F]+\s+<([^<>\s]+)>:\s*$")
 _OBJDUMP_ANNOT_RE = re.compile(r"\s+<[^<>\s]+>\s*$")
 _LABEL_RE = re.compile(r"^\s*([A-Za-z_.$][\w.$]*)\s*:(?!=)")
 
-#: (bits, signed minimum) of each numeric field; hex may reach the unsigned maximum
+#: width in bits of each numeric field (decimal: signed range; hex: may reach the unsigned maximum)
 _FIELD_BITS = {"imm": 32, "off": 16, "imm_hi": 32, "imm64": 64}
 
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ebpflite.vm.isa import SIZE_SUFFIX, SPECS, InsnSpec, Kind, PseudoSrc
+from ebpflite.vm.isa import SPECS, InsnSpec, Kind, PseudoSrc
 
 from ebpflite.errors import AssemblerError
 
@@ -388,6 +388,3 @@ for _tpls in TEMPLATES_BY_SPEC.values():
 
 #: first words that start an instruction in either syntax (anything else is a bad mnemonic)
 KEYWORDS = frozenset(t.signature[0] for t in TEMPLATES_BY_SIGNATURE.values())
-
-#: size in bytes -> conformance suffix, re-exported for the disassembler
-SUFFIX = SIZE_SUFFIX
