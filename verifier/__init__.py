@@ -1,1 +1,108 @@
-"""ebpflite.verifier: static proof of memory safety and termination, and the xlated program."""
+"""ebpflite.verifier: static proof of memory safety and termination, and the xlated program.
+
+``verify(program)`` returns a :class:`~ebpflite.verifier.report.Report`;
+``check(program)`` returns the xlated program (a copy marked
+``verified=True`` that engines may run without runtime checks) or raises
+:class:`~ebpflite.errors.VerifierError` carrying the report.
+
+How it works: ``cfg`` splits the program into functions, blocks and loops;
+``fixpoint`` runs the transfer functions of ``transfer`` over them on the
+abstract states of ``state`` (numbers from ``domain``); ``checks`` holds
+the safety conditions and ``contexts`` the per-program-type context
+layouts; ``report`` formats what was found. See README.md in this folder
+for where we deliberately differ from the kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ebpflite.helpers import registry
+from ebpflite.verifier import cfg as cfgmod
+from ebpflite.verifier.contexts import descriptor
+from ebpflite.verifier.domain import ZERO
+from ebpflite.verifier.fixpoint import COMPLEXITY_LIMIT, Analyzer
+from ebpflite.verifier.report import Finding, Report
+from ebpflite.verifier.state import T, Value, entry_state
+from ebpflite.verifier.stats import program_stats
+from ebpflite.verifier.transfer import Machine
+from ebpflite.vm.program import Program
+
+from ebpflite.errors import VerifierError
+
+__all__ = ["verify", "check", "Report", "Finding", "program_stats"]
+
+
+def verify(program: Program, *, prog_type: str | None = None, platform: str | None = None,
+           all_errors: bool = False, verbose: bool = False, max_insns: int = COMPLEXITY_LIMIT) -> Report:
+    """Analyse ``program``; the report says whether it is safe and, if not, why.
+
+    ``prog_type``/``platform`` override the program's own (from its section).
+    ``all_errors`` keeps going after the first error (each failing path stops
+    at its error); ``verbose`` records pre/post invariants per instruction.
+    """
+    if prog_type is not None or platform is not None:
+        program = replace(program, prog_type=prog_type or program.prog_type,
+                          platform=platform or program.platform)
+    if program.platform not in registry.PLATFORMS:
+        raise VerifierError(f"unknown platform {program.platform!r} (choose from "
+                            f"{', '.join(registry.PLATFORMS)})")
+    report = Report(program)
+    try:
+        report.stats = program_stats(program)
+    except Exception:  # noqa: BLE001 - statistics are informative only
+        report.stats = {}
+    graph = cfgmod.build(program.insns, dict(program.functions or {}))
+    for pc, text in graph.notes:
+        report.notes.append(_locate(program, Finding(pc, text, check="unreachable")))
+    if graph.problems:
+        for p in graph.problems:
+            report.errors.append(_locate(program, Finding(p.pc, p.message, p.formula, {}, p.hint, check="cfg")))
+        if not all_errors:
+            del report.errors[1:]
+        return report
+    machine = Machine(program, descriptor(program.prog_type, program.platform),
+                      registry.profile(program.platform), lambda *a: None)
+    analyzer = Analyzer(graph, machine, all_errors=all_errors, verbose=verbose, max_insns=max_insns)
+    analyzer.run(entry_state(Value(T.CTX, ZERO)))
+    report.errors = [_locate(program, f) for f in analyzer.errors]
+    report.processed = analyzer.processed
+    report.loop_bounds = dict(analyzer.loop_bounds)
+    if report.ok:
+        report.max_insns = analyzer.max_count or 0
+        report.xlated = replace(program, insns=list(program.insns), verified=True,
+                                meta={**program.meta, "max_insns": report.max_insns})
+    if verbose:
+        report.invariants = {pc: (describe_state(analyzer.pre[pc]),
+                                  describe_state(analyzer.post[pc]) if pc in analyzer.post else [])
+                             for pc in analyzer.pre}
+    return report
+
+
+def check(program: Program, **options) -> Program:
+    """The xlated program, or :class:`VerifierError` (with ``.report``) if it is unsafe."""
+    report = verify(program, **options)
+    if not report.ok:
+        first = report.errors[0]
+        raise VerifierError(f"verification of {program.name} failed: {first.text()}", report)
+    assert report.xlated is not None
+    return report.xlated
+
+
+def _locate(program: Program, finding: Finding) -> Finding:
+    if finding.source is None:
+        finding.source = (program.line_info or {}).get(finding.pc)
+    return finding
+
+
+def describe_state(st) -> list[str]:
+    """Invariant text for -v: registers with types, offsets and ranges, then the stack."""
+    out = []
+    for r, v in enumerate(st.regs):
+        if v.type is not T.NOT_INIT:
+            out.append(f"r{r}: {v.describe()}")
+    out.extend(f"stack{s}" for s in st.describe_stack())
+    if len(st.frames) > 1:
+        out.append(f"call depth {len(st.frames)}")
+    out.append(f"insns <= {st.count}")
+    return out

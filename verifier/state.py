@@ -1,0 +1,304 @@
+"""The abstract state: what each register and stack byte may hold at one program point.
+
+A register holds a :class:`Value`: a *type* (number, context pointer,
+packet pointer, ...) and numbers describing it. For a number, ``num`` is
+its value; for a pointer, the offset from the start of its region is
+``off + num`` (a fixed part and a variable part, as in the Linux verifier).
+
+Packet bounds: ``range`` of a packet pointer is how many bytes past
+``start + num`` are proven to lie before ``data_end`` (so an access at
+``off + k .. off + k + size`` is in bounds when it ends at or before
+``range``). A comparison with ``data_end`` proves a range for the compared
+pointer and every pointer sharing its variable part, recognised by equal
+``id``. Pointers that may hold different variable parts never share a
+positive ``id`` (see :meth:`State.fresh_id`).
+
+The stack of each frame is a map from 8-byte slot index to
+:class:`StackSlot`: either a spilled register (an 8-byte aligned store,
+which keeps the register's type) or per-byte kinds (uninitialised, some
+number, zero).
+
+States form a join-semilattice (:meth:`State.join`, :meth:`State.le`);
+``None`` stands for "unreachable" (bottom).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from ebpflite.verifier.domain import TOP, ZERO, Scalar
+from ebpflite.vm.isa import STACK_SIZE
+
+
+class T(Enum):
+    """Register types (the kernel's ``bpf_reg_type``, PREVAIL's type domain)."""
+
+    NOT_INIT = "uninitialised"
+    SCALAR = "number"
+    CTX = "context pointer"
+    STACK = "stack pointer"
+    PACKET = "packet pointer"
+    PACKET_END = "packet end"
+    PACKET_META = "packet meta pointer"
+    MAP_PTR = "map"
+    MAP_VALUE = "map value pointer"
+    MAP_VALUE_OR_NULL = "map value pointer or null"
+    MEM = "memory pointer"
+    MEM_OR_NULL = "memory pointer or null"
+    FUNC = "function pointer"
+    MIXED = "mixed value"  #: different types on paths that join here
+
+
+POINTERS = frozenset({T.CTX, T.STACK, T.PACKET, T.PACKET_END, T.PACKET_META, T.MAP_PTR, T.MAP_VALUE,
+                      T.MAP_VALUE_OR_NULL, T.MEM, T.MEM_OR_NULL, T.FUNC})
+#: pointer types a program may dereference
+DEREF = frozenset({T.CTX, T.STACK, T.PACKET, T.PACKET_META, T.MAP_VALUE, T.MEM})
+NULLABLE = {T.MAP_VALUE_OR_NULL: T.MAP_VALUE, T.MEM_OR_NULL: T.MEM}
+#: -1 as an id: no other register shares this value's variable part
+NO_ID = -1
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """One register's abstract value. See the module docstring."""
+
+    type: T
+    num: Scalar = ZERO
+    off: int = 0
+    id: int = 0
+    range: int = 0
+    #: map index (map, map value), frame number (stack), region size (mem)
+    ref: int = 0
+
+    @staticmethod
+    def scalar(num: Scalar = TOP) -> Value:
+        return Value(T.SCALAR, num)
+
+    @staticmethod
+    def const(v: int) -> Value:
+        return Value(T.SCALAR, Scalar.const(v))
+
+    @property
+    def is_pointer(self) -> bool:
+        return self.type in POINTERS
+
+    def join(self, o: Value) -> Value:
+        if self is o or self == o:
+            return self
+        if T.NOT_INIT in (self.type, o.type):
+            return UNINIT
+        if self.type != o.type:
+            return MIXED
+        if self.type is T.SCALAR:
+            return Value(T.SCALAR, self.num.join(o.num))
+        ref, rng = self.ref, min(self.range, o.range)
+        if self.ref != o.ref:
+            if self.type not in (T.MAP_VALUE, T.MAP_VALUE_OR_NULL, T.MEM, T.MEM_OR_NULL):
+                return MIXED
+            ref = -1  # map values of different maps: only the smaller size is known (range)
+        num = self.num.join(o.num)
+        off = self.off
+        if self.off != o.off:  # move the difference into the variable part
+            off = min(self.off, o.off)
+            num = _shift(self.num, self.off - off).join(_shift(o.num, o.off - off))
+        ident = self.id if self.id == o.id and self.off == o.off else NO_ID
+        return Value(self.type, num, off, ident, rng, ref)
+
+    def le(self, o: Value) -> bool:
+        if o.type is T.NOT_INIT or self == o:
+            return True
+        if o.type is T.MIXED:
+            return self.type is not T.NOT_INIT
+        if self.type != o.type or self.ref != o.ref and o.ref != -1:
+            return False
+        if self.type is T.SCALAR:
+            return self.num.le(o.num)
+        return (self.off == o.off and self.num.le(o.num) and self.range >= o.range
+                and (o.id == self.id or o.id == NO_ID))
+
+    def describe(self) -> str:
+        """Short text for messages and -v output: ``packet pointer off=14 range=20``."""
+        t = self.type
+        if t is T.SCALAR:
+            return f"number {self.num}"
+        if t in (T.NOT_INIT, T.MIXED, T.PACKET_END, T.CTX) and self.off == 0 and self.num == ZERO:
+            return t.value
+        parts = [t.value]
+        if t is T.STACK:
+            parts.append(f"frame={self.ref}")
+        if t in (T.MAP_PTR, T.MAP_VALUE, T.MAP_VALUE_OR_NULL) and self.ref >= 0:
+            parts.append(f"map={self.ref}")
+        parts.append(f"off={self.off}" if self.num == ZERO else f"off={self.off}+{self.num}")
+        if t in (T.PACKET, T.PACKET_META):
+            parts.append(f"range={self.range}")
+        if t in (T.MEM, T.MEM_OR_NULL, T.MAP_VALUE, T.MAP_VALUE_OR_NULL):
+            parts.append(f"size={self.range}")
+        return " ".join(parts)
+
+
+def _shift(s: Scalar, k: int) -> Scalar:
+    from ebpflite.verifier.domain import alu_op
+
+    return s if k == 0 else alu_op("add", s, Scalar.const(k))
+
+
+UNINIT = Value(T.NOT_INIT)
+MIXED = Value(T.MIXED)
+UNKNOWN = Value(T.SCALAR, TOP)
+
+# per-byte stack kinds
+INVALID, MISC, ZEROB = 0, 1, 2
+SLOTS = STACK_SIZE // 8
+
+
+@dataclass(frozen=True, slots=True)
+class StackSlot:
+    """8 stack bytes: a spilled register, or each byte's kind (INVALID/MISC/ZERO)."""
+
+    spill: Value | None = None
+    bytes: tuple[int, ...] = (INVALID,) * 8
+
+    def byte(self, i: int) -> int:
+        if self.spill is not None:
+            return ZEROB if self.spill.type is T.SCALAR and self.spill.num == ZERO else MISC
+        return self.bytes[i]
+
+    def as_bytes(self) -> tuple[int, ...]:
+        return tuple(self.byte(i) for i in range(8))
+
+    def join(self, o: StackSlot) -> StackSlot | None:
+        if self == o:
+            return self
+        if self.spill is not None and o.spill is not None:
+            v = self.spill.join(o.spill)
+            if v.type is T.NOT_INIT:
+                return None
+            return StackSlot(v)
+        a, b = self.as_bytes(), o.as_bytes()
+        out = tuple(x if x == y else (INVALID if INVALID in (x, y) else MISC) for x, y in zip(a, b, strict=False))
+        return None if all(x == INVALID for x in out) else StackSlot(None, out)
+
+    def le(self, o: StackSlot) -> bool:
+        if self == o:
+            return True
+        if o.spill is not None:
+            return self.spill is not None and self.spill.le(o.spill)
+        mine = self.as_bytes()
+        return all(y == INVALID or x == y or (y == MISC and x != INVALID) for x, y in zip(mine, o.bytes, strict=False))
+
+    def describe(self) -> str:
+        if self.spill is not None:
+            return f"spilled {self.spill.describe()}"
+        return "bytes " + "".join(".mz"[b] for b in self.bytes)
+
+
+@dataclass(slots=True)
+class Frame:
+    """One function activation: registers r0..r10 and its stack slots."""
+
+    regs: list[Value]
+    stack: dict[int, StackSlot] = field(default_factory=dict)
+    #: lowest stack offset touched (for the combined stack-depth limit)
+    depth: int = 0
+
+    def copy(self) -> Frame:
+        return Frame(list(self.regs), dict(self.stack), self.depth)
+
+
+@dataclass(slots=True)
+class State:
+    """All frames of the current call chain plus path facts."""
+
+    frames: list[Frame]
+    #: the most instructions any path to here executed (for the termination bound)
+    count: int = 0
+
+    @property
+    def top(self) -> Frame:
+        return self.frames[-1]
+
+    @property
+    def regs(self) -> list[Value]:
+        return self.frames[-1].regs
+
+    @property
+    def frame_no(self) -> int:
+        return len(self.frames) - 1
+
+    def copy(self) -> State:
+        return State([f.copy() for f in self.frames], self.count)
+
+    # -- lattice --------------------------------------------------------------------------
+    def join(self, o: State) -> State:
+        frames = []
+        for a, b in zip(self.frames, o.frames, strict=False):
+            regs = [x.join(y) for x, y in zip(a.regs, b.regs, strict=False)]
+            stack = {}
+            for k, slot in a.stack.items():
+                other = b.stack.get(k)
+                if other is not None:
+                    j = slot.join(other)
+                    if j is not None:
+                        stack[k] = j
+            frames.append(Frame(regs, stack, min(a.depth, b.depth)))
+        return State(frames, max(self.count, o.count))
+
+    def le(self, o: State) -> bool:
+        """Every concrete state described by self is described by o (ignoring ``count``)."""
+        if len(self.frames) != len(o.frames):
+            return False
+        for a, b in zip(self.frames, o.frames, strict=False):
+            if not all(x.le(y) for x, y in zip(a.regs, b.regs, strict=False)):
+                return False
+            for k, slot in b.stack.items():
+                mine = a.stack.get(k)
+                if mine is None or not mine.le(slot):
+                    if mine is None and all(x == INVALID for x in slot.as_bytes()):
+                        continue
+                    return False
+        return True
+
+    # -- packet-pointer identities -------------------------------------------------------
+    def values(self):
+        """Every (frame, where, value) holding a value: registers and spills."""
+        for fi, frame in enumerate(self.frames):
+            for r, v in enumerate(frame.regs):
+                yield fi, ("reg", r), v
+            for k, slot in frame.stack.items():
+                if slot.spill is not None:
+                    yield fi, ("slot", k), slot.spill
+
+    def put(self, fi: int, where: tuple[str, int], value: Value) -> None:
+        frame = self.frames[fi]
+        if where[0] == "reg":
+            frame.regs[where[1]] = value
+        else:
+            frame.stack[where[1]] = StackSlot(value)
+
+    def fresh_id(self, ident: int) -> int:
+        """Claim ``ident`` for a new variable part: older holders stop sharing it."""
+        for fi, where, v in list(self.values()):
+            if v.id == ident:
+                self.put(fi, where, replace(v, id=NO_ID))
+        return ident
+
+    def update_same(self, ident: int, types: tuple[T, ...], fn) -> None:
+        """Apply ``fn(value) -> value`` to every value of ``types`` sharing ``ident``."""
+        for fi, where, v in list(self.values()):
+            if v.id == ident and v.type in types:
+                self.put(fi, where, fn(v))
+
+    def describe_stack(self, fi: int | None = None) -> list[str]:
+        frame = self.frames[-1 if fi is None else fi]
+        out = []
+        for k in sorted(frame.stack):
+            out.append(f"[{-8 * (k + 1)}..{-8 * k - 1}] {frame.stack[k].describe()}")
+        return out
+
+
+def entry_state(ctx_value: Value, nregs: int = 11) -> State:
+    regs = [UNINIT] * nregs
+    regs[1] = ctx_value
+    regs[10] = Value(T.STACK, ZERO, 0, 0, 0, 0)
+    return State([Frame(regs)])
