@@ -14,6 +14,7 @@ map, each rounded up to 8 bytes.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import os
@@ -153,6 +154,10 @@ class Map:
     PERCPU = False
     #: whether userspace iteration has keys (queue/stack/bloom/ringbuf have none)
     HAS_KEYS = True
+    #: methods that change a map; a map opened read-only refuses them with EPERM
+    #: (``m[k] = v`` and ``del m[k]`` go through update/delete)
+    MUTATORS = ("update", "delete", "lookup_and_delete", "push", "pop", "set_program", "output",
+                "reserve", "submit", "discard", "consume", "clear")
 
     def __init__(self, spec: Any, type_name: str, type_id: int, cpus: int = 4,
                  pin_path: str | None = None, readonly: bool = False):
@@ -180,6 +185,10 @@ class Map:
         header = dict(spec_dict(spec), type=type_name, cpus=self.possible_cpus)
         self.storage = L.Storage(self.region_sizes(), header, pin_path, readonly)
         self.pin_path = pin_path
+        self.readonly = readonly
+        if readonly:
+            for name in self.MUTATORS:
+                setattr(self, name, self._refuse(name))
         if self.storage.existing_header is not None:
             self._check_pinned(self.storage.existing_header, header)
         self.views = self.storage.views
@@ -212,6 +221,11 @@ class Map:
     # -- construction helpers ------------------------------------------------------------
     def _error(self, message: str, errno: int = L.EINVAL) -> MapError:
         return MapError(f"map {self.name} ({self.type}): {message}", errno)
+
+    def _refuse(self, method: str):
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise self._error(f"{method}: the map was opened read-only", errno.EPERM)
+        return refuse
 
     def _require(self, cond: bool, message: str) -> None:
         if not cond:

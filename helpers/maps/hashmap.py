@@ -135,7 +135,7 @@ class HashMap(Map):
         return int(self._free[top - 1])
 
     def _touch(self, vidx: int) -> None:
-        if self._stamps is not None:
+        if self._stamps is not None and not self.readonly:
             self._meta[L.META_CLOCK] += 1
             self._stamps[vidx] = self._meta[L.META_CLOCK]
 
