@@ -8,3 +8,5 @@ assembler, interpreter), ``ebpflite.loader`` (ELF/BTF), ``ebpflite.verifier``,
 from ebpflite.errors import *  # noqa: F401,F403
 
 __version__ = "0.1.0"
+
+from ebpflite.api import BindRequest, Clock, Object, Process, ProgramHandle, Result, load  # noqa: E402,F401

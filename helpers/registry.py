@@ -228,7 +228,8 @@ PROTOTYPES: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
     "map_lookup_elem": (Ret.PTR_TO_MAP_VALUE_OR_NULL, (_MAP, _KEY)),
     "map_update_elem": (_I, (_MAP, _KEY, _A.PTR_TO_MAP_VALUE, _ANY)),
     "map_delete_elem": (_I, (_MAP, _KEY)),
-    "map_lookup_and_delete_elem": (_I, (_MAP, _KEY, _A.PTR_TO_UNINIT_MAP_VALUE)),
+    # ebpf-for-windows only: returns a copy of the removed value (Linux has the syscall only)
+    "map_lookup_and_delete_elem": (Ret.PTR_TO_MAP_VALUE_OR_NULL, (_MAP, _KEY)),
     "map_push_elem": (_I, (_MAP, _A.PTR_TO_MAP_VALUE, _ANY)),
     "map_pop_elem": (_I, (_MAP, _A.PTR_TO_UNINIT_MAP_VALUE)),
     "map_peek_elem": (_I, (_MAP, _A.PTR_TO_UNINIT_MAP_VALUE)),

@@ -74,6 +74,10 @@ class Environment:
             if src in (PseudoSrc.MAP_FD, PseudoSrc.MAP_IDX):
                 return live.address
             return live.value_address(imm_hi & 0xFFFFFFFF)
+        if src == PseudoSrc.CODE_ADDR and pc is not None:
+            # a callback's address (bpf_loop, for_each_map_elem): the slot index of the
+            # subprogram, which helpers hand to state["call_function"] (helpers/impl/loop.py)
+            return pc + 1 + imm
         raise ExecutionError(f"lddw with pseudo source {src} ({PseudoSrc(src).name}) is not supported", pc)
 
     def reset_run(self) -> None:

@@ -1,0 +1,104 @@
+"""The public Python API: load an object, run its programs, read its maps.
+
+    obj = ebpflite.load("xdp_prog.o")
+    res = obj.programs["xdp_main"].run(packet=frame)
+    res.return_value, res.action, res.packet, res.trace_output, res.insns_executed
+    obj.maps["counters"][0]
+
+``load`` parses the ELF (``ebpflite.loader``), verifies each program when
+``verify`` is true (``ebpflite.verifier.check``, which returns the xlated
+program engines may run without runtime checks), and instantiates the maps
+once for the whole object (``helpers.runtime.ObjectRuntime``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ebpflite.helpers.contexts import BindRequest
+from ebpflite.helpers.impl.process import Process
+from ebpflite.helpers.impl.time import Clock
+from ebpflite.helpers.runtime import ObjectRuntime, ProgramRunner, Result
+from ebpflite.vm.program import Program
+
+__all__ = ["load", "Object", "ProgramHandle", "Result", "BindRequest", "Process", "Clock"]
+
+
+class ProgramHandle:
+    """One program of a loaded object; :meth:`run` runs it like BPF_PROG_TEST_RUN."""
+
+    def __init__(self, obj: Object, name: str, program: Program, prog_id: int):
+        self.object = obj
+        self.name = name
+        self.program = program
+        self.id = prog_id
+        self._runners: dict[str, ProgramRunner] = {}
+
+    @property
+    def prog_type(self) -> str:
+        return self.program.prog_type
+
+    def runner(self, engine: str | None = None) -> ProgramRunner:
+        engine = engine or self.object.engine
+        runner = self._runners.get(engine)
+        if runner is None:
+            runner = self._runners[engine] = self.object.runtime.runner(self.name, engine)
+        return runner
+
+    def run(self, packet: bytes | None = None, ctx: bytes | None = None, *, repeat: int = 1,
+            bind: BindRequest | None = None, engine: str | None = None) -> Result:
+        """Run on ``packet`` (XDP: the frame) and/or ``ctx`` (the context bytes, ctx_in)."""
+        return self.runner(engine).run(packet, ctx, repeat=repeat, bind=bind)
+
+    def __repr__(self) -> str:
+        return f"<program {self.name} ({self.prog_type}, {len(self.program)} insns)>"
+
+
+class Object:
+    """A loaded object: ``programs`` by name, live ``maps`` by name."""
+
+    def __init__(self, path: str, platform: str, programs: dict[str, Program], map_specs: list[Any], *,
+                 engine: str = "interp", cpus: int = 4, pin_dir: str | None = None, seed: int | None = None,
+                 process: Process | None = None, clock: Clock | None = None):
+        self.path = path
+        self.platform = platform
+        self.engine = engine
+        self.runtime = ObjectRuntime(programs, map_specs, platform=platform, cpus=cpus, pin_dir=pin_dir,
+                                     seed=seed, process=process, clock=clock)
+        self.maps = self.runtime.maps
+        self.programs = {name: ProgramHandle(self, name, prog, i + 1)
+                         for i, (name, prog) in enumerate(programs.items())}
+
+    def __repr__(self) -> str:
+        return f"<object {self.path}: programs {', '.join(self.programs)}; maps {', '.join(self.maps)}>"
+
+
+def _verified(program: Program) -> Program:
+    try:
+        from ebpflite import verifier
+    except ImportError:  # pragma: no cover - the verifier is part of the package
+        return program
+    check = getattr(verifier, "check", None)
+    return check(program) if check is not None else program
+
+
+def load(path: str | os.PathLike | bytes, *, platform: str | None = None, prog_type: str | None = None,
+         verify: bool = True, engine: str = "interp", cpus: int = 4, pin_dir: str | None = None,
+         seed: int | None = None, process: Process | None = None, clock: Clock | None = None) -> Object:
+    """Load an eBPF object file (path or bytes) and make its programs runnable.
+
+    ``cpus`` is the number of CPUs per-CPU maps have; ``pin_dir`` backs maps
+    with files there; ``seed`` makes bpf_get_prandom_u32 reproducible;
+    ``process``/``clock`` set what the process and time helpers report.
+    """
+    from ebpflite.loader import load_object
+
+    objfile = load_object(path, platform=platform, prog_type=prog_type)
+    programs = dict(objfile.programs)
+    if verify:
+        programs = {name: _verified(prog) for name, prog in programs.items()}
+        # the verifier returns copies: keep prog_array names resolvable and maps shared
+    name = str(path) if not isinstance(path, (bytes, bytearray)) else "<bytes>"
+    return Object(name, objfile.platform, programs, list(objfile.maps), engine=engine, cpus=cpus,
+                  pin_dir=pin_dir, seed=seed, process=process, clock=clock)

@@ -1,0 +1,194 @@
+"""Running loaded programs: live maps per object, an Environment per program, runs and results.
+
+:class:`ObjectRuntime` instantiates an object's maps once (so all its
+programs share them, as in the kernel), hooks prog_array slots up to the
+object's programs, and builds one :class:`~ebpflite.vm.env.Environment`
+per program: the live maps in the program's lddw order, their storage
+regions, the platform's helper table. Building it checks every ``call`` of
+the program: a helper number the platform does not have, or one ebpflite
+does not implement, fails here, at load, naming the helper and the pc.
+
+:class:`ProgramRunner` runs one program on a packet or a context like
+``BPF_PROG_TEST_RUN``: it builds the context (``helpers.contexts``), runs an
+engine ``repeat`` times on the same buffer (the kernel also reuses it), and
+returns a :class:`Result`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ebpflite.errors import ExecutionError, LoaderError
+from ebpflite.helpers import contexts, registry
+from ebpflite.helpers.impl.process import Process
+from ebpflite.helpers.impl.time import Clock
+from ebpflite.vm.env import DEFAULT_BUDGET, Environment
+from ebpflite.vm.isa import Kind
+from ebpflite.vm.program import Program
+
+
+@dataclass
+class Result:
+    """What one ``run`` gives back (the last of ``repeat`` runs; duration is the average)."""
+
+    return_value: int  #: r0 truncated to 32 bits, as BPF_PROG_TEST_RUN reports it
+    r0: int  #: the full 64-bit r0
+    action: str | None  #: XDP_PASS, BIND_DENY... when the program type names its return values
+    packet: bytes | None  #: the output packet (XDP: data_meta..data_end)
+    ctx: bytes | None  #: the context afterwards (ctx_out)
+    trace_output: list[str] = field(default_factory=list)
+    insns_executed: int = 0
+    duration_ns: float = 0.0
+    repeat: int = 1
+    redirect: dict | None = None  #: where bpf_redirect/redirect_map sent the packet
+
+    def as_dict(self) -> dict:
+        return {"retval": self.return_value, "r0": self.r0, "action": self.action,
+                "packet": self.packet.hex() if self.packet is not None else None,
+                "ctx": self.ctx.hex() if self.ctx is not None else None,
+                "trace_output": list(self.trace_output), "insns_executed": self.insns_executed,
+                "duration_ns": self.duration_ns, "repeat": self.repeat, "redirect": self.redirect}
+
+
+def check_helpers(program: Program, platform: str) -> dict[int, Any]:
+    """The helper table for ``program``; LoaderError for a call ebpflite cannot make."""
+    table = registry.profile(platform)
+    for insn in program.insns:
+        if insn.kind is not Kind.CALL:
+            continue
+        spec = table.get(insn.imm)
+        where = f"instruction {insn.pc}"
+        if spec is None:
+            raise LoaderError(f"{where}: call to unknown helper #{insn.imm}: {platform} has no helper "
+                              "with that number", program.name, program.section or None)
+        if spec.impl is None:
+            raise LoaderError(f"{where}: calls {spec.name} (helper #{insn.imm}), which ebpflite does not "
+                              "implement", program.name, program.section or None)
+    return {number: spec.impl for number, spec in table.items() if spec.impl is not None}
+
+
+class ObjectRuntime:
+    """Live maps and environments for the programs of one object."""
+
+    def __init__(self, programs: Mapping[str, Program], map_specs: list[Any], *, platform: str = "linux",
+                 cpus: int = 4, pin_dir: str | None = None, seed: int | None = None,
+                 process: Process | None = None, clock: Clock | None = None):
+        from ebpflite.helpers import maps as mapsmod
+
+        self.platform = platform
+        self.programs = dict(programs)
+        self.cpus = cpus
+        self.seed = seed
+        self.process = process or Process()
+        self.clock = clock or Clock()
+        self.maps: dict[str, Any] = {}
+        self._by_spec: dict[int, Any] = {}
+        for spec in map_specs:
+            live = mapsmod.create(spec, cpus=cpus, pin_dir=pin_dir)
+            self.maps[live.name] = live
+            self._by_spec[id(spec)] = live
+        for live in self.maps.values():
+            resolve = getattr(live, "resolve_programs", None)
+            if resolve is not None:
+                resolve(self.programs)
+        self.by_address = {live.address: live for live in self.maps.values()}
+        self._program_maps = {id(p): self.live_maps(p) for p in self.programs.values()}
+
+    def live_maps(self, program: Program) -> list[Any]:
+        """The live maps in ``program``'s lddw index order."""
+        out = []
+        for spec in program.maps:
+            live = self._by_spec.get(id(spec))
+            if live is None and spec is not None:
+                live = self.maps.get(getattr(spec, "name", None))
+            if live is None and spec is not None:
+                raise LoaderError(f"program {program.name} refers to map {getattr(spec, 'name', spec)!r}, "
+                                  "which the object does not define")
+            out.append(live)
+        return out
+
+    def environment(self, program: Program, budget: int | None = DEFAULT_BUDGET) -> Environment:
+        """A fresh environment for ``program`` (helper calls checked here)."""
+        helpers = check_helpers(program, self.platform)
+        env = Environment(helpers=helpers, maps=self._program_maps.get(id(program)) or self.live_maps(program),
+                          budget=None if program.verified else budget)
+        for live in self.maps.values():
+            for region in live.regions():
+                if len(region.buf) and region not in env.memory.regions:
+                    env.memory.add(region)
+        env.state.update(platform=self.platform, maps_by_address=self.by_address,
+                         program_maps=self._program_maps, process=self.process, clock=self.clock,
+                         seed=self.seed)
+        return env
+
+    def runner(self, name: str, engine: str = "interp", **options: Any) -> ProgramRunner:
+        if name not in self.programs:
+            raise KeyError(f"no program {name!r}; the object has {', '.join(self.programs) or 'none'}")
+        return ProgramRunner(self, self.programs[name], engine, **options)
+
+
+class ProgramRunner:
+    """Runs one program repeatedly; the engine and environment are built once."""
+
+    def __init__(self, runtime: ObjectRuntime, program: Program, engine: str = "interp", *, cpu: int = 0,
+                 budget: int | None = DEFAULT_BUDGET):
+        from ebpflite import engines
+
+        self.runtime = runtime
+        self.program = program
+        self.cpu = cpu
+        self.env = runtime.environment(program, budget)
+        self.engine_name = engine
+        self.engine = engines.create(engine, program, self.env)
+        self._own_maps = self.env.maps
+
+    def run(self, packet: bytes | None = None, ctx: bytes | None = None, *, repeat: int = 1,
+            bind: contexts.BindRequest | None = None) -> Result:
+        if repeat < 1:
+            raise ValueError(f"repeat must be at least 1, not {repeat}")
+        context = contexts.build(self.program.prog_type, self.runtime.platform, packet=packet, ctx=ctx,
+                                 bind=bind)
+        return self.run_context(context, repeat)
+
+    def run_context(self, context: contexts.Context, repeat: int = 1) -> Result:
+        from ebpflite.helpers.maps import layout
+
+        env = self.env
+        layout.set_current_cpu(self.cpu)
+        env.state["ctx"] = context
+        context.attach(env.memory)
+        trace: list[str] = []
+        registers = context.registers()
+        try:
+            start = time.perf_counter_ns()
+            for _ in range(repeat):
+                env.maps = self._own_maps
+                env.state.pop("redirect", None)
+                outcome = self.engine.run(*registers)
+                trace.extend(env.trace_output)
+                self._check_released(env)
+            elapsed = time.perf_counter_ns() - start
+        finally:
+            context.detach()
+            env.state.pop("ctx", None)
+            env.state.pop("ringbuf_reserved", None)
+            env.state.pop("spin_locks", None)
+            env.maps = self._own_maps
+        r0 = outcome.r0
+        return Result(return_value=r0 & 0xFFFFFFFF, r0=r0, action=context.action(r0),
+                      packet=context.packet_out(), ctx=context.ctx_out(), trace_output=trace,
+                      insns_executed=outcome.insns_executed, duration_ns=elapsed / repeat, repeat=repeat,
+                      redirect=env.state.get("redirect"))
+
+    @staticmethod
+    def _check_released(env: Environment) -> None:
+        """What the kernel's verifier enforces statically: no lock or ringbuf record left behind."""
+        if env.state.get("spin_locks"):
+            raise ExecutionError("the program exited holding a bpf_spin_lock")
+        if env.state.get("ringbuf_reserved"):
+            n = len(env.state["ringbuf_reserved"])
+            raise ExecutionError(f"the program exited with {n} ring buffer record(s) reserved but neither "
+                                 "submitted nor discarded")
