@@ -22,7 +22,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from ebpflite.loader.btf import Btf
+from ebpflite.loader.btf import Btf, Kind
 
 from ebpflite.errors import BTFError
 
@@ -152,7 +152,8 @@ class _Parser:
             raise self.error(f"{what} for section {sec}: instruction offset {insn_off} is not a multiple of 8")
         idx = insn_off // 8
         if what == "func_info":
-            name = self.btf[a].name if 0 < a <= len(self.btf) else ""
+            func = self.btf[a] if 0 < a <= len(self.btf) else None
+            name = func.name if func is not None and func.kind is Kind.FUNC else ""
             if not name:
                 raise self.error(f"func_info for section {sec}: type {a} is not a named function")
             return FuncInfo(idx, a, name)

@@ -24,7 +24,7 @@ from ebpflite.errors import CompileError
 INCLUDE_DIR = Path(__file__).resolve().parents[1] / "include"
 WINDOWS_INCLUDE_DIR = INCLUDE_DIR / "ebpf-for-windows"
 #: flags both compilers need for BPF: no unwind tables, no stack protector, no builtin libc headers
-COMMON_FLAGS = ("-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables",
+COMMON_FLAGS = ("-ffreestanding", "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables",
                 "-Wno-unused-command-line-argument")
 TIMEOUT = 300
 
