@@ -252,7 +252,10 @@ def _read_operands(template: Template, tokens: list[Token], label: str | None, l
                 label_field = slot.field
                 value = 0
             elif template.spec.kind is Kind.CALL:
-                value = _helper_number(label, helpers, platform, line_no, line)
+                number = _helper_number(label, helpers, platform)
+                if number is None:  # pass 2 says whether it is a label or just unknown
+                    label_field = f"helper:{platform}"
+                value = number or 0
             else:
                 raise AssemblerError(f"expected a number, not {label!r}", line_no, line)
         else:
@@ -297,19 +300,16 @@ def _number(tok: Token, slot: Slot, template: Template, line_no: int, line: str)
     return _s32(value) if bits == 32 and slot.field != "imm64" else value
 
 
-def _helper_number(name: str, helpers: Mapping[str, int] | None, platform: str, line_no: int,
-                   line: str) -> int:
+def _helper_number(name: str, helpers: Mapping[str, int] | None, platform: str) -> int | None:
+    """The number of helper ``name`` (from ``helpers``, else the registry), or None."""
     if helpers is not None and name in helpers:
         return helpers[name]
     try:
         from ebpflite.helpers import registry
 
-        number = int(registry.by_name(name, platform).number)
+        return int(registry.by_name(name, platform).number)
     except (ImportError, KeyError, LookupError):  # no such helper, or no registry to ask
-        number = None
-    if number is not None:
-        return number
-    raise AssemblerError(f"unknown helper {name!r} for {platform}", line_no, line)
+        return None
 
 
 # --- pass 2: labels -------------------------------------------------------------------
@@ -317,6 +317,9 @@ def _helper_number(name: str, helpers: Mapping[str, int] | None, platform: str, 
 
 def _resolve(state: _State, p: _Pending) -> Insn:
     values = dict(p.values)
+    if p.label_field.startswith("helper:"):
+        hint = f"; `call local {p.label}` calls the function at that label" if p.label in state.labels else ""
+        raise AssemblerError(f"unknown helper {p.label!r} for {p.label_field[7:]}{hint}", p.line_no, p.line)
     if p.label is not None:
         target = state.labels.get(p.label)
         if target is None and p.label == "exit":

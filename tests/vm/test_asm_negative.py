@@ -96,6 +96,7 @@ BAD = [
     ("if r1 > r2 goto", "not a valid instruction"),
     ("mov %r0, foo", "expected a number, not 'foo'"),
     ("call no_such_helper", "unknown helper 'no_such_helper' for linux"),
+    ("call f\nexit\nf: exit", "unknown helper 'f' for linux; `call local f` calls the function at that label"),
     ("r1 @ 3", "unexpected character '@'"),
     (".text\nexit", "unknown directive '.text'"),
     ("", "the program has no instructions"),
