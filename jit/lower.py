@@ -389,6 +389,10 @@ class FunctionLowering:
         br = b.cbranch(b.icmp_unsigned("!=", status, _c(I64, 0)), fail, cont)
         br.set_weights([1, 1000])
         b.position_at_end(fail)
+        if self.counting and self.remaining:
+            # the rest of this block was counted on entry but will not run (matters when the
+            # program ended early, e.g. an out-of-bounds legacy packet load in the callee)
+            ctx_store(b, self.ctx, Ctx.COUNT, b.sub(ctx_load(b, self.ctx, Ctx.COUNT), _c(I64, self.remaining)))
         b.branch(self.bail_block)
         b.position_at_end(cont)
 

@@ -1,0 +1,98 @@
+"""Shared helpers of the JIT tests: building programs and running both engines.
+
+:func:`agree` is the heart of the JIT tests: it runs one program with the
+interpreter and with the JIT (checked, and unchecked when asked), each on a
+fresh environment from the same factory, and checks they agree exactly: the
+same r0 and instruction count, the same memory afterwards, or the same
+exception type with the same message and pc.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from ebpflite.jit.compiler import JitProgram
+from ebpflite.vm.env import Environment
+from ebpflite.vm.insn import Insn, make
+from ebpflite.vm.interp import Interpreter
+from ebpflite.vm.isa import BY_NAME, Kind
+from ebpflite.vm.program import Program
+
+from ebpflite.errors import EbpfError
+
+M64 = (1 << 64) - 1
+EnvFactory = Callable[[], tuple[Environment, dict[str, int]]]
+
+
+def insn(name: str, dst: int = 0, src: int | None = None, off: int = 0, imm: int = 0, imm_hi: int = 0,
+         pseudo: int = 0) -> Insn:
+    """``make`` that picks the register-source form of a mnemonic when ``src`` is given."""
+    specs = [s for s in BY_NAME[name] if s.source == "X"] if src is not None else []
+    if len(specs) == 1 and specs[0].kind is not Kind.LDDW:
+        return make(specs[0], dst=dst, src=src, off=off, imm=imm)
+    return make(name, dst=dst, src=src or 0, off=off, imm=imm, imm_hi=imm_hi, pseudo=pseudo)
+
+
+def program(*insns: Insn, name: str = "prog") -> Program:
+    """Place instructions at consecutive pcs (lddw takes two slots)."""
+    placed, pc = [], 0
+    for one in insns:
+        placed.append(one.with_fields(pc=pc))
+        pc += one.slots
+    return Program(placed, name=name)
+
+
+def lddw(dst: int, value: int) -> Insn:
+    return insn("lddw", dst=dst, imm=value & 0xFFFFFFFF, imm_hi=(value >> 32) & 0xFFFFFFFF)
+
+
+EXIT = insn("exit")
+
+
+def minimal() -> tuple[Environment, dict[str, int]]:
+    return Environment.minimal(), {}
+
+
+def outcome(engine, env: Environment, regs: dict[str, int]):
+    """What one run produced: ("ok", r0, count, memory) or ("error", type, message, pc)."""
+    try:
+        res = engine.run(**regs)
+    except EbpfError as exc:
+        return ("error", type(exc).__name__, str(exc), getattr(exc, "pc", None))
+    memory = tuple(region.buf.tobytes() for region in env.memory.regions)
+    return ("ok", res.r0, res.insns_executed, memory)
+
+
+def agree(prog: Program, make_env: EnvFactory = minimal, *, unchecked: bool = False,
+          **jit_options) -> tuple:
+    """Run ``prog`` on both engines and assert identical outcomes; returns the outcome.
+
+    Both engines run in the same environment (so addresses in results and
+    messages compare equal), with every region's bytes restored in between.
+    """
+    env, regs = make_env()
+    snapshot = [(region.buf, region.buf.copy()) for region in env.memory.regions]
+    state = dict(env.state)
+
+    def restore():
+        for buf, saved in snapshot:
+            buf[:] = saved
+        env.state.clear()
+        env.state.update(state)
+
+    expected = outcome(Interpreter(prog, env), env, regs)
+    for checked in ((True, False) if unchecked else (True,)):
+        restore()
+        got = outcome(JitProgram(prog, env, checked=checked, **jit_options), env, regs)
+        assert got == expected, f"checked={checked}: JIT {got[:3]} != interpreter {expected[:3]}"
+    return expected
+
+
+def buffer(env: Environment, data: bytes, name: str = "buf", writable: bool = True):
+    """Add a low-memory region holding ``data``; returns the Region."""
+    from ebpflite.vm.memory import Region, low_alloc
+
+    buf = low_alloc(max(1, len(data)))
+    buf[:len(data)] = np.frombuffer(data, dtype=np.uint8)
+    return env.memory.add(Region(name, buf[:len(data)] if data else buf, "mem", writable=writable))
