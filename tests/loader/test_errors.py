@@ -199,3 +199,10 @@ def test_corrupt_btf_in_an_object(subprogs):
     with pytest.raises(BTFError, match=r"section \.BTF: bad BTF magic 0xbeef") as info:
         load_object(bad)
     assert "<bytes>" in str(info.value)
+
+
+def test_em_none_objects_load_like_em_bpf(legacy):
+    """Older tools wrote EM_NONE; such objects are accepted."""
+    a = load_object(legacy)
+    b = load_object(patch(legacy, 18, "<H", 0))
+    assert {n: p.bytecode for n, p in a.programs.items()} == {n: p.bytecode for n, p in b.programs.items()}
