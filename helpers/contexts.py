@@ -14,7 +14,7 @@ so results agree with ``bpftool prog run``:
   move ``data`` into the first 40 bytes (``struct xdp_frame``) nor leave
   less than 14 bytes; ``adjust_tail`` keeps at least 14 bytes and stays in
   the frame; ``adjust_meta`` keeps the metadata 4-byte aligned and at most
-  32 bytes. Failures are ``-EINVAL``/``-EACCES`` like the kernel's;
+  255 bytes (so 252; kernels before 6.x allowed 32). Failures are ``-EINVAL``/``-EACCES`` like the kernel's;
 - packets shorter than 14 bytes are refused (the kernel's ``EINVAL``);
 - the output packet runs from ``data_meta`` to ``data_end``.
 
@@ -47,7 +47,7 @@ XDP_FRAME_SIZE = 4096
 XDP_TAILROOM = 320  #: SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86-64
 XDP_MAX_DATA = XDP_FRAME_SIZE - XDP_HEADROOM - XDP_TAILROOM
 XDP_FRAME_STRUCT = 40  #: sizeof(struct xdp_frame), kept free at the head of the frame
-XDP_META_MAX = 32
+XDP_META_MAX = 255  #: type_max(skb_shared_info.meta_len), a u8 (older kernels allowed 32)
 ETH_HLEN = 14
 
 LINUX_XDP_ACTIONS = {0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
