@@ -1,0 +1,191 @@
+"""``ebpflite prog run``, ``ebpflite xdp`` and ``ebpflite bind``: run loaded programs on inputs.
+
+``prog run`` mirrors ``bpftool prog run`` (BPF_PROG_TEST_RUN): data and
+context in from files, out to files, ``Return value: N, duration (average):
+Xns``. ``xdp`` replays a capture through an XDP program and counts actions,
+writing the packets that pass or are sent back (after any rewrite) to a new
+capture. ``bind`` runs an ebpf-for-windows bind program on one request.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from ebpflite.errors import ContextError, EbpfError
+
+_OBJ = click.argument("obj", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+_PROG = click.option("--prog", "prog_name", help="Program name (default: the object's only/first program).")
+_ENGINE = click.option("--engine", type=click.Choice(["interp", "jit"]), default="interp", show_default=True)
+_VERIFY = click.option("--verify/--no-verify", default=True, show_default=True,
+                       help="Run the verifier before running.")
+_PLATFORM = click.option("--platform", type=click.Choice(["linux", "windows"]), default=None,
+                         help="Helper numbering and context layout (default: guessed from the object).")
+
+#: replays longer than this show a progress bar
+PROGRESS_THRESHOLD = 1000
+
+
+def _program(obj_path: Path, prog_name: str | None, engine: str, verify: bool, platform: str | None,
+             pin_dir: str | None = None):
+    from ebpflite.api import load
+
+    obj = load(obj_path, engine=engine, verify=verify, platform=platform, pin_dir=pin_dir)
+    if not obj.programs:
+        raise click.ClickException(f"{obj_path} has no programs")
+    if prog_name is None:
+        return obj, next(iter(obj.programs.values()))
+    if prog_name not in obj.programs:
+        raise click.ClickException(f"{obj_path} has no program {prog_name!r} "
+                                   f"(it has {', '.join(obj.programs)})")
+    return obj, obj.programs[prog_name]
+
+
+@click.group("prog")
+def prog_group() -> None:
+    """Run the programs of an object file."""
+
+
+@prog_group.command("run")
+@_OBJ
+@_PROG
+@click.option("--data-in", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Packet bytes (the XDP frame).")
+@click.option("--data-out", type=click.Path(dir_okay=False, path_type=Path), help="Write the output packet here.")
+@click.option("--ctx-in", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Context bytes (xdp_md for XDP, the raw context otherwise).")
+@click.option("--ctx-out", type=click.Path(dir_okay=False, path_type=Path), help="Write the context afterwards.")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--pin-dir", type=click.Path(file_okay=False), help="Back the maps with files in this directory.")
+@_ENGINE
+@_VERIFY
+@_PLATFORM
+@click.option("-j", "--json", "as_json", is_flag=True, help="JSON output (as bpftool -j).")
+def prog_run(obj: Path, prog_name: str | None, data_in: Path | None, data_out: Path | None, ctx_in: Path | None,
+             ctx_out: Path | None, repeat: int, pin_dir: str | None, engine: str, verify: bool,
+             platform: str | None, as_json: bool) -> None:
+    """Run a program once (or --repeat times) on a packet and/or context, like bpftool prog run."""
+    _, prog = _program(obj, prog_name, engine, verify, platform, pin_dir)
+    packet = data_in.read_bytes() if data_in else None
+    ctx = ctx_in.read_bytes() if ctx_in else None
+    res = prog.run(packet=packet, ctx=ctx, repeat=repeat)
+    if data_out is not None and res.packet is not None:
+        data_out.write_bytes(res.packet)
+    if ctx_out is not None and res.ctx is not None:
+        ctx_out.write_bytes(res.ctx)
+    if as_json:
+        click.echo(json.dumps({"retval": res.return_value, "duration": round(res.duration_ns),
+                               "action": res.action, "insns_executed": res.insns_executed,
+                               "trace_output": res.trace_output}))
+        return
+    for line in res.trace_output:
+        click.echo(f"bpf_trace_printk: {line}", err=True)
+    click.echo(f"Return value: {res.return_value}, duration{' (average)' if repeat > 1 else ''}: "
+               f"{round(res.duration_ns)}ns")
+
+
+@click.command("xdp")
+@_OBJ
+@_PROG
+@click.option("--pcap", "pcap_in", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Capture to replay (pcap or pcapng, Ethernet).")
+@click.option("--out", "pcap_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write packets that PASS or TX (after rewrites) to this pcap.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON record per packet.")
+@_ENGINE
+@_VERIFY
+@_PLATFORM
+def xdp_cmd(obj: Path, prog_name: str | None, pcap_in: Path, pcap_out: Path | None, as_json: bool, engine: str,
+            verify: bool, platform: str | None) -> None:
+    """Replay a capture through an XDP program: actions with counts, passed packets to --out."""
+    from ebpflite.helpers.pcap import read_packets, write_pcap
+
+    _, prog = _program(obj, prog_name, engine, verify, platform)
+    if prog.prog_type != "xdp":
+        raise click.ClickException(f"program {prog.name} is a {prog.prog_type} program, not xdp")
+    packets = read_packets(pcap_in)
+    counts: Counter[str] = Counter()
+    kept = []
+    keep = {"XDP_PASS", "XDP_TX"}
+
+    def replay(items):
+        for i, pkt in enumerate(items):
+            try:
+                res = prog.run(packet=pkt.data)
+            except ContextError as exc:
+                counts["invalid"] += 1
+                if as_json:
+                    click.echo(json.dumps({"index": i, "error": str(exc)}))
+                continue
+            except EbpfError as exc:
+                raise click.ClickException(f"packet {i}: {exc}") from None
+            action = res.action or str(res.return_value)
+            counts[action] += 1
+            if action in keep:
+                kept.append(type(pkt)(res.packet, pkt.ts_ns) if hasattr(pkt, "ts_ns") else res.packet)
+            if as_json:
+                click.echo(json.dumps({"index": i, "retval": res.return_value, "action": action,
+                                       "length": len(res.packet or b""), "insns": res.insns_executed,
+                                       "redirect": res.redirect, "trace": res.trace_output}))
+
+    if len(packets) > PROGRESS_THRESHOLD and not as_json:
+        from rich.progress import track
+
+        replay(track(packets, description=f"replaying {len(packets)} packets", transient=True))
+    else:
+        replay(packets)
+    if pcap_out is not None:
+        write_pcap(pcap_out, kept)
+    if as_json:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{prog.name} on {pcap_in.name}: {len(packets)} packets")
+    table.add_column("action")
+    table.add_column("packets", justify="right")
+    table.add_column("share", justify="right")
+    for action, n in counts.most_common():
+        table.add_row(action, str(n), f"{100 * n / max(1, len(packets)):.1f}%")
+    Console().print(table)
+    if pcap_out is not None:
+        click.echo(f"wrote {len(kept)} packets to {pcap_out}")
+
+
+@click.command("bind")
+@_OBJ
+@_PROG
+@click.option("--address", required=True, help="IP:PORT being bound.")
+@click.option("--protocol", type=click.Choice(["tcp", "udp"]), default="tcp", show_default=True)
+@click.option("--process-id", type=int, default=0, show_default=True)
+@click.option("--app-id", default="", help="The application id (executable path) the request comes from.")
+@click.option("--operation", type=click.Choice(["bind", "post_bind", "unbind"]), default="bind",
+              show_default=True)
+@_ENGINE
+@_VERIFY
+@click.option("--json", "as_json", is_flag=True)
+def bind_cmd(obj: Path, prog_name: str | None, address: str, protocol: str, process_id: int, app_id: str,
+             operation: str, engine: str, verify: bool, as_json: bool) -> None:
+    """Run an ebpf-for-windows bind program on one bind request and print its decision."""
+    from ebpflite.helpers.contexts import BindRequest
+
+    _, prog = _program(obj, prog_name, engine, verify, "windows")
+    request = BindRequest(address, protocol, process_id, app_id, operation)
+    res = prog.run(bind=request)
+    decision = res.action or f"unknown ({res.return_value})"
+    if as_json:
+        click.echo(json.dumps({"retval": res.return_value, "decision": decision,
+                               "trace_output": res.trace_output}))
+        return
+    for line in res.trace_output:
+        click.echo(f"trace: {line}", err=True)
+    click.echo(f"{decision} ({res.return_value})")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(prog_group)
+    group.add_command(xdp_cmd)
+    group.add_command(bind_cmd)
