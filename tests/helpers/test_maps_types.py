@@ -414,3 +414,26 @@ def test_every_type_in_the_table_is_creatable():
         m = M.create(M.MapSpec(name, name, inner=INNER if "of_maps" in name else None, **kw))
         assert m.type == name and M.by_address(m.address) is m
         assert re.match(r"(Found \d+ (element|record)s?|bloom filter)", m.dump().splitlines()[-1])
+
+
+def test_map_in_map_initial_names_resolve():
+    outer = M.create(spec("array_of_maps", 4, 4, 4, inner=INNER, initial={2: "inner"}))
+    assert outer.lookup_address(2) == 0
+    inner = M.create(INNER)
+    outer.resolve_maps({"inner": inner})
+    assert outer[2] is inner and outer.pending == {}
+    other = M.create(spec("hash_of_maps", 4, 4, 4, inner=INNER, initial={2: "gone"}))
+    with pytest.raises(MapError, match="slot 2 names map 'gone', which the object lacks"):
+        other.resolve_maps({})
+
+
+def test_loader_style_spec_fields():
+    class LoaderSpec:  # the loader's MapSpec keeps map_extra in `extra` and BTF ids as ints
+        name, type, key_size, value_size, max_entries, flags = "b", "bloom_filter", 0, 8, 10, 0
+        pinning, btf_key_type, btf_value_type, initial, inner = 0, 3, 4, None, None
+        extra = {"map_extra": 2}
+    m = M.create(LoaderSpec())
+    assert m.nr_hash_funcs == 2 and m.value_dtype is None
+    h = M.create(spec("hash"))
+    h[1] = 1
+    assert h.raw_keys() == [(1).to_bytes(4, "little")]
