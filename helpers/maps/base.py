@@ -59,7 +59,7 @@ def spec_dict(spec: Any) -> dict:
     return {
         "name": str(spec.name), "type": str(spec.type), "key_size": int(spec.key_size),
         "value_size": int(spec.value_size), "max_entries": int(spec.max_entries),
-        "flags": int(spec.flags or 0), "map_extra": int(getattr(spec, "map_extra", 0) or 0),
+        "flags": int(spec.flags or 0), "map_extra": _map_extra(spec),
         "inner": spec_dict(inner) if inner is not None and not isinstance(inner, Map) else None,
     }
 
@@ -169,7 +169,7 @@ class Map:
         self.value_size = _int_field(spec, "value_size", self.name)
         self.max_entries = _int_field(spec, "max_entries", self.name)
         self.flags = _int_field(spec, "flags", self.name)
-        self.map_extra = int(getattr(spec, "map_extra", 0) or 0)
+        self.map_extra = _map_extra(spec)
         if not 1 <= int(cpus) <= 1024:
             raise MapError(f"map {self.name}: cpus must be between 1 and 1024, not {cpus}", L.EINVAL)
         self.possible_cpus = int(cpus)
@@ -307,6 +307,10 @@ class Map:
 
     def _raw_keys(self) -> Iterator[bytes]:
         return iter(())
+
+    def raw_keys(self) -> list[bytes]:
+        """Every key as bytes, in iteration order (a snapshot: safe to modify the map meanwhile)."""
+        return list(self._raw_keys())
 
     def regions(self) -> list[Region]:
         """Storage a program may touch through pointers a helper returned."""
@@ -480,6 +484,14 @@ class Map:
     def __repr__(self) -> str:
         return (f"<{type(self).__name__} {self.name!r} type={self.type} key_size={self.key_size} "
                 f"value_size={self.value_size} max_entries={self.max_entries}>")
+
+
+def _map_extra(spec: Any) -> int:
+    """``map_extra`` (bloom filter hash count): an attribute, or loader.MapSpec's ``extra`` dict."""
+    value = getattr(spec, "map_extra", None)
+    if value is None:
+        value = (getattr(spec, "extra", None) or {}).get("map_extra", 0)
+    return int(value or 0)
 
 
 def _int_field(spec: Any, field: str, name: str) -> int:

@@ -105,14 +105,28 @@ class InnerMaps:
         return out
 
     def load_initial(self: Any, initial: Any) -> None:
+        """``{key: map}``: live maps, specs (created here) or map *names*, which wait for
+        :meth:`resolve_maps` (the loader names the maps a ``.values`` initialiser lists)."""
+        self.pending: dict[Any, str] = {}
         if isinstance(initial, dict):
             for key, value in initial.items():
+                if isinstance(value, str):
+                    self.pending[key] = value
+                    continue
                 if not isinstance(value, Map) and hasattr(value, "type"):
                     from ebpflite.helpers.maps import create
                     value = create(value, cpus=self.possible_cpus)
                 self[key] = value
             return
         Map.load_initial(self, initial)
+
+    def resolve_maps(self: Any, maps: Any) -> None:
+        """Store the live maps named by ``spec.initial`` (``maps``: name -> live map)."""
+        for key, name in list(getattr(self, "pending", {}).items()):
+            if name not in maps:
+                raise self._error(f"slot {key} names map {name!r}, which the object lacks", L.ENOENT)
+            self[key] = maps[name]
+            del self.pending[key]
 
 
 class ArrayOfMaps(InnerMaps, FdArrayMap):
