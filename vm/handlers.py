@@ -64,6 +64,28 @@ class Machine:
     env: Environment
     regs: list[int] = field(default_factory=lambda: [0] * 11)
     frames: list[tuple] = field(default_factory=list)
+    #: Bumped whenever the regions may have changed (each run, each helper call):
+    #: a load or store keeps ``[epoch, start, end, buffer]`` of the region it
+    #: last touched and asks ``env.memory.resolve`` again only when the
+    #: address falls outside it or the epoch moved on.
+    epoch: list[int] = field(default_factory=lambda: [0])
+
+    def forget_regions(self) -> None:
+        self.epoch[0] += 1
+
+    def refill(self, cache: list, address: int, size: int, write: bool, pc: int) -> tuple[Any, int]:
+        """Resolve an access through ``env.memory`` (faulting if invalid) and remember the region.
+
+        Returns (buffer, address of the buffer's first byte).
+        """
+        buf, at = self.env.memory.resolve(address, size, write, pc)
+        start = address - at
+        cache[:] = [self.epoch[0], start, start + len(buf), buf]
+        return buf, start
+
+
+def _empty_cache() -> list:
+    return [-1, 1, 0, None]
 
 
 # --- code generation from the alu tables -------------------------------------------------
@@ -168,6 +190,7 @@ class HandlerBuilder:
     # -- calls --
     def _call_helper(self, insn: Insn) -> Handler:
         R, env, pc, nxt = self.machine.regs, self.machine.env, insn.pc, self._next(insn)
+        forget_regions = self.machine.forget_regions
         by_register = insn.kind is Kind.CALLX
         dst, imm = insn.dst, insn.imm
 
@@ -178,6 +201,7 @@ class HandlerBuilder:
                 raise HelperError(f"call to unknown helper {_helper_name(number, env)}: "
                                   "it is not in this environment's helper table", pc)
             result = fn(env, R[1], R[2], R[3], R[4], R[5])
+            forget_regions()  # the helper may have added, replaced or removed regions
             try:
                 R[0] = int(result) & M64
             except (TypeError, ValueError):
@@ -241,43 +265,37 @@ class HandlerBuilder:
         return pseudo
 
     def _ldx(self, insn: Insn) -> Handler:
-        R, resolve = self.machine.regs, self.machine.env.memory.resolve
+        m = self.machine
         d, s, off, size, pc, nxt = insn.dst, insn.src, insn.off, insn.spec.size, insn.pc, self._next(insn)
-        if insn.spec.signed:
-            unpack = _SIGNED[size].unpack_from
+        signed = insn.spec.signed
+        unpack = (_SIGNED if signed else _UNSIGNED)[size].unpack_from
 
-            def load_signed() -> int:
-                buf, at = resolve((R[s] + off) & M64, size, False, pc)
-                R[d] = unpack(buf, at)[0] & M64
-                return nxt
-            return load_signed
-        unpack = _UNSIGNED[size].unpack_from
-
-        def load() -> int:
-            buf, at = resolve((R[s] + off) & M64, size, False, pc)
-            R[d] = unpack(buf, at)[0]
+        def load(R=m.regs, cache=_empty_cache(), epoch=m.epoch, refill=m.refill, unpack=unpack) -> int:
+            address = (R[s] + off) & M64
+            seen, start, end, buf = cache
+            if seen != epoch[0] or not (start <= address and address + size <= end):
+                buf, start = refill(cache, address, size, False, pc)
+            value = unpack(buf, address - start)[0]
+            R[d] = value & M64 if signed else value
             return nxt
         return load
 
     def _store(self, insn: Insn) -> Handler:
-        R, resolve = self.machine.regs, self.machine.env.memory.resolve
+        m = self.machine
         d, s, off, size, pc, nxt = insn.dst, insn.src, insn.off, insn.spec.size, insn.pc, self._next(insn)
         pack = _UNSIGNED[size].pack_into
         mask = (1 << (8 * size)) - 1
-        if insn.kind is Kind.ST:
-            value = insn.imm & mask
+        immediate = insn.kind is Kind.ST
+        value = insn.imm & mask
 
-            def store_imm() -> int:
-                buf, at = resolve((R[d] + off) & M64, size, True, pc)
-                pack(buf, at, value)
-                return nxt
-            return store_imm
-
-        def store_reg() -> int:
-            buf, at = resolve((R[d] + off) & M64, size, True, pc)
-            pack(buf, at, R[s] & mask)
+        def store(R=m.regs, cache=_empty_cache(), epoch=m.epoch, refill=m.refill, pack=pack) -> int:
+            address = (R[d] + off) & M64
+            seen, start, end, buf = cache
+            if seen != epoch[0] or not (start <= address and address + size <= end):
+                buf, start = refill(cache, address, size, True, pc)
+            pack(buf, address - start, value if immediate else R[s] & mask)
             return nxt
-        return store_reg
+        return store
 
     def _atomic(self, insn: Insn) -> Handler:
         R, resolve = self.machine.regs, self.machine.env.memory.resolve

@@ -110,6 +110,7 @@ class Interpreter:
         env.reset_run()
         env.stack.clear()
         machine.frames.clear()
+        machine.forget_regions()
         self._trace.clear()
         R = machine.regs
         R[:] = [0, r1 & M64, r2 & M64, r3 & M64, r4 & M64, r5 & M64, 0, 0, 0, 0, env.stack.frame_pointer(0)]

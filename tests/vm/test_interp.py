@@ -430,3 +430,40 @@ def test_trace_is_attached_to_the_error():
     with pytest.raises(MemoryFault) as info:
         Interpreter(program(insn("mov", dst=1, imm=8), insn("ldxb", dst=0, src=1), EXIT), trace=True).run()
     assert [e.pc for e in info.value.trace] == [0, 1]
+
+
+# --- regions that change during a run -------------------------------------------------------------
+
+
+def _access_twice_around_helper(access: Insn) -> Program:
+    """Run ``access`` (based on r1), call helper 9, then run the same instruction again."""
+    return program(insn("mov", dst=7, imm=0), access, insn("jne", dst=7, imm=0, off=3), insn("call", imm=9),
+                   insn("mov", dst=7, imm=1), insn("ja", off=-5), EXIT)
+
+
+def test_a_region_removed_by_a_helper_cannot_be_read_any_more():
+    env, buf = env_with_buffer(16, name="packet")
+    env.helpers[9] = lambda env, *regs: env.memory.remove(buf) or 0
+    with pytest.raises(MemoryFault, match="pc 1: invalid read of 1 byte"):
+        Interpreter(_access_twice_around_helper(insn("ldxb", dst=0, src=1)), env).run(r1=buf.start)
+
+
+def test_a_region_made_read_only_by_a_helper_cannot_be_written_any_more():
+    env, buf = env_with_buffer(16, name="packet")
+
+    def freeze(env, *regs):
+        env.memory.replace(buf, Region("frozen", buf.buf, "mem", writable=False))
+        return 0
+
+    env.helpers[9] = freeze
+    with pytest.raises(MemoryFault, match="pc 1: invalid write .*frozen is read-only"):
+        Interpreter(_access_twice_around_helper(insn("stb", dst=1, imm=1)), env).run(r1=buf.start)
+
+
+def test_regions_removed_between_runs_are_not_remembered():
+    env, buf = env_with_buffer(16)
+    interp = Interpreter(program(insn("ldxb", dst=0, src=1), EXIT), env)
+    assert interp.run(r1=buf.start).r0 == 0
+    env.memory.remove(buf)
+    with pytest.raises(MemoryFault):
+        interp.run(r1=buf.start)
