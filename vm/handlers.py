@@ -190,18 +190,17 @@ class HandlerBuilder:
     # -- calls --
     def _call_helper(self, insn: Insn) -> Handler:
         R, env, pc, nxt = self.machine.regs, self.machine.env, insn.pc, self._next(insn)
-        forget_regions = self.machine.forget_regions
         by_register = insn.kind is Kind.CALLX
         dst, imm = insn.dst, insn.imm
 
-        def handler() -> int:
+        def handler(R=R, env=env, epoch=self.machine.epoch) -> int:
             number = R[dst] if by_register else imm
             fn = env.helpers.get(number)
             if fn is None:
                 raise HelperError(f"call to unknown helper {_helper_name(number, env)}: "
                                   "it is not in this environment's helper table", pc)
             result = fn(env, R[1], R[2], R[3], R[4], R[5])
-            forget_regions()  # the helper may have added, replaced or removed regions
+            epoch[0] += 1  # the helper may have added, replaced or removed regions
             try:
                 R[0] = int(result) & M64
             except (TypeError, ValueError):
@@ -216,14 +215,16 @@ class HandlerBuilder:
         R, frames, env, program = self.machine.regs, self.machine.frames, self.machine.env, self.program
         pc, nxt = insn.pc, self._next(insn)
         target = self.resolve_target(insn.target, insn.pc)
+        frame_pointers = [env.stack.frame_pointer(k) for k in range(min(MAX_CALL_DEPTH, env.stack.depth))]
+        limit = len(frame_pointers)
 
-        def handler() -> int:
+        def handler(R=R, frames=frames) -> int:
             depth = len(frames) + 1
-            if depth >= MAX_CALL_DEPTH:
+            if depth >= limit:
                 raise CallDepthExceeded(f"call to pc {target} would nest {depth + 1} frames; "
-                                        f"at most {MAX_CALL_DEPTH} are allowed", pc)
+                                        f"at most {limit} are allowed", pc)
             frames.append((nxt, R[6], R[7], R[8], R[9], R[10], program))
-            R[10] = env.stack.frame_pointer(depth)
+            R[10] = frame_pointers[depth]
             return target
         return handler
 
@@ -238,7 +239,7 @@ class HandlerBuilder:
     def _exit(self, insn: Insn) -> Handler:
         R, frames, program = self.machine.regs, self.machine.frames, self.program
 
-        def handler() -> int:
+        def handler(R=R, frames=frames) -> int:
             if frames:
                 ret, R[6], R[7], R[8], R[9], R[10], caller = frames.pop()
                 if caller is not program:
