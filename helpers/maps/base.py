@@ -218,6 +218,18 @@ class Map:
     def descriptor_fields(self) -> dict[str, int]:
         return {}
 
+    def use_btf(self, btf: Any) -> None:
+        """Read keys and values as numpy records built from the object's BTF
+        (``spec.btf_key_type``/``btf_value_type`` ids); sizes must match or the type is ignored."""
+        from ebpflite.helpers.maps.btftypes import btf_dtype
+
+        key = btf_dtype(btf, int(getattr(self.spec, "btf_key_type", 0) or 0))
+        value = btf_dtype(btf, int(getattr(self.spec, "btf_value_type", 0) or 0))
+        if key is not None and key.itemsize == self.key_size:
+            self.key_dtype = key
+        if value is not None and value.itemsize == self.value_size:
+            self.value_dtype = value
+
     # -- construction helpers ------------------------------------------------------------
     def _error(self, message: str, errno: int = L.EINVAL) -> MapError:
         return MapError(f"map {self.name} ({self.type}): {message}", errno)
@@ -313,10 +325,17 @@ class Map:
         return list(self._raw_keys())
 
     def regions(self) -> list[Region]:
-        """Storage a program may touch through pointers a helper returned."""
-        writable = not self.flags & L.BPF_F_RDONLY_PROG
-        return [Region(f"map {self.name} {name}", self.views[name], "map", writable and name == "values")
+        """Storage a program may touch through pointers a helper returned.
+
+        The same Region objects come back on every call, so membership tests
+        (``region in space.regions``) work by identity.
+        """
+        if getattr(self, "_region_cache", None) is None:
+            writable = not self.flags & L.BPF_F_RDONLY_PROG and not self.readonly
+            self._region_cache = [
+                Region(f"map {self.name} {name}", self.views[name], "map", writable and name == "values")
                 for name in self.exposed_regions() if len(self.views.get(name, ()))]
+        return list(self._region_cache)
 
     def exposed_regions(self) -> tuple[str, ...]:
         return ("values",)

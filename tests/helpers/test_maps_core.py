@@ -383,3 +383,10 @@ def test_values_as_ints_bytes_and_numpy_records():
     b[1] = b"abc"
     assert b[1] == b"abc"
     assert make("hash", 2, 2, 2).update(-1, -2) == 0  # negative ints: two's complement
+
+
+def test_regions_are_stable_objects():
+    m = make("hash", 4, 4, 4)
+    first, second = m.regions(), m.regions()
+    assert all(a is b for a, b in zip(first, second, strict=True))
+    assert first[0] in second

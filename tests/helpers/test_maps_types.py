@@ -437,3 +437,57 @@ def test_loader_style_spec_fields():
     h = M.create(spec("hash"))
     h[1] = 1
     assert h.raw_keys() == [(1).to_bytes(4, "little")]
+
+
+BTF_SOURCE = r"""
+typedef unsigned int __u32;
+typedef unsigned long long __u64;
+struct flow { __u32 saddr; __u32 daddr; unsigned short sport, dport; };
+struct stats { __u64 packets; __u64 bytes; int last; char tag[4]; };
+struct {
+    int (*type)[1];            /* BPF_MAP_TYPE_HASH */
+    int (*max_entries)[16];
+    struct flow *key;
+    struct stats *value;
+} flows __attribute__((section(".maps"), used));
+char _license[] __attribute__((section("license"), used)) = "GPL";
+"""
+
+
+def test_values_as_records_from_clang_btf(tmp_path, clang):
+    import subprocess
+
+    from ebpflite.loader import load_object
+
+    src = tmp_path / "flows.c"
+    src.write_text(BTF_SOURCE)
+    obj = tmp_path / "flows.o"
+    subprocess.run([clang, "-O2", "-g", "-target", "bpf", "-c", str(src), "-o", str(obj)], check=True)
+    loaded = load_object(str(obj))
+    (s,) = [m for m in loaded.maps if m.name == "flows"]
+    m = M.create(s)
+    m.use_btf(loaded.btf)
+    assert m.key_dtype.names == ("saddr", "daddr", "sport", "dport")
+    assert m.value_dtype.names == ("packets", "bytes", "last", "tag")
+    key = np.zeros(1, m.key_dtype)[0]
+    key["saddr"], key["dport"] = 0x0A000001, 80
+    value = np.zeros(1, m.value_dtype)[0]
+    value["packets"], value["bytes"], value["last"] = 2, 1500, -1
+    m[key] = value
+    ((k, v),) = m.items()
+    assert k["saddr"] == 0x0A000001 and k["dport"] == 80
+    assert (v["packets"], v["bytes"], v["last"]) == (2, 1500, -1)
+    assert v["tag"].tolist() == [0, 0, 0, 0]
+
+
+def test_btf_dtype_falls_back_quietly():
+    from ebpflite.helpers.maps.btftypes import btf_dtype
+
+    class Broken:
+        def resolve(self, tid):
+            raise ValueError("bad BTF")
+    assert btf_dtype(Broken(), 5) is None
+    assert btf_dtype(None, 5) is None and btf_dtype(Broken(), 0) is None
+    m = M.create(spec("hash", 4, 8, 2))
+    m.use_btf(Broken())
+    assert m.key_dtype is None and m.value_dtype is None
