@@ -13,7 +13,7 @@ from ebpflite.vm.insn import encode, make
 from ebpflite.vm.isa import BY_NAME
 
 from ebpflite.cli import cli
-from ebpflite.errors import BudgetExceeded, DecodeError, MemoryFault
+from ebpflite.errors import BudgetExceeded, DecodeError, EngineMismatch, MemoryFault
 
 SUITE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance").resolve()
 
@@ -95,9 +95,11 @@ def _jit_missing() -> bool:
     return False
 
 
-@pytest.mark.skipif(not _jit_missing(), reason="the JIT is available, so this error cannot occur")
-def test_both_engines_needs_the_jit(tmp_path: Path):
+def test_both_engines_needs_the_jit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(sys.modules, "ebpflite.jit.compiler", None)  # as if the JIT were not installed
     result = _invoke("run", str(_program(tmp_path, PROGRAM)), "--engine", "both")
+    assert result.exit_code == 1 and "the JIT engine is not available" in result.output
+    result = _invoke("conformance-plugin", "--engine", "jit", input="95 00 00 00 00 00 00 00")
     assert result.exit_code == 1 and "the JIT engine is not available" in result.output
 
 
@@ -148,3 +150,36 @@ def test_plugin_reports_failures_on_stderr_with_nonzero_status():
     proc = _plugin(stdin="61 10 00 00 00 00 00 00  95 00 00 00 00 00 00 00")
     assert proc.returncode == 1 and proc.stdout == ""
     assert "invalid read of 4 bytes at 0x0" in proc.stderr
+
+
+class _SkewedEngine:
+    """A stand-in JIT that gets r0 (or the memory) wrong, to exercise --engine both."""
+
+    def __init__(self, program, env, what: str):
+        from ebpflite.vm.interp import Interpreter
+
+        self.inner, self.env, self.what = Interpreter(program, env), env, what
+
+    def run(self, r1=0, r2=0, r3=0, r4=0, r5=0):
+        result = self.inner.run(r1, r2, r3, r4, r5)
+        if self.what == "r0":
+            result.r0 += 1
+        else:
+            self.env.memory.write_bytes(r1 + 2, b"\x99")
+        return result
+
+
+@pytest.mark.parametrize(("what", "message"), [("r0", "r0 differs: interpreter 0x4030205, JIT 0x4030206"),
+                                               ("mem", "memory differs first at offset 2")])
+def test_both_engines_report_the_first_difference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what, message):
+    from ebpflite import engines
+
+    real_create = engines.create
+    monkeypatch.setattr(engines, "create", lambda name, program, env=None, **options: (
+        _SkewedEngine(program, env, what) if name == "jit" else real_create(name, program, env, **options)))
+    monkeypatch.setitem(sys.modules, "ebpflite.jit.compiler", sys.modules[__name__])  # "available"
+    mem = tmp_path / "mem.hex"
+    mem.write_text("01 02 03 04")
+    result = _invoke("run", str(_program(tmp_path, PROGRAM)), "--engine", "both", "--mem", str(mem))
+    assert isinstance(result.exception, EngineMismatch)
+    assert message in str(result.exception)
