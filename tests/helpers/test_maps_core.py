@@ -390,3 +390,26 @@ def test_regions_are_stable_objects():
     first, second = m.regions(), m.regions()
     assert all(a is b for a, b in zip(first, second, strict=True))
     assert first[0] in second
+
+
+@given(st.lists(st.tuples(st.sampled_from(["set", "get", "del"]), st.integers(0, 12)), max_size=60))
+def test_lru_matches_a_recency_model(ops):
+    from collections import OrderedDict
+
+    m = make("lru_hash", 1, 4, 4)
+    model: OrderedDict[int, int] = OrderedDict()
+    for n, (op, k) in enumerate(ops):
+        key = bytes([k])
+        if op == "set":
+            assert m.update(key, n) == 0
+            if k not in model and len(model) == 4:
+                model.popitem(last=False)  # evict the least recently used
+            model[k] = n
+            model.move_to_end(k)
+        elif op == "get":
+            assert (m.lookup_address(key) != 0) == (k in model)
+            if k in model:
+                model.move_to_end(k)
+        else:
+            assert m.delete(key) == (0 if model.pop(k, None) is not None else -L.ENOENT)
+    assert dict(m.items()) == dict(model)

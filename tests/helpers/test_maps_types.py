@@ -491,3 +491,24 @@ def test_btf_dtype_falls_back_quietly():
     m = M.create(spec("hash", 4, 8, 2))
     m.use_btf(Broken())
     assert m.key_dtype is None and m.value_dtype is None
+
+
+@given(st.lists(st.one_of(st.integers(0, 1500), st.none()), max_size=60))
+def test_ringbuf_matches_a_byte_budget_model(ops):
+    m = rb()
+    pending: list[bytes] = []
+    used = 0  # bytes between consumer and producer
+    for n, op in enumerate(ops):
+        if op is None:
+            assert m.consume() == pending
+            pending, used = [], 0
+            continue
+        data = bytes([n & 0xFF]) * op
+        need = (op + 8 + 7) // 8 * 8
+        fits = used + need <= 4095
+        assert m.output(data) == (0 if fits else -L.EAGAIN)
+        if fits:
+            pending.append(data)
+            used += need
+        assert m.query(R.BPF_RB_AVAIL_DATA) == used
+    assert m.records() == pending
