@@ -21,7 +21,9 @@ The assertions live in :mod:`ebpflite.testing`; the packet builders in
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import inspect
 import os
 import tempfile
 from collections.abc import Callable
@@ -165,8 +167,24 @@ def ebpf_compile(ebpf_cache_dir: Path, request: pytest.FixtureRequest) -> Callab
     return make_compiler(ebpf_cache_dir, Path(request.path).parent)
 
 
-def make_loader(engine: str, compile: Callable[..., Path], trace: bool = False) -> Callable[..., TestObject]:
-    """The function behind ``ebpf_load``: compile if needed, load on ``engine``, wrap for the assertions."""
+def _accepted(function: Callable[..., Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The ``defaults`` that ``function`` takes as keyword arguments."""
+    try:
+        params = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return dict(defaults)
+    return {k: v for k, v in defaults.items() if k in params}
+
+
+def make_loader(engine: str, compile: Callable[..., Path], trace: bool = False,
+                world: dict[str, Any] | None = None) -> Callable[..., TestObject]:
+    """The function behind ``ebpf_load``: compile if needed, load on ``engine``, wrap for the assertions.
+
+    ``world`` holds the defaults for the simulated world (``seed``, ``clock``,
+    ``process``); each load gets its own copy, and explicit options win.
+    """
 
     def load(source: str | os.PathLike | bytes, *, verify: bool = True, **options: Any) -> TestObject:
         import ebpflite
@@ -175,6 +193,7 @@ def make_loader(engine: str, compile: Callable[..., Path], trace: bool = False) 
         if runtime_load is None:
             pytest.fail("ebpflite.load is not available in this build", pytrace=False)
         target: Any = source if isinstance(source, (bytes, bytearray)) else compile(source)
+        options = {**_accepted(runtime_load, copy.deepcopy(world or {})), **options}
         obj = runtime_load(target, verify=verify, engine=engine, **options)
         label = "<bytes>" if isinstance(source, (bytes, bytearray)) else os.fspath(source)
         return TestObject(obj, engine, label.splitlines()[0][:60] if label else "", trace=trace)
@@ -183,14 +202,46 @@ def make_loader(engine: str, compile: Callable[..., Path], trace: bool = False) 
 
 
 @pytest.fixture
-def ebpf_load(ebpf_engine: str, ebpf_compile: Callable[..., Path],
+def ebpf_seed() -> int:
+    """The seed of bpf_get_prandom_u32 in programs loaded by the fixtures (override to change)."""
+    return 0
+
+
+@pytest.fixture
+def ebpf_clock() -> Any:
+    """The simulated clock of programs loaded by the fixtures: fixed at 1000 s of uptime,
+    advancing 1 us per reading, so time-based logic is reproducible. Override or
+    change ``fixed_ns``/``step_ns`` in a test."""
+    from ebpflite.helpers.impl.time import Clock
+
+    return Clock(fixed_ns=1_000 * 1_000_000_000, step_ns=1_000)
+
+
+@pytest.fixture
+def ebpf_process() -> Any:
+    """The simulated current process the tracing helpers report (pid, uid, comm...)."""
+    from ebpflite.helpers.impl.process import Process
+
+    return Process()
+
+
+@pytest.fixture
+def ebpf_world(ebpf_seed: int, ebpf_clock: Any, ebpf_process: Any) -> dict[str, Any]:
+    """The load options that make runs reproducible: seed, clock and process."""
+    return {"seed": ebpf_seed, "clock": ebpf_clock, "process": ebpf_process}
+
+
+@pytest.fixture
+def ebpf_load(ebpf_engine: str, ebpf_compile: Callable[..., Path], ebpf_world: dict[str, Any],
               pytestconfig: pytest.Config) -> Callable[..., TestObject]:
     """``ebpf_load(source, verify=True, **options) -> TestObject`` on this test's engine.
 
     ``source`` is a ``.c`` or ``.o`` path (relative to the test file is fine),
-    C source text, or object bytes; ``options`` go to ``ebpflite.load``.
+    C source text, or object bytes; ``options`` go to ``ebpflite.load``. The
+    simulated world (``ebpf_seed``, ``ebpf_clock``, ``ebpf_process``) is
+    passed unless the options say otherwise.
     """
-    return make_loader(ebpf_engine, ebpf_compile, bool(pytestconfig.getoption("ebpf_trace", False)))
+    return make_loader(ebpf_engine, ebpf_compile, bool(pytestconfig.getoption("ebpf_trace", False)), ebpf_world)
 
 
 class BothPrograms:
@@ -228,7 +279,8 @@ class BothEngines:
 
 
 @pytest.fixture
-def ebpf_both(ebpf_compile: Callable[..., Path], pytestconfig: pytest.Config) -> Callable[..., BothEngines]:
+def ebpf_both(ebpf_compile: Callable[..., Path], ebpf_world: dict[str, Any],
+              pytestconfig: pytest.Config) -> Callable[..., BothEngines]:
     """``ebpf_both(source, **options) -> BothEngines``: every ``run`` goes to the
     interpreter and the JIT and fails the test if their results, output
     packets, printk output or map contents differ."""
@@ -236,6 +288,7 @@ def ebpf_both(ebpf_compile: Callable[..., Path], pytestconfig: pytest.Config) ->
     trace = bool(pytestconfig.getoption("ebpf_trace", False))
 
     def load(source: str | os.PathLike | bytes, **options: Any) -> BothEngines:
-        return BothEngines({e: make_loader(e, ebpf_compile, trace)(source, **options) for e in engines})
+        return BothEngines({e: make_loader(e, ebpf_compile, trace, ebpf_world)(source, **options)
+                            for e in engines})
 
     return load

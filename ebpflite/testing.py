@@ -98,8 +98,10 @@ class TestResult:
     packet_in: bytes | None = None
     maps_before: Snapshot = field(default_factory=dict)
     maps_after: Snapshot = field(default_factory=dict)
-    #: the run recorded an instruction trace (show it on failures)
+    #: the run was asked for an instruction trace (show it on failures)
     traced: bool = False
+    #: the executed instructions (``TraceEntry``s), when the engine could record them
+    trace: list | None = None
 
     def __getattr__(self, name: str) -> Any:
         if name == "result":  # not yet set (copy/pickle): avoid recursion
@@ -121,17 +123,58 @@ class TestProgram:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._program, name)
 
-    def run(self, packet: PacketLike | None = None, **kwargs: Any) -> TestResult:
-        """Run the program (arguments as the runtime's ``run``; ``packet`` may be a Frame)."""
+    def run(self, packet: PacketLike | None = None, *, trace: bool | None = None, **kwargs: Any) -> TestResult:
+        """Run the program (arguments as the runtime's ``run``; ``packet`` may be a Frame).
+
+        ``trace=True`` (or ``--ebpf-trace``) records the executed instructions,
+        which failing assertions show.
+        """
         data = as_bytes(packet) if packet is not None else None
         before = snapshot_maps(self._owner.maps)
         if data is not None:
             kwargs["packet"] = data
-        if self._owner.trace:
-            kwargs.setdefault("trace", True)
-        result = self._program.run(**kwargs)
+        traced = self._owner.trace if trace is None else trace
+        if traced:
+            result, steps = self._run_traced(kwargs)
+        else:
+            result, steps = self._program.run(**kwargs), None
         return TestResult(result, self.name, self._owner.engine, data, before, snapshot_maps(self._owner.maps),
-                          bool(kwargs.get("trace")))
+                          traced, steps)
+
+    def _run_traced(self, kwargs: dict[str, Any]) -> tuple[Any, list | None]:
+        """Run with the interpreter recording every instruction, in the program's own environment.
+
+        The JIT records no trace; its runs are made as usual and report that.
+        """
+        get_runner = getattr(self._program, "runner", None)
+        if get_runner is None:  # a runtime whose run() takes trace= itself
+            result = self._program.run(trace=True, **kwargs)
+            return result, getattr(result, "trace", None)
+        runner = get_runner(kwargs.get("engine"))
+        if getattr(runner, "engine_name", None) != "interp":
+            return self._program.run(**kwargs), None
+        from ebpflite.vm.interp import Interpreter
+
+        tracer = _TracingEngine(Interpreter(runner.program, runner.env, trace=True))
+        original, runner.engine = runner.engine, tracer
+        try:
+            result = self._program.run(**kwargs)
+        finally:
+            runner.engine = original
+        return result, tracer.trace
+
+
+class _TracingEngine:
+    """Wraps a tracing interpreter to keep the trace the runner would otherwise drop."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self.trace: list | None = None
+
+    def run(self, *registers: int) -> Any:
+        outcome = self.inner.run(*registers)
+        self.trace = outcome.trace
+        return outcome
 
 
 class TestObject:
@@ -179,9 +222,19 @@ def _trace_lines(result: Any, tail: int) -> list[str]:
     for entry in trace[-tail:]:
         changed = ", ".join(f"{k}={v:#x}" if isinstance(v, int) else f"{k}={v}"
                             for k, v in (getattr(entry, "changed", None) or {}).items())
-        insn = getattr(entry, "insn", "")
+        insn = _insn_text(getattr(entry, "insn", ""))
         lines.append(f"  {getattr(entry, 'pc', '?'):>5}: {insn}" + (f"    ; {changed}" if changed else ""))
     return lines
+
+
+def _insn_text(insn: Any) -> str:
+    from ebpflite.vm.insn import Insn
+
+    if isinstance(insn, Insn):
+        from ebpflite.vm.disasm import format_insn
+
+        return format_insn(insn)
+    return str(insn)
 
 
 def report(result: Any, trace: bool = False) -> str:
@@ -209,6 +262,9 @@ def report(result: Any, trace: bool = False) -> str:
         if tail:
             lines.append(f"last {len(tail)} instructions before the exit:")
             lines.extend(tail)
+        elif getattr(result, "traced", False) and getattr(result, "engine", "") != "interp":
+            lines.append(f"no instruction trace: the {result.engine} engine records none; "
+                         "run with --ebpf-engine interp to see one")
         else:
             lines.append("no instruction trace: run the program with trace=True to record one")
     return "\n".join(lines)
@@ -291,7 +347,7 @@ def engine_differences(results: Mapping[str, TestResult]) -> list[str]:
     out = []
     for name in names[1:]:
         other = results[name]
-        for attr in ("return_value", "action", "trace_output"):
+        for attr in ("return_value", "action", "trace_output", "ctx", "redirect"):
             a, b = getattr(ref, attr, None), getattr(other, attr, None)
             if a != b:
                 out.append(f"{attr}: {ref_name} {a!r}, {name} {b!r}")

@@ -312,3 +312,90 @@ def test_ebpf_compile_caches_and_reports_compile_errors(pytester, compiler, tmp_
             assert ebpf_compile({C_PROGRAM!r}, name="pass").is_file()
     """)
     pytester.runpytest("--ebpf-cache-dir", str(cache), "test_cc2.py").assert_outcomes(passed=1)
+
+
+TTL_PROGRAM = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+struct ethhdr { unsigned char h_dest[6], h_source[6]; __be16 h_proto; };
+struct iphdr { __u8 ihl_version, tos; __be16 tot_len, id, frag_off; __u8 ttl, protocol; __sum16 check; __be32 saddr, daddr; };
+#define ETH_P_IP 0x0800
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 4);
+    __type(key, __u32);
+    __type(value, __u64);
+} counters SEC(".maps");
+
+SEC("xdp")
+int xdp_ttl(struct xdp_md *ctx)
+{
+    void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+    struct ethhdr *eth = data;
+    if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+        return XDP_PASS;
+    struct iphdr *ip = (void *)(eth + 1);
+    if ((void *)(ip + 1) > end)
+        return XDP_PASS;
+    __u32 key = ip->ttl <= 1 ? XDP_DROP : XDP_TX;
+    __u64 *count = bpf_map_lookup_elem(&counters, &key);
+    if (count)
+        __sync_fetch_and_add(count, 1);
+    if (key == XDP_DROP)
+        return XDP_DROP;
+    __u32 sum = (__u16)~ip->check + (__u16)~bpf_htons(ip->ttl << 8) + bpf_htons((ip->ttl - 1) << 8);
+    ip->ttl--;
+    sum = (sum & 0xffff) + (sum >> 16);
+    ip->check = ~((sum & 0xffff) + (sum >> 16));
+    bpf_printk("ttl now %d", ip->ttl);
+    return XDP_TX;
+}
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_real_program_on_both_engines(pytester, compiler):
+    """A real XDP program (TTL decrement with an incremental checksum update and a counter map),
+    compiled from C and run by the fixtures on both engines."""
+    pytester.makefile(".c", ttl=TTL_PROGRAM)
+    pytester.makepyfile(test_ttl="""
+        from ebpflite.packets import Ether, IPv4, UDP, decode
+        from ebpflite.testing import assert_action, assert_packet
+
+        PACKET = Ether() / IPv4(ttl=5) / UDP() / b"hi"
+
+        # verify=False: the verifier does not yet accept bpf_printk with arguments
+        def test_decrements(ebpf_load):
+            obj = ebpf_load("ttl.c", verify=False)
+            res = obj.programs["xdp_ttl"].run(packet=PACKET)
+            assert_action(res, "XDP_TX")
+            expected = decode(bytes(PACKET)).recompute()
+            expected[IPv4].ttl = 4
+            assert_packet(res, expected)
+            assert res.map_changes() == ["counters[03 00 00 00]: 00 00 00 00 00 00 00 00 -> "
+                                         "01 00 00 00 00 00 00 00"]
+
+        def test_engines_agree(ebpf_both):
+            both = ebpf_both("ttl.c", verify=False)
+            for ttl in (1, 2, 64):
+                both.programs["xdp_ttl"].run(packet=Ether() / IPv4(ttl=ttl) / UDP())
+
+        def test_failure_report(ebpf_load):
+            res = ebpf_load("ttl.c", verify=False).programs["xdp_ttl"].run(packet=PACKET, trace=True)
+            assert_action(res, "XDP_PASS")
+    """)
+    result = pytester.runpytest("-v", "--ebpf-cache-dir", str(pytester.path / "cache"))
+    result.assert_outcomes(passed=3, failed=2)
+    result.stdout.fnmatch_lines(["*test_decrements?interp? PASSED*", "*test_decrements?jit? PASSED*",
+                                 "*test_engines_agree PASSED*"])
+    result.stdout.fnmatch_lines([
+        "*expected action XDP_PASS, got XDP_TX (return value 3)",
+        "*counters[[]03 00 00 00]: 00 00 00 00 00 00 00 00 -> 01 00 00 00 00 00 00 00",
+        "*ttl now 4*",
+        "*last * instructions before the exit:",
+        "*exit*",
+    ])
+    result.stdout.fnmatch_lines(["*no instruction trace: the jit engine records none*"])
