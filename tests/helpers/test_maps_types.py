@@ -512,3 +512,45 @@ def test_ringbuf_matches_a_byte_budget_model(ops):
             used += need
         assert m.query(R.BPF_RB_AVAIL_DATA) == used
     assert m.records() == pending
+
+
+def _all_maps():
+    out = []
+    for name in M.TYPES:
+        kw = dict(key_size=4, value_size=4, max_entries=8)
+        if name in ("queue", "stack", "bloom_filter"):
+            kw["key_size"] = 0
+        if name == "ringbuf":
+            kw = dict(key_size=0, value_size=0, max_entries=4096)
+        if name == "lpm_trie":
+            kw = dict(key_size=8, value_size=4, max_entries=8, flags=1)
+        out.append(M.create(M.MapSpec(name, name, inner=INNER if "of_maps" in name else None, **kw)))
+    return out
+
+
+_FUZZ_MAPS = None
+ANY_INPUT = st.one_of(st.none(), st.integers(-2**70, 2**70), st.binary(max_size=12), st.text(max_size=3),
+                      st.floats(allow_nan=False), st.lists(st.integers(0, 3), max_size=5))
+
+
+@given(key=ANY_INPUT, value=ANY_INPUT, flags=st.integers(0, 2**64 - 1))
+def test_untrusted_input_gives_errno_or_maperror_never_a_crash(key, value, flags):
+    global _FUZZ_MAPS
+    if _FUZZ_MAPS is None:
+        _FUZZ_MAPS = _all_maps()  # shared across examples: state left behind is more input
+    for m in _FUZZ_MAPS:
+        calls = [(m.update, (key, value, flags)), (m.delete, (key,)), (m.lookup_address, (key,)),
+                 (m.lookup_and_delete, (key,)), (m.get_next_key, (key,)), (m.__contains__, (key,))]
+        for fn, args in calls:
+            try:
+                result = fn(*args)
+            except MapError as exc:
+                assert exc.errno is not None and str(exc).startswith(f"map {m.name}")
+            else:
+                assert result is None or isinstance(result, (int, bytes, bool))
+        for fn in ("push", "peek"):
+            if hasattr(m, fn) and m.type != "prog_array":
+                try:
+                    getattr(m, fn)(value) if fn == "push" or m.type == "bloom_filter" else getattr(m, fn)()
+                except MapError:
+                    pass
