@@ -47,16 +47,24 @@ def _init() -> None:
         _initialised = True
 
 
-def target_machine(opt_level: int) -> llvm.TargetMachine:
-    """A target machine for the host CPU and its features (one per level)."""
+def new_target_machine(opt_level: int) -> llvm.TargetMachine:
+    """A fresh target machine for the host CPU and its features.
+
+    An MCJIT engine takes ownership of (and frees) the target machine it is
+    given, so every engine needs its own.
+    """
     _init()
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
+                                        features=llvm.get_host_cpu_features().flatten(),
+                                        opt=opt_level, jit=True)
+
+
+def target_machine(opt_level: int) -> llvm.TargetMachine:
+    """A shared target machine per level, for pass pipelines and assembly (never given to an engine)."""
     tm = _machines.get(opt_level)
     if tm is None:
-        target = llvm.Target.from_default_triple()
-        tm = target.create_target_machine(cpu=llvm.get_host_cpu_name(),
-                                          features=llvm.get_host_cpu_features().flatten(),
-                                          opt=opt_level, jit=True)
-        _machines[opt_level] = tm
+        tm = _machines[opt_level] = new_target_machine(opt_level)
     return tm
 
 
@@ -150,7 +158,7 @@ def compile_program(program: Program, options: LowerOptions, opt_level: int = 2,
     else:
         optimise(module, opt_level)
         optimised = True
-    engine = llvm.create_mcjit_compiler(module, tm)
+    engine = llvm.create_mcjit_compiler(module, new_target_machine(opt_level))
     if disk is not None:
         engine.set_object_cache(disk.notify, disk.load)
     engine.finalize_object()

@@ -146,6 +146,9 @@ class ModuleLowering:
         for shape in self.shapes:
             fn = ir.Function(self.module, fnty, func_name(shape.entry))
             fn.linkage = "internal"
+            # eBPF code cannot reach the run context (it is in no region), so LLVM may keep
+            # its words (the instruction count) in registers across loads and stores
+            fn.args[0].add_attribute("noalias")
             self.functions[shape.entry] = fn
         self.check_fn = self._build_check() if options.checked else None
         self.callback_ty = ir.FunctionType(I64, [PTR] + [I64] * (CALLBACK_ARGS - 1))
@@ -159,6 +162,7 @@ class ModuleLowering:
     # the entry point: u64 ebpf_entry(ctx*) -> status
     def _build_entry(self) -> None:
         fn = ir.Function(self.module, ir.FunctionType(I64, [PTR]), ENTRY_NAME)
+        fn.args[0].add_attribute("noalias")
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         ctx = fn.args[0]
         args = [ctx_load(b, ctx, Ctx.REG0 + i) for i in range(10)] + [ctx_load(b, ctx, Ctx.DEPTH)]

@@ -16,10 +16,10 @@ thousands.
 
 from __future__ import annotations
 
-from hypothesis import given
-from hypothesis import strategies as st
 from ebpflite.vm.env import Environment
 from ebpflite.vm.isa import SPECS, Kind
+from hypothesis import given
+from hypothesis import strategies as st
 from jit_harness import EXIT, agree, buffer, insn, lddw, program
 
 BUF_SIZE = 64
