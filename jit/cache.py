@@ -29,7 +29,7 @@ from pathlib import Path
 
 import llvmlite
 import llvmlite.binding as llvm
-from ebpflite.jit.lower import ENTRY_NAME, LowerOptions, ModuleLowering, lower_program
+from ebpflite.jit.lower import BATCH_NAME, ENTRY_NAME, LowerOptions, ModuleLowering, lower_program
 from ebpflite.vm.program import Program
 
 _lock = threading.Lock()
@@ -75,6 +75,7 @@ class CompiledCode:
     key: str
     engine: llvm.ExecutionEngine
     entry: int  #: address of ``u64 ebpf_entry(ctx*)``
+    batch: int  #: address of ``u64 ebpf_batch(ctx*, batch*)``
     lowering: ModuleLowering
     ir: str  #: the optimised IR
     opt_level: int
@@ -92,7 +93,7 @@ def cache_key(program: Program, options: LowerOptions, opt_level: int) -> str:
 
 
 #: bump when the lowering changes, so disk caches of older code are not reused
-_LOWERING_VERSION = 1
+_LOWERING_VERSION = 2
 
 
 def optimise(module: llvm.ModuleRef, opt_level: int) -> None:
@@ -163,7 +164,8 @@ def compile_program(program: Program, options: LowerOptions, opt_level: int = 2,
         engine.set_object_cache(disk.notify, disk.load)
     engine.finalize_object()
     entry = engine.get_function_address(ENTRY_NAME)
-    code = CompiledCode(key, engine, entry, lowering, str(module) if optimised else "", opt_level,
+    batch = engine.get_function_address(BATCH_NAME)
+    code = CompiledCode(key, engine, entry, batch, lowering, str(module) if optimised else "", opt_level,
                         time.perf_counter() - started, from_disk=bool(disk and disk.hit))
     if cache:
         with _lock:

@@ -75,26 +75,40 @@ class JitProgram:
     def execute(self, regs: tuple[int, ...], depth: int, count: int) -> tuple[tuple[int, ...], int]:
         """Run native code from pc 0 in frame ``depth`` with registers r0..r9 and ``count``
         instructions already executed; returns (r0..r5 at exit, instructions executed)."""
-        ctx = self._context()
-        self._depth += 1
+        ctx = self.prepare(count, depth)
         try:
             ctx[Ctx.REG0:Ctx.REG0 + 10] = regs
-            ctx[Ctx.STATUS] = 0
-            ctx[Ctx.COUNT] = count
-            ctx[Ctx.DEPTH] = depth
-            budget = self.env.budget
-            ctx[Ctx.BUDGET] = budget if budget is not None else sys.maxsize
-            if self._lddw_slots:
-                self._fill_lddw()
             status = self._entry(ctx.ctypes.data)
             if status == Status.OK:
                 return tuple(int(v) for v in ctx[Ctx.REG0:Ctx.REG0 + 6]), int(ctx[Ctx.COUNT])
             if status == Status.PROGRAM_EXIT:
                 return ((int(ctx[Ctx.REG0]),) + (0,) * 5,
                         int(ctx[Ctx.COUNT]) - int(ctx[Ctx.CALL_REMAINING]))
-            raise self._error(Status(status), ctx)
+            raise self.error(Status(status), ctx)
         finally:
-            self._depth -= 1
+            self.release()
+
+    def prepare(self, count: int, depth: int) -> np.ndarray:
+        """The run context for one native call (pair with :meth:`release`)."""
+        ctx = self._context()
+        self._depth += 1
+        ctx[Ctx.STATUS] = 0
+        ctx[Ctx.COUNT] = count
+        ctx[Ctx.DEPTH] = depth
+        budget = self.env.budget
+        ctx[Ctx.BUDGET] = budget if budget is not None else sys.maxsize
+        if self._lddw_slots:
+            self._fill_lddw()
+        return ctx
+
+    def release(self) -> None:
+        self._depth -= 1
+
+    def run_batch(self, packets):
+        """Run over many packets in one native call: see :func:`ebpflite.jit.batch.run_batch`."""
+        from ebpflite.jit.batch import run_batch
+
+        return run_batch(self, packets)
 
     def _context(self) -> np.ndarray:
         """The run context for the current nesting level (allocated once, reused)."""
@@ -136,7 +150,7 @@ class JitProgram:
         return target
 
     # -- faults ------------------------------------------------------------------
-    def _error(self, status: Status, ctx: np.ndarray) -> BaseException:
+    def error(self, status: Status, ctx: np.ndarray) -> BaseException:
         """The exception the interpreter raises for what stopped native code."""
         pc = int(ctx[Ctx.FAULT_PC])
         name = self.program.name
