@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ebpflite.jit import cache
 from ebpflite.jit.compiler import JitProgram
 from ebpflite.vm.env import Environment
 from ebpflite.vm.insn import make
