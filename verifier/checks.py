@@ -37,6 +37,11 @@ HINT_BOUND = "bound the value first with a comparison (if (i >= N) return ...) o
 HINT_LEAK = "store or return a number derived from the data, not the pointer itself"
 
 
+#: what memory a pointer type points into, for messages
+REGION = {T.CTX: "context", T.STACK: "stack", T.PACKET: "packet", T.PACKET_META: "packet metadata",
+          T.MAP_VALUE: "map value", T.MEM: "helper-provided"}
+
+
 class Reject(Exception):
     """A check failed on some path; ``finding`` says why."""
 
@@ -103,7 +108,7 @@ def access(m: Machine, st: State, reg: int, k: int, size: int, write: bool, stor
         raise fail(pc, "bad_deref", f"{name} is a {t.value}, which cannot be dereferenced",
                    f"{name}.type in {{ctx, stack, packet, map_value, mem}}", **{name: base})
     if write and stored is not None and stored.is_pointer and t is not T.STACK:
-        raise fail(pc, "pointer_leak", f"storing a {stored.type.value} into {t.value} memory leaks an "
+        raise fail(pc, "pointer_leak", f"storing a {stored.type.value} into {REGION[t]} memory leaks an "
                    "address", "stored value is a number", HINT_LEAK)
     if atomic and t not in (T.STACK, T.MAP_VALUE, T.MEM):
         raise fail(pc, "atomic_region", f"atomic operations are not allowed on {t.value} memory",

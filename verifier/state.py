@@ -24,6 +24,7 @@ States form a join-semilattice (:meth:`State.join`, :meth:`State.le`);
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
@@ -83,7 +84,8 @@ class Value:
     def is_pointer(self) -> bool:
         return self.type in POINTERS
 
-    def join(self, o: Value) -> Value:
+    def join(self, o: Value, event: int = 0) -> Value:
+        """Least upper bound. ``event`` numbers the state join this belongs to (see :func:`joined_id`)."""
         if self is o or self == o:
             return self
         if T.NOT_INIT in (self.type, o.type):
@@ -92,17 +94,26 @@ class Value:
             return MIXED
         if self.type is T.SCALAR:
             return Value(T.SCALAR, self.num.join(o.num))
-        ref, rng = self.ref, min(self.range, o.range)
+        ref = self.ref
         if self.ref != o.ref:
             if self.type not in (T.MAP_VALUE, T.MAP_VALUE_OR_NULL, T.MEM, T.MEM_OR_NULL):
                 return MIXED
             ref = -1  # map values of different maps: only the smaller size is known (range)
-        num = self.num.join(o.num)
-        off = self.off
-        if self.off != o.off:  # move the difference into the variable part
-            off = min(self.off, o.off)
-            num = _shift(self.num, self.off - off).join(_shift(o.num, o.off - off))
-        ident = self.id if self.id == o.id and self.off == o.off else NO_ID
+        off = min(self.off, o.off)
+        da, db = self.off - off, o.off - off
+        # the difference in fixed offsets moves into the variable part ...
+        num = _shift(self.num, da).join(_shift(o.num, db))
+        if self.type in (T.PACKET, T.PACKET_META):
+            # ... and a range counts bytes past the variable part, so it shrinks by the same amount
+            rng = max(0, min(self.range - da, o.range - db))
+        else:
+            rng = min(self.range, o.range)
+        if self.id == o.id and da == db == 0:
+            ident = self.id
+        elif NO_ID in (self.id, o.id) or event == 0:
+            ident = NO_ID
+        else:
+            ident = joined_id(event, self.id, o.id, self.off - o.off)
         return Value(self.type, num, off, ident, rng, ref)
 
     def le(self, o: Value) -> bool:
@@ -114,8 +125,8 @@ class Value:
             return False
         if self.type is T.SCALAR:
             return self.num.le(o.num)
-        return (self.off == o.off and self.num.le(o.num) and self.range >= o.range
-                and (o.id == self.id or o.id == NO_ID))
+        # identities are not compared: joins renumber them (only the loop-repetition test uses this)
+        return self.off == o.off and self.num.le(o.num) and self.range >= o.range
 
     def describe(self) -> str:
         """Short text for messages and -v output: ``packet pointer off=14 range=20``."""
@@ -143,6 +154,33 @@ def _shift(s: Scalar, k: int) -> Scalar:
     return s if k == 0 else alu_op("add", s, Scalar.const(k))
 
 
+_JOINED: dict[tuple[int, int, int, int], int] = {}
+_JOIN_BASE = 1 << 40
+_events = itertools.count(1)
+
+
+def join_event() -> int:
+    """A fresh number for one state join."""
+    return next(_events)
+
+
+def joined_id(event: int, a: int, b: int, delta: int) -> int:
+    """The identity, after join ``event``, of values that had ids ``a`` and ``b`` on the two sides.
+
+    Two values get the same new identity only if they shared an identity on
+    each side and were the same distance apart on both, so their variable
+    parts stay equal; ids are unique per join, so they never collide with
+    identities that are still live from an earlier join.
+    """
+    key = (event, a, b, delta)
+    found = _JOINED.get(key)
+    if found is None:
+        if len(_JOINED) > 1_000_000:
+            _JOINED.clear()
+        found = _JOINED[key] = _JOIN_BASE + next(_events)
+    return found
+
+
 UNINIT = Value(T.NOT_INIT)
 MIXED = Value(T.MIXED)
 UNKNOWN = Value(T.SCALAR, TOP)
@@ -167,11 +205,11 @@ class StackSlot:
     def as_bytes(self) -> tuple[int, ...]:
         return tuple(self.byte(i) for i in range(8))
 
-    def join(self, o: StackSlot) -> StackSlot | None:
+    def join(self, o: StackSlot, event: int = 0) -> StackSlot | None:
         if self == o:
             return self
         if self.spill is not None and o.spill is not None:
-            v = self.spill.join(o.spill)
+            v = self.spill.join(o.spill, event)
             if v.type is T.NOT_INIT:
                 return None
             return StackSlot(v)
@@ -232,13 +270,14 @@ class State:
     # -- lattice --------------------------------------------------------------------------
     def join(self, o: State) -> State:
         frames = []
+        event = join_event()
         for a, b in zip(self.frames, o.frames, strict=False):
-            regs = [x.join(y) for x, y in zip(a.regs, b.regs, strict=False)]
+            regs = [x.join(y, event) for x, y in zip(a.regs, b.regs, strict=False)]
             stack = {}
             for k, slot in a.stack.items():
                 other = b.stack.get(k)
                 if other is not None:
-                    j = slot.join(other)
+                    j = slot.join(other, event)
                     if j is not None:
                         stack[k] = j
             frames.append(Frame(regs, stack, min(a.depth, b.depth)))

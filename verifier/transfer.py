@@ -38,6 +38,8 @@ _READONLY_PACKET = {("linux", "socket_filter"), ("linux", "cgroup_skb"), ("linux
 _LD_ABS_TYPES = {"socket_filter", "sched_cls", "sched_act", "unspec"}
 _RDONLY_PROG = 1 << 7  #: BPF_F_RDONLY_PROG map flag
 _MAP_IN_MAP = {"array_of_maps", "hash_of_maps"}
+#: helpers whose trailing arguments are optional (the kernel's prototype lists only the first N)
+_VARIADIC = {"bpf_trace_printk": 2}
 
 
 class Machine:
@@ -317,6 +319,8 @@ class Machine:
             v = st.regs[r]
             if arg in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO):
                 continue  # checked with the pointer before it
+            if i >= _VARIADIC.get(spec.name, 99) and v.type is T.NOT_INIT:
+                continue  # an optional argument the program did not pass
             if arg is Arg.ANYTHING:
                 require_number(st, r, pc, what)
             elif arg is Arg.CONST_MAP_PTR:

@@ -1,0 +1,18 @@
+/* expect: map_bounds -- indexes a map-value array with an unchecked number. */
+#include "../common.h"
+struct table { __u32 slots[16]; };
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct table);
+	__uint(max_entries, 1);
+} tables SEC(".maps");
+SEC("xdp") int map_index_unbounded(struct xdp_md *ctx)
+{
+	__u32 key = 0;
+	struct table *t = bpf_map_lookup_elem(&tables, &key);
+	if (!t)
+		return XDP_PASS;
+	t->slots[ctx->rx_queue_index & 31] += 1;
+	return XDP_PASS;
+}
