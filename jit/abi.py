@@ -40,6 +40,7 @@ class Ctx(IntEnum):
     STACK_HI = 24
     CALL_DEPTH = 25  #: at a helper call: the calling function's frame
     CALL_REMAINING = 26  #: at a helper call: instructions after it in its block (counted, not yet run)
+    CALL_TARGET = 27  #: ebpf_callfn: entry pc of the function to run (helper callbacks)
 
 
 CTX_WORDS = 32

@@ -29,7 +29,14 @@ from pathlib import Path
 
 import llvmlite
 import llvmlite.binding as llvm
-from ebpflite.jit.lower import BATCH_NAME, ENTRY_NAME, LowerOptions, ModuleLowering, lower_program
+from ebpflite.jit.lower import (
+    BATCH_NAME,
+    CALLFN_NAME,
+    ENTRY_NAME,
+    LowerOptions,
+    ModuleLowering,
+    lower_program,
+)
 from ebpflite.vm.program import Program
 
 _lock = threading.Lock()
@@ -76,6 +83,7 @@ class CompiledCode:
     engine: llvm.ExecutionEngine
     entry: int  #: address of ``u64 ebpf_entry(ctx*)``
     batch: int  #: address of ``u64 ebpf_batch(ctx*, batch*)``
+    callfn: int  #: address of ``u64 ebpf_callfn(ctx*)`` (helper callbacks)
     lowering: ModuleLowering
     ir: str  #: the optimised IR
     opt_level: int
@@ -93,7 +101,7 @@ def cache_key(program: Program, options: LowerOptions, opt_level: int) -> str:
 
 
 #: bump when the lowering changes, so disk caches of older code are not reused
-_LOWERING_VERSION = 2
+_LOWERING_VERSION = 3
 
 
 def optimise(module: llvm.ModuleRef, opt_level: int) -> None:
@@ -165,7 +173,8 @@ def compile_program(program: Program, options: LowerOptions, opt_level: int = 2,
     engine.finalize_object()
     entry = engine.get_function_address(ENTRY_NAME)
     batch = engine.get_function_address(BATCH_NAME)
-    code = CompiledCode(key, engine, entry, batch, lowering, str(module) if optimised else "", opt_level,
+    callfn = engine.get_function_address(CALLFN_NAME)
+    code = CompiledCode(key, engine, entry, batch, callfn, lowering, str(module) if optimised else "", opt_level,
                         time.perf_counter() - started, from_disk=bool(disk and disk.hit))
     if cache:
         with _lock:

@@ -69,6 +69,7 @@ class Trampoline:
             R[6], R[7], R[8], R[9] = (int(v) for v in ctx[Ctx.REG0 + 6:Ctx.REG0 + 10])
             depth = int(ctx[Ctx.CALL_DEPTH])
             R[10] = self.env.stack.frame_pointer(depth)
+            self.jit.helper_frame = (depth, ctx)  # for callbacks the helper may run
             if kind == CallKind.HELPER:
                 R[insn.dst] = num  # callx reads its helper number from dst
             elif kind == CallKind.LEGACY_LOAD:

@@ -62,6 +62,10 @@ class JitProgram:
         self._contexts: list[np.ndarray] = []  # one per nesting level (tail calls into this program)
         self._depth = 0
         self._tail_targets: dict[int, JitProgram] = {}
+        self._callfn = _ENTRY_TYPE(self.code.callfn)
+        #: (frame, run context) of the function whose helper call is running
+        self.helper_frame: tuple[int, np.ndarray] | None = None
+        self._callback_insns = 0
 
     # -- running ---------------------------------------------------------------
     def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> RunResult:
@@ -69,8 +73,39 @@ class JitProgram:
         env = self.env
         env.reset_run()
         env.stack.clear()
+        env.state["call_function"] = self.call_function
+        self._callback_insns = 0
         regs, count = self.execute((0, r1 & M64, r2 & M64, r3 & M64, r4 & M64, r5 & M64, 0, 0, 0, 0), 0, 0)
-        return RunResult(int(regs[0]), count, None)
+        return RunResult(int(regs[0]), count + self._callback_insns, None)
+
+    def call_function(self, target: int, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0,
+                      r5: int = 0) -> int:
+        """Run the function at ``target`` natively for a helper's callback
+        (bpf_loop, for_each_map_elem) in the frame below the helper's caller;
+        returns its r0. Same contract as ``Interpreter._call_function``."""
+        caller_depth, outer = self.helper_frame if self.helper_frame is not None else (0, None)
+        depth = caller_depth + 1
+        if depth >= MAX_CALL_DEPTH:
+            raise CallDepthExceeded(f"callback at pc {target} would nest {depth + 1} frames; "
+                                    f"at most {MAX_CALL_DEPTH} are allowed")
+        if target not in self.code.lowering.functions:
+            raise ExecutionError(f"callback address {target} is not a function of program "
+                                 f"{self.program.name!r}")
+        used = (int(outer[Ctx.COUNT]) if outer is not None else 0) + self._callback_insns
+        ctx = self.prepare(0, depth)
+        try:
+            if self.env.budget is not None:
+                ctx[Ctx.BUDGET] = max(self.env.budget - used, 0)
+            ctx[Ctx.REG0:Ctx.REG0 + 10] = (0, r1 & M64, r2 & M64, r3 & M64, r4 & M64, r5 & M64, 0, 0, 0, 0)
+            ctx[Ctx.CALL_TARGET] = target
+            status = self._callfn(ctx.ctypes.data)
+            self._callback_insns += int(ctx[Ctx.COUNT])
+            if status != Status.OK:
+                raise self.error(Status(status), ctx)
+            return int(ctx[Ctx.REG0])
+        finally:
+            self.release()
+            self.helper_frame = (caller_depth, outer)
 
     def execute(self, regs: tuple[int, ...], depth: int, count: int) -> tuple[tuple[int, ...], int]:
         """Run native code from pc 0 in frame ``depth`` with registers r0..r9 and ``count``

@@ -45,6 +45,8 @@ INT_TYPES = {8: I8, 16: I16, 32: I32, 64: I64}
 ENTRY_NAME = "ebpf_entry"
 CHECK_NAME = "ebpf_check"
 BATCH_NAME = "ebpf_batch"
+#: u64 ebpf_callfn(ctx*): run the function starting at ctx[CALL_TARGET] (helper callbacks)
+CALLFN_NAME = "ebpf_callfn"
 
 
 def func_name(pc: int) -> str:
@@ -86,9 +88,13 @@ class FunctionShape:
 
 
 def function_shapes(program: Program) -> list[FunctionShape]:
-    """Entry function first, then each ``call local`` target in pc order."""
+    """Entry function first, then each ``call local`` target and each callback
+    (an lddw of a code address, as bpf_loop takes) in pc order."""
     by_pc = program.by_pc()
-    entries = [0] + [t for t in program.local_call_targets() if t != 0 and t in by_pc]
+    targets = set(program.local_call_targets())
+    targets.update(i.pc + i.imm + 1 for i in program.insns
+                   if i.kind is Kind.LDDW and i.spec.extra == PseudoSrc.CODE_ADDR)
+    entries = [0] + [t for t in sorted(targets) if t != 0 and t in by_pc]
     shapes = []
     for entry in entries:
         reachable: set[int] = set()
@@ -158,8 +164,35 @@ class ModuleLowering:
         for shape in self.shapes:
             FunctionLowering(self, shape).lower()
         self._build_entry()
+        self._build_callfn()
         self._build_batch()
         return self.module
+
+    def _build_callfn(self) -> None:
+        """``u64 ebpf_callfn(ctx*)``: call the function whose entry pc is in
+        ``ctx[CALL_TARGET]`` with r1..r5 from the context, in frame
+        ``ctx[DEPTH]``; r0 goes back to ``ctx[REG0]``. Helpers that call back
+        into the program (bpf_loop, for_each_map_elem) use it."""
+        fn = ir.Function(self.module, ir.FunctionType(I64, [PTR]), CALLFN_NAME)
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        ctx = fn.args[0]
+        unknown = fn.append_basic_block("unknown")
+        out = fn.append_basic_block("out")
+        switch = b.switch(ctx_load(b, ctx, Ctx.CALL_TARGET), unknown)
+        for entry, function in self.functions.items():
+            block = fn.append_basic_block(f"call_{entry}")
+            switch.add_case(_c(I64, entry), block)
+            b.position_at_end(block)
+            args = [ctx_load(b, ctx, Ctx.REG0 + i) for i in range(10)] + [ctx_load(b, ctx, Ctx.DEPTH)]
+            res = b.call(function, [ctx] + args)
+            ctx_store(b, ctx, Ctx.REG0, b.extract_value(res, 0))
+            b.branch(out)
+        b.position_at_end(unknown)
+        ctx_store(b, ctx, Ctx.STATUS, _c(I64, Status.BAD_JUMP))
+        ctx_store(b, ctx, Ctx.FAULT_EXTRA, ctx_load(b, ctx, Ctx.CALL_TARGET))
+        b.branch(out)
+        b.position_at_end(out)
+        b.ret(ctx_load(b, ctx, Ctx.STATUS))
 
     # the entry point: u64 ebpf_entry(ctx*) -> status
     def _build_entry(self) -> None:

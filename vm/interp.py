@@ -24,11 +24,11 @@ from typing import Any
 from ebpflite.vm.env import Environment, HelperFn, RunResult, TraceEntry
 from ebpflite.vm.handlers import M64, Exit, Handler, HandlerBuilder, Machine, Switch
 from ebpflite.vm.insn import Insn, decode
-from ebpflite.vm.isa import Kind
+from ebpflite.vm.isa import MAX_CALL_DEPTH, Kind
 from ebpflite.vm.memory import Region, low_alloc
 from ebpflite.vm.program import Program
 
-from ebpflite.errors import BudgetExceeded, EbpfError, ExecutionError
+from ebpflite.errors import BudgetExceeded, CallDepthExceeded, EbpfError, ExecutionError
 
 _WRITES_MEMORY = {Kind.ST, Kind.STX, Kind.ATOMIC}
 
@@ -45,6 +45,9 @@ class Interpreter:
         self._machine = Machine(self.env)
         self._trace: list[TraceEntry] = []
         self._code: dict[int, tuple[Program, list[Handler]]] = {}
+        self._callback_return: dict[int, int] = {}
+        self._current = program
+        self._callback_insns = 0
         self._code_for(program)
 
     # -- compilation ------------------------------------------------------------
@@ -77,6 +80,8 @@ class Interpreter:
         for insn in program.insns:
             handler = builder.build(insn)
             code[insn.pc] = self._traced(handler, insn) if self.trace else handler
+        code.append(_callback_done)
+        self._callback_return[id(program)] = len(code) - 1
         for pc in range(nslots):
             if code[pc] is _LDDW_TAIL:
                 code[pc] = _fail(pc, "execution reached the second slot of an lddw")
@@ -115,6 +120,8 @@ class Interpreter:
         R = machine.regs
         R[:] = [0, r1 & M64, r2 & M64, r3 & M64, r4 & M64, r5 & M64, 0, 0, 0, 0, env.stack.frame_pointer(0)]
         budget = env.budget if env.budget is not None else sys.maxsize
+        env.state["call_function"] = self._call_function
+        self._current, self._callback_insns = self.program, 0
         code, pc, executed = self._code_for(self.program), 0, 0
         try:
             while True:
@@ -127,6 +134,7 @@ class Interpreter:
                     break
                 except Switch as switch:
                     executed += n + 1
+                    self._current = switch.program
                     code, pc = self._code_for(switch.program), switch.pc
                     continue
                 raise BudgetExceeded(
@@ -136,7 +144,47 @@ class Interpreter:
             if self.trace:
                 exc.trace = list(self._trace)  # what ran up to the failure, for the CLI
             raise
+        executed += self._callback_insns
         return RunResult(R[0], executed, list(self._trace) if self.trace else None)
+
+    def _call_function(self, target: int, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0,
+                       r5: int = 0) -> int:
+        """Run the function at ``target`` as a callback of a helper (bpf_loop,
+        for_each_map_elem), in a new frame, and return its r0.
+
+        Helpers reach it through ``env.state["call_function"]``. The caller's
+        registers are left as they were; the callback's instructions count
+        against the same budget.
+        """
+        machine, env, program = self._machine, self.env, self._current
+        R, frames = machine.regs, machine.frames
+        code = self._code_for(program)
+        depth = len(frames) + 1
+        limit = min(MAX_CALL_DEPTH, env.stack.depth)
+        if depth >= limit:
+            raise CallDepthExceeded(f"callback at pc {target} would nest {depth + 1} frames; "
+                                    f"at most {limit} are allowed")
+        if not 0 <= target < program.nslots:
+            raise ExecutionError(f"callback address {target} is outside program {program.name!r}")
+        saved = R[:]
+        frames.append((self._callback_return[id(program)], R[6], R[7], R[8], R[9], R[10], program))
+        R[1:6] = [r1 & M64, r2 & M64, r3 & M64, r4 & M64, r5 & M64]
+        R[10] = env.stack.frame_pointer(depth)
+        budget = env.budget if env.budget is not None else sys.maxsize
+        pc, n = target, -1
+        try:
+            for n in range(max(budget - self._callback_insns, 0)):  # noqa: B007
+                pc = code[pc]()
+        except _CallbackDone:
+            self._callback_insns += n + 1
+            result = R[0]
+            R[:] = saved
+            machine.forget_regions()
+            return result
+        except Switch:
+            raise ExecutionError("a tail call or program switch inside a callback is not allowed", pc) from None
+        raise BudgetExceeded(f"the instruction budget of {budget} ran out inside a callback "
+                             "(an endless loop?)", pc)
 
 
 class _LddwTail:
@@ -144,6 +192,14 @@ class _LddwTail:
 
 
 _LDDW_TAIL: Any = _LddwTail()
+
+
+class _CallbackDone(Exception):
+    """Raised when a callback run by :meth:`Interpreter._call_function` exits."""
+
+
+def _callback_done() -> int:
+    raise _CallbackDone
 
 
 def _fail(pc: int, message: str) -> Handler:
