@@ -47,9 +47,11 @@ class ProgramHandle:
         return runner
 
     def run(self, packet: bytes | None = None, ctx: bytes | None = None, *, repeat: int = 1,
-            bind: BindRequest | None = None, engine: str | None = None) -> Result:
-        """Run on ``packet`` (XDP: the frame) and/or ``ctx`` (the context bytes, ctx_in)."""
-        return self.runner(engine).run(packet, ctx, repeat=repeat, bind=bind)
+            bind: BindRequest | None = None, engine: str | None = None, trace: bool = False) -> Result:
+        """Run on ``packet`` (XDP: the frame) and/or ``ctx`` (the context bytes, ctx_in).
+
+        ``trace=True`` fills ``result.trace`` with every executed instruction."""
+        return self.runner(engine).run(packet, ctx, repeat=repeat, bind=bind, trace=trace)
 
     def __repr__(self) -> str:
         return f"<program {self.name} ({self.prog_type}, {len(self.program)} insns)>"
@@ -60,12 +62,12 @@ class Object:
 
     def __init__(self, path: str, platform: str, programs: dict[str, Program], map_specs: list[Any], *,
                  engine: str = "interp", cpus: int = 4, pin_dir: str | None = None, seed: int | None = None,
-                 process: Process | None = None, clock: Clock | None = None):
+                 process: Process | None = None, clock: Clock | None = None, btf: Any = None):
         self.path = path
         self.platform = platform
         self.engine = engine
         self.runtime = ObjectRuntime(programs, map_specs, platform=platform, cpus=cpus, pin_dir=pin_dir,
-                                     seed=seed, process=process, clock=clock)
+                                     seed=seed, process=process, clock=clock, btf=btf)
         self.maps = self.runtime.maps
         self.programs = {name: ProgramHandle(self, name, prog, i + 1)
                          for i, (name, prog) in enumerate(programs.items())}
@@ -101,4 +103,4 @@ def load(path: str | os.PathLike | bytes, *, platform: str | None = None, prog_t
         # the verifier returns copies: keep prog_array names resolvable and maps shared
     name = str(path) if not isinstance(path, (bytes, bytearray)) else "<bytes>"
     return Object(name, objfile.platform, programs, list(objfile.maps), engine=engine, cpus=cpus,
-                  pin_dir=pin_dir, seed=seed, process=process, clock=clock)
+                  pin_dir=pin_dir, seed=seed, process=process, clock=clock, btf=objfile.btf)

@@ -45,6 +45,8 @@ class Result:
     duration_ns: float = 0.0
     repeat: int = 1
     redirect: dict | None = None  #: where bpf_redirect/redirect_map sent the packet
+    #: with ``run(trace=True)``: the executed instructions (vm.env.TraceEntry), from the interpreter
+    trace: list | None = None
 
     def as_dict(self) -> dict:
         return {"retval": self.return_value, "r0": self.r0, "action": self.action,
@@ -76,7 +78,7 @@ class ObjectRuntime:
 
     def __init__(self, programs: Mapping[str, Program], map_specs: list[Any], *, platform: str = "linux",
                  cpus: int = 4, pin_dir: str | None = None, seed: int | None = None,
-                 process: Process | None = None, clock: Clock | None = None):
+                 process: Process | None = None, clock: Clock | None = None, btf: Any = None):
         from ebpflite.helpers import maps as mapsmod
 
         self.platform = platform
@@ -95,6 +97,11 @@ class ObjectRuntime:
             resolve = getattr(live, "resolve_programs", None)
             if resolve is not None:
                 resolve(self.programs)
+            resolve = getattr(live, "resolve_maps", None)
+            if resolve is not None:  # map-in-map initialisers name other maps of the object
+                resolve(self.maps)
+            if btf is not None:  # values read as numpy records built from the BTF types
+                live.use_btf(btf)
         self.by_address = {live.address: live for live in self.maps.values()}
         self._program_maps = {id(p): self.live_maps(p) for p in self.programs.values()}
 
@@ -147,29 +154,41 @@ class ProgramRunner:
         self._own_maps = self.env.maps
 
     def run(self, packet: bytes | None = None, ctx: bytes | None = None, *, repeat: int = 1,
-            bind: contexts.BindRequest | None = None) -> Result:
+            bind: contexts.BindRequest | None = None, trace: bool = False) -> Result:
+        """Run like BPF_PROG_TEST_RUN. ``trace=True`` records every executed
+        instruction; traces come from the reference interpreter (the engines
+        agree by construction, and the differential tests check it)."""
         if repeat < 1:
             raise ValueError(f"repeat must be at least 1, not {repeat}")
         context = contexts.build(self.program.prog_type, self.runtime.platform, packet=packet, ctx=ctx,
                                  bind=bind)
-        return self.run_context(context, repeat)
+        return self.run_context(context, repeat, trace=trace)
 
-    def run_context(self, context: contexts.Context, repeat: int = 1) -> Result:
+    def _tracer(self):
+        from ebpflite import engines
+
+        tracer = getattr(self, "_tracing_engine", None)
+        if tracer is None:
+            tracer = self._tracing_engine = engines.create("interp", self.program, self.env, trace=True)
+        return tracer
+
+    def run_context(self, context: contexts.Context, repeat: int = 1, *, trace: bool = False) -> Result:
         from ebpflite.helpers.maps import layout
 
         env = self.env
         layout.set_current_cpu(self.cpu)
         env.state["ctx"] = context
         context.attach(env.memory)
-        trace: list[str] = []
+        printed: list[str] = []
         registers = context.registers()
+        engine = self._tracer() if trace else self.engine
         try:
             start = time.perf_counter_ns()
             for _ in range(repeat):
                 env.maps = self._own_maps
                 env.state.pop("redirect", None)
-                outcome = self.engine.run(*registers)
-                trace.extend(env.trace_output)
+                outcome = engine.run(*registers)
+                printed.extend(env.trace_output)
                 self._check_released(env)
             elapsed = time.perf_counter_ns() - start
         finally:
@@ -180,9 +199,9 @@ class ProgramRunner:
             env.maps = self._own_maps
         r0 = outcome.r0
         return Result(return_value=r0 & 0xFFFFFFFF, r0=r0, action=context.action(r0),
-                      packet=context.packet_out(), ctx=context.ctx_out(), trace_output=trace,
+                      packet=context.packet_out(), ctx=context.ctx_out(), trace_output=printed,
                       insns_executed=outcome.insns_executed, duration_ns=elapsed / repeat, repeat=repeat,
-                      redirect=env.state.get("redirect"))
+                      redirect=env.state.get("redirect"), trace=outcome.trace)
 
     @staticmethod
     def _check_released(env: Environment) -> None:

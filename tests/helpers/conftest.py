@@ -54,6 +54,3 @@ def linux() -> Bench:
 def windows() -> Bench:
     return Bench("windows")
 
-
-def neg(errno: int) -> int:
-    return (-errno) & (2**64 - 1)

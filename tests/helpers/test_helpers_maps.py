@@ -6,9 +6,9 @@ import errno
 import struct
 
 import pytest
-from conftest import neg
 from ebpflite.helpers import maps
 from ebpflite.helpers.maps import MapSpec
+from helpers_testlib import neg
 
 from ebpflite.errors import HelperError, MemoryFault
 
