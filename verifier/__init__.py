@@ -65,7 +65,7 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
                       registry.profile(program.platform), lambda *a: None)
     analyzer = Analyzer(graph, machine, all_errors=all_errors, verbose=verbose, max_insns=max_insns)
     analyzer.run(entry_state(Value(T.CTX, ZERO)))
-    report.errors = [_locate(program, f) for f in analyzer.errors]
+    report.errors = sorted((_locate(program, f) for f in analyzer.errors), key=lambda f: f.pc)
     report.processed = analyzer.processed
     report.loop_bounds = dict(analyzer.loop_bounds)
     if report.ok:

@@ -119,7 +119,7 @@ LINUX: dict[str, ContextDescriptor] = {
     "sched_cls": ContextDescriptor("__sk_buff", 192, _sk_buff(True, True, _TC_WRITABLE), actions=TC_ACTIONS),
     "sched_act": ContextDescriptor("__sk_buff", 192, _sk_buff(True, True, _TC_WRITABLE), actions=TC_ACTIONS),
     "cgroup_skb": ContextDescriptor("__sk_buff", 192, _sk_buff(True, False, ("mark", "priority", "cb")),
-                                    return_range=(0, 3)),
+                                    return_range=(0, 1)),  # ingress (the default attach type)
     "sk_skb": ContextDescriptor("__sk_buff", 192, _sk_buff(True, False, ("mark", "priority", "tc_index",
                                                                           "cb"))),
     "lwt_in": ContextDescriptor("__sk_buff", 192, _sk_buff(True, False, ("cb",))),

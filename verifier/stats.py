@@ -81,3 +81,9 @@ def program_stats(program) -> dict[str, int]:
         else:
             counts["other"] += 1
     return counts
+
+
+def stats_text(stats: dict[str, int]) -> str:
+    """The statistics as ``netsh ebpf show section ... verbose`` lays them out."""
+    width = max((len(k) for k in stats), default=0)
+    return "\n".join(f"{k:<{width}} : {v}" for k, v in stats.items())
