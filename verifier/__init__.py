@@ -90,8 +90,15 @@ def check(program: Program, **options) -> Program:
 
 
 def _locate(program: Program, finding: Finding) -> Finding:
-    if finding.source is None:
-        finding.source = (program.line_info or {}).get(finding.pc)
+    """Attach the source line: the line info entry at the pc, or the closest one before it."""
+    if finding.source is None and program.line_info:
+        lines = program.line_info
+        if finding.pc in lines:
+            finding.source = lines[finding.pc]
+        else:
+            before = [pc for pc in lines if pc <= finding.pc]
+            if before:
+                finding.source = lines[max(before)]
     return finding
 
 

@@ -133,6 +133,8 @@ class Machine:
         dname = f"r{insn.dst}"
         sname = f"r{insn.src}" if s.source == "X" else str(insn.imm)
         regs = {dname: dst} | ({sname: src} if s.source == "X" else {})
+        if s.width == 32 and s.op == "sub" and dst.is_pointer and src.is_pointer and self._same_region(dst, src):
+            return Value.scalar(Scalar.unknown(32))  # e.g. (u32)(data_end - data): a length
         if s.width == 32:
             raise fail(pc, "pointer_arith", f"32-bit arithmetic on a pointer ({s.name}) truncates it",
                        f"{dname}.type == number && {sname}.type == number", HINT_TRUNC, **regs)
@@ -140,8 +142,7 @@ class Machine:
             if s.op != "sub":
                 raise fail(pc, "pointer_arith", f"{s.op} of two pointers is not allowed (only pointer - pointer)",
                            "at most one operand is a pointer", **regs)
-            same_region = dst.type == src.type or {dst.type, src.type} <= {T.PACKET, T.PACKET_END, T.PACKET_META}
-            if not same_region or (dst.type is T.STACK and dst.ref != src.ref):
+            if not self._same_region(dst, src):
                 raise fail(pc, "pointer_arith", f"subtracting a {src.type.value} from a {dst.type.value}: "
                            "they point into different regions", f"region({dname}) == region({sname})", **regs)
             if dst.type == src.type and dst.type is not T.PACKET_END and (dst.id == src.id != NO_ID):
@@ -190,6 +191,12 @@ class Machine:
             ident = st.fresh_id(pc + 1)
             rng = 0
         return replace(dst, num=var, id=ident, range=rng)
+
+    @staticmethod
+    def _same_region(a: Value, b: Value) -> bool:
+        if {a.type, b.type} <= {T.PACKET, T.PACKET_END, T.PACKET_META}:
+            return True
+        return a.type == b.type and a.ref == b.ref and a.type is not T.MAP_PTR
 
     def endian(self, st: State, insn: Insn) -> State:
         v = read_reg(st, insn.dst, insn.pc, "a byte swap operand")

@@ -1,0 +1,110 @@
+"""The C corpus: safe programs pass, each unsafe one fails on the check it names,
+and (where the kernel allows BPF) the kernel's verifier agrees with ours.
+
+Each ``corpus/unsafe/*.c`` starts with ``/* expect: CHECK -- why */``. The
+programs are compiled with ``ebpflite cc`` (``loader.cc.compile_c``), the
+same objects go to ``bpftool prog load`` for the kernel's verdict.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from ebpflite.loader import load_object
+from ebpflite.loader.cc import compile_c, find_compilers
+from verifier_kernel import bpf_refused, kernel_verdict, unavailable
+
+from ebpflite import verifier
+from ebpflite.errors import CompileError
+
+CORPUS = Path(__file__).parent / "corpus"
+SAFE = sorted((CORPUS / "safe").glob("*.c"))
+UNSAFE = sorted((CORPUS / "unsafe").glob("*.c"))
+
+#: where the kernel (as root) and ebpflite deliberately disagree; see verifier/README.md
+KERNEL_DIFFERENCES = {
+    "pointer_leak_map": "root may store pointers in maps (allow_ptr_leaks); ebpflite never allows it",
+    "return_pointer": "root may return pointers (allow_ptr_leaks); ebpflite never allows it",
+    "uninit_stack_key": "the kernel lets helpers read uninitialised stack; ebpflite requires initialised keys",
+}
+#: differences that disappear when the kernel judges without CAP_SYS_ADMIN/CAP_PERFMON
+UNPRIVILEGED_AGREES = {"pointer_leak_map", "return_pointer"}
+
+
+def expected_check(path: Path) -> str:
+    m = re.search(r"expect:\s*(\w+)", path.read_text())
+    assert m, f"{path.name} has no 'expect: CHECK' line"
+    return m.group(1)
+
+
+@pytest.fixture(scope="session")
+def compiled(tmp_path_factory) -> dict[str, Path]:
+    if not find_compilers():
+        pytest.skip("no eBPF C compiler (pip install ziglang, or apt-get install clang)")
+    out = tmp_path_factory.mktemp("corpus")
+    objects = {}
+    for src in SAFE + UNSAFE:
+        try:
+            objects[src.stem] = compile_c(src, out / f"{src.stem}.o")
+        except CompileError as exc:
+            if "no C compiler" in str(exc):
+                pytest.skip(str(exc))
+            raise
+    return objects
+
+
+def program_of(obj: Path):
+    programs = load_object(obj).programs
+    assert len(programs) == 1, f"{obj.name}: one program per corpus file"
+    return next(iter(programs.values()))
+
+
+def test_corpus_size():
+    assert len(SAFE) >= 25 and len(UNSAFE) >= 20
+
+
+@pytest.mark.parametrize("src", SAFE, ids=lambda p: p.stem)
+def test_safe_programs_pass(src, compiled):
+    report = verifier.verify(program_of(compiled[src.stem]))
+    assert report.ok, report.text()
+    assert report.max_insns and report.max_insns > 0
+
+
+@pytest.mark.parametrize("src", UNSAFE, ids=lambda p: p.stem)
+def test_unsafe_programs_fail_on_their_check(src, compiled):
+    report = verifier.verify(program_of(compiled[src.stem]))
+    assert not report.ok, f"{src.name} was accepted"
+    first = report.errors[0]
+    assert first.check == expected_check(src), report.text()
+    if first.check != "cfg" and first.check != "stack_depth":
+        # messages point at the C source line
+        assert first.source is not None and first.source.file.endswith(src.name), report.text()
+
+
+@pytest.fixture(scope="session")
+def kernel_ok():
+    why = unavailable()
+    if why:
+        pytest.skip(f"kernel comparison needs bpftool and root: {why}")
+    probe = kernel_verdict(Path("/nonexistent.o"), "probe")
+    if bpf_refused(probe.log):
+        pytest.skip("the kernel refuses BPF here")
+    return True
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("src", SAFE + UNSAFE, ids=lambda p: p.stem)
+def test_kernel_agrees(src, compiled, kernel_ok):
+    obj = compiled[src.stem]
+    ours = verifier.verify(program_of(obj)).ok
+    kernel = kernel_verdict(obj, src.stem)
+    if kernel.ok is False and bpf_refused(kernel.log):
+        pytest.skip("the kernel refuses BPF here")
+    if src.stem in KERNEL_DIFFERENCES:
+        assert kernel.ok != ours, f"{src.stem} is listed as a difference but both say {ours}"
+        if src.stem in UNPRIVILEGED_AGREES:
+            assert not kernel_verdict(obj, src.stem, privileged=False).ok
+        return
+    assert kernel.ok == ours, f"kernel says {kernel.ok}, ebpflite says {ours}\n{kernel.log[-3000:]}"
