@@ -33,6 +33,7 @@ from ebpflite.jit.lower import (
     BATCH_NAME,
     CALLFN_NAME,
     ENTRY_NAME,
+    RUN_NAME,
     LowerOptions,
     ModuleLowering,
     lower_program,
@@ -84,6 +85,7 @@ class CompiledCode:
     entry: int  #: address of ``u64 ebpf_entry(ctx*)``
     batch: int  #: address of ``u64 ebpf_batch(ctx*, batch*)``
     callfn: int  #: address of ``u64 ebpf_callfn(ctx*)`` (helper callbacks)
+    run: int  #: address of ``u64 ebpf_run(ctx*, r1..r5)`` (a fresh run in one call)
     lowering: ModuleLowering
     ir: str  #: the optimised IR
     opt_level: int
@@ -101,7 +103,7 @@ def cache_key(program: Program, options: LowerOptions, opt_level: int) -> str:
 
 
 #: bump when the lowering changes, so disk caches of older code are not reused
-_LOWERING_VERSION = 3
+_LOWERING_VERSION = 4
 
 
 def optimise(module: llvm.ModuleRef, opt_level: int) -> None:
@@ -174,7 +176,8 @@ def compile_program(program: Program, options: LowerOptions, opt_level: int = 2,
     entry = engine.get_function_address(ENTRY_NAME)
     batch = engine.get_function_address(BATCH_NAME)
     callfn = engine.get_function_address(CALLFN_NAME)
-    code = CompiledCode(key, engine, entry, batch, callfn, lowering, str(module) if optimised else "", opt_level,
+    run = engine.get_function_address(RUN_NAME)
+    code = CompiledCode(key, engine, entry, batch, callfn, run, lowering, str(module) if optimised else "", opt_level,
                         time.perf_counter() - started, from_disk=bool(disk and disk.hit))
     if cache:
         with _lock:

@@ -5,7 +5,11 @@
 
 Checked mode (the default for unverified code) bounds-checks every memory
 access against the environment's region table and enforces the instruction
-budget; unchecked mode trusts the verifier and runs at full speed. Either
+budget; unchecked mode trusts the verifier and runs at full speed. Unchecked
+code with no budget (``env.budget is None``, as the runtime gives verified
+programs) also drops the executed-instruction count, so that LLVM can
+vectorise loops: ``RunResult.insns_executed`` is then 0 (pass ``count=True``
+to keep it). Either
 way, whatever stops a program early comes back from native code as a status
 in the run context and is raised here as the exception the interpreter
 raises for the same fault (:class:`MemoryFault`, :class:`BudgetExceeded`,
@@ -27,23 +31,35 @@ from ebpflite.vm.env import Environment, RunResult
 from ebpflite.vm.isa import MAX_CALL_DEPTH
 from ebpflite.vm.program import Program
 
-from ebpflite.errors import BudgetExceeded, CallDepthExceeded, ExecutionError
+from ebpflite.errors import BudgetExceeded, CallDepthExceeded, EbpfError, ExecutionError
 
 M64 = (1 << 64) - 1
 _ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p)
+_RUN_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, *([ctypes.c_uint64] * 5))
+_CTX_ARRAY = ctypes.c_uint64 * CTX_WORDS
+
+
+class TraceUnsupported(EbpfError):
+    """The JIT cannot record instruction traces: native code has no per-instruction hook."""
 
 
 class JitProgram:
     """One program compiled for one environment.
 
-    ``checked`` defaults to ``not program.verified``. ``opt_level`` is the
-    LLVM pipeline level (0-3). ``cache`` shares compiled code between
+    ``checked`` defaults to ``not program.verified``. ``count`` (keep the
+    executed-instruction count) defaults to ``checked or env.budget is not
+    None``. ``opt_level`` is the LLVM pipeline level (0-3). ``cache`` shares compiled code between
     instances (in memory, and on disk under ``cache_dir`` or
     ``$EBPFLITE_JIT_CACHE`` when set).
     """
 
     def __init__(self, program: Program, env: Environment | None = None, *, checked: bool | None = None,
-                 opt_level: int = 2, cache: bool = True, cache_dir: str | os.PathLike | None = None):
+                 opt_level: int = 2, cache: bool = True, cache_dir: str | os.PathLike | None = None,
+                 count: bool | None = None, trace: bool = False):
+        if trace:
+            raise TraceUnsupported(
+                "the JIT cannot record instruction traces (native code runs without a per-instruction "
+                "hook); traces come from the interpreter: use engine 'interp' with trace=True")
         if not program.insns:
             raise ExecutionError(f"program {program.name!r} is empty: it has no instructions to run")
         self.program = program
@@ -52,7 +68,9 @@ class JitProgram:
         self.opt_level = opt_level
         self._cache = cache
         self._cache_dir = cache_dir
-        self.options = LowerOptions(checked=self.checked)
+        if count is None:
+            count = self.checked or self.env.budget is not None
+        self.options = LowerOptions(checked=self.checked, count=bool(count) or self.checked)
         self.code: CompiledCode = compile_program(program, self.options, opt_level, cache=cache,
                                                   cache_dir=cache_dir)
         self._entry = _ENTRY_TYPE(self.code.entry)
@@ -66,17 +84,44 @@ class JitProgram:
         #: (frame, run context) of the function whose helper call is running
         self.helper_frame: tuple[int, np.ndarray] | None = None
         self._callback_insns = 0
+        self._run_native = _RUN_TYPE(self.code.run)
+        self._call_function = self.call_function  # one bound method, not one per run
+        self._lddw_maps: tuple | None = None  # env.maps the lddw table was filled from
+        top = self._context()  # the outermost run context, with a ctypes view for cheap word access
+        self._top_address = top.ctypes.data
+        self._top = _CTX_ARRAY.from_address(self._top_address)
 
     # -- running ---------------------------------------------------------------
     def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> RunResult:
-        """Run from pc 0 with r1..r5 set, like ``Interpreter.run``."""
+        """Run from pc 0 with r1..r5 set, like ``Interpreter.run``.
+
+        The hot path of the per-call benchmark: one ctypes call into ``ebpf_run``
+        (which clears the stack and resets the counters natively) and a few word
+        reads through a ctypes view of the run context; no numpy slicing.
+        """
         env = self.env
         env.reset_run()
-        env.stack.clear()
-        env.state["call_function"] = self.call_function
+        env.state["call_function"] = self._call_function
         self._callback_insns = 0
-        regs, count = self.execute((0, r1 & M64, r2 & M64, r3 & M64, r4 & M64, r5 & M64, 0, 0, 0, 0), 0, 0)
-        return RunResult(int(regs[0]), count + self._callback_insns, None)
+        if self._depth:  # a run nested in a helper of this same program: the general path
+            env.stack.clear()
+            regs, count = self.execute((0, r1 & M64, r2 & M64, r3 & M64, r4 & M64, r5 & M64, 0, 0, 0, 0), 0, 0)
+            return RunResult(int(regs[0]), count + self._callback_insns, None)
+        top = self._top
+        budget = env.budget
+        top[Ctx.BUDGET] = sys.maxsize if budget is None else budget
+        if self._lddw_slots:
+            self._fill_lddw()
+        self._depth = 1
+        try:
+            status = self._run_native(self._top_address, r1 & M64, r2 & M64, r3 & M64, r4 & M64, r5 & M64)
+        finally:
+            self._depth = 0
+        if status == Status.OK:
+            return RunResult(top[Ctx.REG0], top[Ctx.COUNT] + self._callback_insns, None)
+        if status == Status.PROGRAM_EXIT:
+            return RunResult(top[Ctx.REG0], top[Ctx.COUNT] - top[Ctx.CALL_REMAINING] + self._callback_insns, None)
+        raise self.error(Status(status), self._contexts[0])
 
     def call_function(self, target: int, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0,
                       r5: int = 0) -> int:
@@ -162,7 +207,12 @@ class JitProgram:
         return ctx
 
     def _fill_lddw(self) -> None:
-        """Resolve map lddws now (maps may have been attached after compiling)."""
+        """Resolve map lddws now (maps may have been attached after compiling); skipped
+        while ``env.maps`` holds the same maps as last time (a map's address is fixed)."""
+        maps = tuple(self.env.maps)  # holding the maps keeps their identities unique
+        if maps == self._lddw_maps:
+            return
+        self._lddw_maps = maps
         by_pc = self.program.by_pc()
         for pc, slot in self._lddw_slots.items():
             insn = by_pc[pc]

@@ -47,6 +47,8 @@ CHECK_NAME = "ebpf_check"
 BATCH_NAME = "ebpf_batch"
 #: u64 ebpf_callfn(ctx*): run the function starting at ctx[CALL_TARGET] (helper callbacks)
 CALLFN_NAME = "ebpf_callfn"
+#: u64 ebpf_run(ctx*, r1..r5): a whole fresh run (stack cleared, registers and counters reset)
+RUN_NAME = "ebpf_run"
 
 
 def func_name(pc: int) -> str:
@@ -164,6 +166,7 @@ class ModuleLowering:
         for shape in self.shapes:
             FunctionLowering(self, shape).lower()
         self._build_entry()
+        self._build_run()
         self._build_callfn()
         self._build_batch()
         return self.module
@@ -201,6 +204,35 @@ class ModuleLowering:
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         ctx = fn.args[0]
         args = [ctx_load(b, ctx, Ctx.REG0 + i) for i in range(10)] + [ctx_load(b, ctx, Ctx.DEPTH)]
+        res = b.call(self.functions[0], [ctx] + args)
+        status = ctx_load(b, ctx, Ctx.STATUS)
+        done = fn.append_basic_block("done")
+        out = fn.append_basic_block("out")
+        b.cbranch(b.icmp_unsigned("==", status, _c(I64, 0)), done, out)
+        b.position_at_end(done)
+        for i in range(6):
+            ctx_store(b, ctx, Ctx.REG0 + i, b.extract_value(res, i))
+        b.branch(out)
+        b.position_at_end(out)
+        b.ret(status)
+
+    def _build_run(self) -> None:
+        """``u64 ebpf_run(ctx*, r1, ..., r5) -> status``: what ``JitProgram.run`` needs in one call.
+
+        Clears the stack, zeroes r0 and r6-r9, the status, the count and the frame,
+        then runs the entry function and stores r0..r5 back, so that a run from
+        Python costs one ctypes call instead of a dozen numpy writes.
+        """
+        fn = ir.Function(self.module, ir.FunctionType(I64, [PTR] + [I64] * 5), RUN_NAME)
+        fn.args[0].add_attribute("noalias")
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        ctx = fn.args[0]
+        lo = ctx_load(b, ctx, Ctx.STACK_LO)
+        memset = self.module.declare_intrinsic("llvm.memset", [PTR, I64])
+        b.call(memset, [b.inttoptr(lo, PTR), _c(I8, 0), b.sub(ctx_load(b, ctx, Ctx.STACK_HI), lo), _c(I1, 0)])
+        for word in (Ctx.STATUS, Ctx.COUNT, Ctx.DEPTH):
+            ctx_store(b, ctx, word, 0)
+        args = [_c(I64, 0)] + list(fn.args[1:6]) + [_c(I64, 0)] * 4 + [_c(I64, 0)]
         res = b.call(self.functions[0], [ctx] + args)
         status = ctx_load(b, ctx, Ctx.STATUS)
         done = fn.append_basic_block("done")
