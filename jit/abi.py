@@ -41,6 +41,9 @@ class Ctx(IntEnum):
     CALL_DEPTH = 25  #: at a helper call: the calling function's frame
     CALL_REMAINING = 26  #: at a helper call: instructions after it in its block (counted, not yet run)
     CALL_TARGET = 27  #: ebpf_callfn: entry pc of the function to run (helper callbacks)
+    #: always 0: the base pointer of every memory access (``base + address`` as a GEP lets
+    #: LLVM's loop analysis see strided accesses; a literal null base would be undefined)
+    ZERO_BASE = 28
 
 
 CTX_WORDS = 32

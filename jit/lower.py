@@ -471,6 +471,7 @@ class FunctionLowering:
         self.regs = [b.alloca(I64, name=f"r{i}") for i in range(10)]
         for i in range(10):
             b.store(fn.args[1 + i], self.regs[i])
+        self.base = b.inttoptr(ctx_load(b, self.ctx, Ctx.ZERO_BASE), PTR, name="base")
         self.fp = b.sub(ctx_load(b, self.ctx, Ctx.STACK_TOP), b.mul(self.depth, _c(I64, STACK_SIZE)), name="r10")
         if self.opts.checked:
             self.budget = ctx_load(b, self.ctx, Ctx.BUDGET)
@@ -648,7 +649,9 @@ class FunctionLowering:
             b.position_at_end(fail)
             self.bail(Status.MEMORY_FAULT, insn.pc, addr=addr, size=size, write=int(write))
             b.position_at_end(cont)
-        return b.inttoptr(addr, PTR)
+        # an offset from a base pointer rather than inttoptr: scalar evolution sees through a
+        # GEP, so loops over strided addresses become interleaved vector loads
+        return b.gep(self.base, [addr], source_etype=I8)
 
     def lower_ldx(self, insn: Insn) -> None:
         size = insn.spec.size
