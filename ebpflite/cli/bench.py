@@ -141,6 +141,8 @@ def load_target(path: Path, prog: str | None, inputs: list[bytes], verify: bool)
         from ebpflite.verifier import check
 
         program = check(program)
+    if program.prog_type == "xdp" and inputs == [b""]:
+        raise click.UsageError("an XDP program needs a packet: give --data-in, --mem or --pcap")
     if program.prog_type == "xdp" and any(len(p) < 14 for p in inputs):
         raise click.BadParameter("an XDP program needs packets of at least 14 bytes (an Ethernet header); "
                                  "give one with --data-in, --mem or --pcap")
@@ -438,8 +440,6 @@ def bench_command(prog_path: Path, mem: Path | None, data_in: Path | None, pcap:
     """Time PROG per run on each engine (and the kernel, and native C)."""
     inputs = read_inputs(mem, data_in, pcap)
     target = load_target(prog_path, prog_name, inputs, verify)
-    if target.is_xdp and inputs == [b""]:
-        raise click.UsageError("an XDP program needs a packet: give --data-in, --mem or --pcap")
     rows: list[Row] = []
     for name in ENGINE_SETS[engine]:
         if name == "kernel":
