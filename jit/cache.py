@@ -85,7 +85,7 @@ class CompiledCode:
     entry: int  #: address of ``u64 ebpf_entry(ctx*)``
     batch: int  #: address of ``u64 ebpf_batch(ctx*, batch*)``
     callfn: int  #: address of ``u64 ebpf_callfn(ctx*)`` (helper callbacks)
-    run: int  #: address of ``u64 ebpf_run(ctx*, r1..r5)`` (a fresh run in one call)
+    run: int  #: address of ``u64 ebpf_run(ctx*)`` (a fresh run in one call)
     lowering: ModuleLowering
     ir: str  #: the optimised IR
     opt_level: int
@@ -103,7 +103,7 @@ def cache_key(program: Program, options: LowerOptions, opt_level: int) -> str:
 
 
 #: bump when the lowering changes, so disk caches of older code are not reused
-_LOWERING_VERSION = 5
+_LOWERING_VERSION = 6
 
 
 def optimise(module: llvm.ModuleRef, opt_level: int) -> None:

@@ -35,8 +35,11 @@ from ebpflite.errors import BudgetExceeded, CallDepthExceeded, EbpfError, Execut
 
 M64 = (1 << 64) - 1
 _ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p)
-_RUN_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, *([ctypes.c_uint64] * 5))
 _CTX_ARRAY = ctypes.c_uint64 * CTX_WORDS
+# plain ints for the hot path of run(): indexing with an IntEnum member costs a __index__ call
+_REG0, _COUNT, _BUDGET, _REMAINING = int(Ctx.REG0), int(Ctx.COUNT), int(Ctx.BUDGET), int(Ctx.CALL_REMAINING)
+_OK, _PROGRAM_EXIT = int(Status.OK), int(Status.PROGRAM_EXIT)
+_NO_BUDGET = sys.maxsize
 
 
 class TraceUnsupported(EbpfError):
@@ -84,7 +87,7 @@ class JitProgram:
         #: (frame, run context) of the function whose helper call is running
         self.helper_frame: tuple[int, np.ndarray] | None = None
         self._callback_insns = 0
-        self._run_native = _RUN_TYPE(self.code.run)
+        self._run_native = _ENTRY_TYPE(self.code.run)
         self._call_function = self.call_function  # one bound method, not one per run
         self._lddw_maps: tuple | None = None  # env.maps the lddw table was filled from
         top = self._context()  # the outermost run context, with a ctypes view for cheap word access
@@ -95,9 +98,9 @@ class JitProgram:
     def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> RunResult:
         """Run from pc 0 with r1..r5 set, like ``Interpreter.run``.
 
-        The hot path of the per-call benchmark: one ctypes call into ``ebpf_run``
-        (which clears the stack and resets the counters natively) and a few word
-        reads through a ctypes view of the run context; no numpy slicing.
+        The hot path of the per-call benchmark: word writes through a ctypes view
+        of the run context and one ctypes call into ``ebpf_run`` (which clears the
+        stack and resets the counters natively); no numpy slicing.
         """
         env = self.env
         env.reset_run()
@@ -109,18 +112,23 @@ class JitProgram:
             return RunResult(int(regs[0]), count + self._callback_insns, None)
         top = self._top
         budget = env.budget
-        top[Ctx.BUDGET] = sys.maxsize if budget is None else budget
+        top[_BUDGET] = _NO_BUDGET if budget is None else budget
         if self._lddw_slots:
             self._fill_lddw()
+        top[1] = r1 & M64
+        top[2] = r2 & M64
+        top[3] = r3 & M64
+        top[4] = r4 & M64
+        top[5] = r5 & M64
         self._depth = 1
         try:
-            status = self._run_native(self._top_address, r1 & M64, r2 & M64, r3 & M64, r4 & M64, r5 & M64)
+            status = self._run_native(self._top_address)
         finally:
             self._depth = 0
-        if status == Status.OK:
-            return RunResult(top[Ctx.REG0], top[Ctx.COUNT] + self._callback_insns, None)
-        if status == Status.PROGRAM_EXIT:
-            return RunResult(top[Ctx.REG0], top[Ctx.COUNT] - top[Ctx.CALL_REMAINING] + self._callback_insns, None)
+        if status == _OK:
+            return RunResult(top[_REG0], top[_COUNT] + self._callback_insns, None)
+        if status == _PROGRAM_EXIT:
+            return RunResult(top[_REG0], top[_COUNT] - top[_REMAINING] + self._callback_insns, None)
         raise self.error(Status(status), self._contexts[0])
 
     def call_function(self, target: int, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0,
