@@ -251,6 +251,8 @@ class State:
     frames: list[Frame]
     #: the most instructions any path to here executed (for the termination bound)
     count: int = 0
+    #: identities of acquired references (ring buffer records) not yet released
+    refs: frozenset[int] = frozenset()
 
     @property
     def top(self) -> Frame:
@@ -265,7 +267,7 @@ class State:
         return len(self.frames) - 1
 
     def copy(self) -> State:
-        return State([f.copy() for f in self.frames], self.count)
+        return State([f.copy() for f in self.frames], self.count, self.refs)
 
     # -- lattice --------------------------------------------------------------------------
     def join(self, o: State) -> State:
@@ -281,11 +283,11 @@ class State:
                     if j is not None:
                         stack[k] = j
             frames.append(Frame(regs, stack, min(a.depth, b.depth)))
-        return State(frames, max(self.count, o.count))
+        return State(frames, max(self.count, o.count), self.refs | o.refs)
 
     def le(self, o: State) -> bool:
         """Every concrete state described by self is described by o (ignoring ``count``)."""
-        if len(self.frames) != len(o.frames):
+        if len(self.frames) != len(o.frames) or not self.refs <= o.refs:
             return False
         for a, b in zip(self.frames, o.frames, strict=False):
             if not all(x.le(y) for x, y in zip(a.regs, b.regs, strict=False)):

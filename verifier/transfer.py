@@ -415,6 +415,7 @@ class Machine:
     def _release(self, st: State, v: Value) -> None:
         if v.id > 0:
             st.update_same(v.id, (T.MEM,), lambda x: UNKNOWN)
+        st.refs = st.refs - {v.id}
 
     def _ret(self, st: State, spec, map_idx: int | None, alloc_size: int, pc: int) -> Value:
         ret = spec.ret
@@ -433,7 +434,9 @@ class Machine:
                 return Value(T.MAP_VALUE, ZERO, 0, 0, size, map_idx)
             return Value(T.MAP_VALUE_OR_NULL, ZERO, 0, st.fresh_id(pc + 1), size, map_idx)
         if ret is Ret.PTR_TO_MEM_OR_NULL:
-            return Value(T.MEM_OR_NULL, ZERO, 0, st.fresh_id(pc + 1), alloc_size, -1)
+            ident = st.fresh_id(pc + 1)
+            st.refs = st.refs | {ident}
+            return Value(T.MEM_OR_NULL, ZERO, 0, ident, alloc_size, -1)
         raise fail(pc, "unsupported", f"{spec.name} returns {ret.name}, which ebpflite's verifier does not "
                    "support yet")
 
@@ -447,6 +450,10 @@ class Machine:
     # exit ----------------------------------------------------------------------------------------
     def check_exit(self, st: State, pc: int) -> None:
         """The main function returns: r0 must be a number in the program type's range."""
+        if st.refs:
+            raise fail(pc, "unreleased", f"the program can exit holding {len(st.refs)} ring buffer record(s) "
+                       "it reserved", "every bpf_ringbuf_reserve is submitted or discarded",
+                       "call bpf_ringbuf_submit or bpf_ringbuf_discard on every path after the NULL check")
         r0 = read_reg(st, 0, pc, "the return value")
         if r0.type is not T.SCALAR:
             raise fail(pc, "pointer_leak", f"the program returns a {r0.type.value}, which leaks an address",
@@ -537,6 +544,8 @@ class Machine:
             st.update_same(p.id, (p.type,), conv)
         elif where is not None:
             st.regs[where] = conv(p)
+        if is_null:
+            st.refs = st.refs - {p.id}  # nothing was reserved on this path
 
 
 HINT_TRUNC = "keep pointers in 64-bit registers; do 32-bit arithmetic on numbers only"

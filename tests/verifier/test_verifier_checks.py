@@ -373,6 +373,14 @@ def test_ringbuf_records_need_a_null_check_and_are_released():
     assert e.check == "map_bounds" and "8 bytes" in e.message
 
 
+def test_ringbuf_records_must_be_released():
+    reserve = [MAP(1, 0), K("mov", 2, 8), K("mov", 3, 0), CALL(131)]
+    e = first_error(prog(reserve + [K("jeq", 0, 0, 1), make("stdw", dst=0, imm=1)] + ret(), maps=[RINGBUF]))
+    assert e.check == "unreleased" and "ring buffer record" in e.message and "submit" in e.hint
+    discard = [K("jeq", 0, 0, 3), X("mov", 1, 0), K("mov", 2, 0), CALL(133)] + ret()
+    ok(prog(reserve + discard, maps=[RINGBUF]))
+
+
 def test_kfuncs_and_callx():
     e = first_error(prog([make("call kfunc", imm=5)] + ret()))
     assert e.check == "unsupported" and "kfunc" in e.hint
