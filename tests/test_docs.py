@@ -160,7 +160,7 @@ def run_page(page: Path, cwd: Path) -> tuple[int, int]:
                 skipped += 1
                 continue
             if block.lang == "python":
-                code = compile("\n" * (block.line - 1) + block.text, str(page), "exec")
+                code = compile("\n" * block.line + block.text, str(page), "exec")
                 with contextlib.redirect_stdout(io.StringIO()):
                     exec(code, namespace)  # noqa: S102 - the docs' own examples
             else:
