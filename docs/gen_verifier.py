@@ -28,6 +28,7 @@ OUT = Path(__file__).with_name("verifier.md")
 MAPS = [
     MapSpec("counts", "array", 4, 8, 16),
     MapSpec("config", "array", 4, 8, 1, flags=0x80),  # BPF_F_RDONLY_PROG
+    MapSpec("events", "ringbuf", 0, 0, 4096),
 ]
 
 
@@ -119,6 +120,9 @@ EXAMPLES: list[Example] = [
     Example("stack_depth", "Frames that together exceed 512 bytes",
             "Like the kernel, the frames of a call chain share one 512-byte budget.",
             "*(u64 *)(r10 - 400) = 0\ncall local f\nr0 = 2\nexit\nf:\n*(u64 *)(r10 - 400) = 0\nr0 = 0\nexit"),
+    Example("unreleased", "Exiting with a ring buffer record still reserved",
+            "A record from bpf_ringbuf_reserve must be submitted or discarded on every path.",
+            "r1 = map_fd(2)\nr2 = 8\nr3 = 0\ncall bpf_ringbuf_reserve\nr0 = 2\nexit"),
     Example("return_range", "Returning a value the program type does not allow",
             "cgroup_skb programs must return 0 (drop) or 1 (allow).",
             "r0 = 5\nexit", prog_type="cgroup_skb"),
@@ -177,8 +181,9 @@ def render() -> str:
         "Every example is a small assembly program run through the verifier by",
         "`docs/gen_verifier.py`; the output shown is what the verifier printed, and",
         "`tests/test_docs.py` fails when it no longer matches. Unless stated, programs are",
-        f"`xdp` programs for Linux with two maps: map 0 `{MAPS[0].name}` (array, 4-byte keys,",
-        f"8-byte values) and map 1 `{MAPS[1].name}` (the same, read-only to programs).",
+        f"`xdp` programs for Linux with three maps: map 0 `{MAPS[0].name}` (array, 4-byte keys,",
+        f"8-byte values), map 1 `{MAPS[1].name}` (the same, read-only to programs) and map 2",
+        f"`{MAPS[2].name}` (a ring buffer).",
         "",
         "To run one yourself:",
         "",
