@@ -142,10 +142,18 @@ def _packet(m: Machine, base: Value, name: str, k: int, size: int, write: bool, 
     if need > base.range:
         proven = f"only {base.range} bytes are proven" if base.range else "no bytes are proven"
         raise fail(pc, "packet_bounds", f"Upper bound must be at most {base.range} ({what} {verb} of "
-                   f"{size} byte{'s' if size > 1 else ''} at offset {lo}; {proven} to lie before {'data_end' if base.type is T.PACKET else 'data'})",
+                   f"{size} byte{'s' if size > 1 else ''} at offset {lo}; {proven} to lie before {_end_name(m, base)})",
                    f"valid_access({name}.offset{'+' + str(lo) if lo else ''}, width={size}) <= {base.range}",
                    HINT_PACKET, **{name: base})
     return _loaded(size)
+
+
+def _end_name(m: Machine, base: Value) -> str:
+    kind = "data_end" if base.type is T.PACKET else "data"
+    for f in m.ctx.fields:
+        if f.kind == kind:
+            return f"{m.ctx.name}.{f.name}"
+    return kind
 
 
 def _sized(m: Machine, base: Value, name: str, k: int, size: int, write: bool, pc: int, verb: str) -> Value:

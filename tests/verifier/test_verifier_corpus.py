@@ -20,8 +20,17 @@ from ebpflite import verifier
 from ebpflite.errors import CompileError
 
 CORPUS = Path(__file__).parent / "corpus"
-SAFE = sorted((CORPUS / "safe").glob("*.c"))
-UNSAFE = sorted((CORPUS / "unsafe").glob("*.c"))
+LINUX_SAFE = sorted((CORPUS / "safe").glob("*.c"))
+LINUX_UNSAFE = sorted((CORPUS / "unsafe").glob("*.c"))
+#: ebpf-for-windows programs (compiled against its headers; no kernel to compare with)
+WINDOWS_SAFE = sorted((CORPUS / "windows" / "safe").glob("*.c"))
+WINDOWS_UNSAFE = sorted((CORPUS / "windows" / "unsafe").glob("*.c"))
+SAFE = LINUX_SAFE + WINDOWS_SAFE
+UNSAFE = LINUX_UNSAFE + WINDOWS_UNSAFE
+
+
+def platform_of(src: Path) -> str:
+    return "windows" if "windows" in src.parts else "linux"
 
 #: where the kernel (as root) and ebpflite deliberately disagree; see verifier/README.md
 KERNEL_DIFFERENCES = {
@@ -47,7 +56,7 @@ def compiled(tmp_path_factory) -> dict[str, Path]:
     objects = {}
     for src in SAFE + UNSAFE:
         try:
-            objects[src.stem] = compile_c(src, out / f"{src.stem}.o")
+            objects[src.stem] = compile_c(src, out / f"{src.stem}.o", platform=platform_of(src))
         except CompileError as exc:
             if "no C compiler" in str(exc):
                 pytest.skip(str(exc))
@@ -55,26 +64,26 @@ def compiled(tmp_path_factory) -> dict[str, Path]:
     return objects
 
 
-def program_of(obj: Path):
-    programs = load_object(obj).programs
+def program_of(obj: Path, platform: str = "linux"):
+    programs = load_object(obj, platform=platform).programs
     assert len(programs) == 1, f"{obj.name}: one program per corpus file"
     return next(iter(programs.values()))
 
 
 def test_corpus_size():
-    assert len(SAFE) >= 25 and len(UNSAFE) >= 20
+    assert len(LINUX_SAFE) >= 25 and len(LINUX_UNSAFE) >= 20 and WINDOWS_SAFE and WINDOWS_UNSAFE
 
 
 @pytest.mark.parametrize("src", SAFE, ids=lambda p: p.stem)
 def test_safe_programs_pass(src, compiled):
-    report = verifier.verify(program_of(compiled[src.stem]))
+    report = verifier.verify(program_of(compiled[src.stem], platform_of(src)))
     assert report.ok, report.text()
     assert report.max_insns and report.max_insns > 0
 
 
 @pytest.mark.parametrize("src", UNSAFE, ids=lambda p: p.stem)
 def test_unsafe_programs_fail_on_their_check(src, compiled):
-    report = verifier.verify(program_of(compiled[src.stem]))
+    report = verifier.verify(program_of(compiled[src.stem], platform_of(src)))
     assert not report.ok, f"{src.name} was accepted"
     first = report.errors[0]
     assert first.check == expected_check(src), report.text()
@@ -95,7 +104,7 @@ def kernel_ok():
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("src", SAFE + UNSAFE, ids=lambda p: p.stem)
+@pytest.mark.parametrize("src", LINUX_SAFE + LINUX_UNSAFE, ids=lambda p: p.stem)
 def test_kernel_agrees(src, compiled, kernel_ok):
     obj = compiled[src.stem]
     ours = verifier.verify(program_of(obj)).ok
