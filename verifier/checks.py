@@ -140,7 +140,8 @@ def _packet(m: Machine, base: Value, name: str, k: int, size: int, write: bool, 
                    f"valid_access({name}.offset{k:+d}, width={size}) >= 0", **{name: base})
     need = lo + size
     if need > base.range:
-        proven = f"only {base.range} bytes are proven" if base.range else "no bytes are proven"
+        proven = (f"only {base.range} byte{'s are' if base.range > 1 else ' is'} proven" if base.range
+                  else "no bytes are proven")
         raise fail(pc, "packet_bounds", f"Upper bound must be at most {base.range} ({what} {verb} of "
                    f"{size} byte{'s' if size > 1 else ''} at offset {lo}; {proven} to lie before {_end_name(m, base)})",
                    f"valid_access({name}.offset{'+' + str(lo) if lo else ''}, width={size}) <= {base.range}",
