@@ -132,3 +132,54 @@ def test_batch_xdp_throughput(benchmark):
     batch = PacketBatch.from_packets(packets)
     benchmark.group = "batch-xdp (100k packets)"
     benchmark(jit.run_batch, batch)
+
+
+MAP_XDP = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 1024); __type(key, __u32);
+         __type(value, __u64); } flows SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 256); __type(key, __u32);
+         __type(value, __u64); } bytes_by_port SEC(".maps");
+SEC("xdp")
+int count(struct xdp_md *ctx)
+{
+    void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+    if (data + 34 > end)
+        return XDP_PASS;
+    __u32 src = *(__u32 *)(data + 26) & 1023, port = *(__u8 *)(data + 33);
+    __u64 *n = bpf_map_lookup_elem(&flows, &src);
+    if (!n)
+        return XDP_PASS;
+    *n += 1;
+    __u64 *b = bpf_map_lookup_elem(&bytes_by_port, &port);
+    if (b)
+        *b += end - data;
+    return *n > 1000 ? XDP_DROP : XDP_PASS;
+}
+char _license[] SEC("license") = "GPL";
+"""
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-lookup", "callback-lookup"])
+def test_batch_xdp_map_throughput(benchmark, tmp_path_factory, native):
+    """Map-heavy XDP (a hash and an array lookup per packet) over 10k packets in one batch call."""
+    from ebpflite.loader.cc import compile_c
+
+    import ebpflite
+
+    if shutil.which("clang") is None:
+        pytest.skip("clang (BPF target) is needed to build the XDP program")
+    src = tmp_path_factory.mktemp("mapxdp") / "count.c"
+    src.write_text(MAP_XDP)
+    obj = ebpflite.load(compile_c(src), engine="interp")
+    runner = obj.programs["count"].runner()
+    for key in range(0, 1024, 2):
+        obj.maps["flows"][key] = 0
+    jit = JitProgram(runner.program, runner.env, checked=False, native_helpers=native)
+    rng = np.random.default_rng(2)
+    from ebpflite.jit.batch import PacketBatch
+
+    batch = PacketBatch.from_packets(bytes(rng.integers(0, 256, 64, dtype=np.uint8)) for _ in range(10000))
+    benchmark.group = "batch-xdp-maps (10k packets)"
+    benchmark(jit.run_batch, batch)

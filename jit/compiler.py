@@ -27,6 +27,7 @@ from ebpflite.jit.abi import CTX_WORDS, Ctx, Status
 from ebpflite.jit.cache import CompiledCode, compile_program
 from ebpflite.jit.callbacks import Trampoline
 from ebpflite.jit.lower import LowerOptions
+from ebpflite.jit.native import native_helper_numbers
 from ebpflite.vm.env import Environment, RunResult
 from ebpflite.vm.isa import MAX_CALL_DEPTH
 from ebpflite.vm.program import Program
@@ -51,14 +52,15 @@ class JitProgram:
 
     ``checked`` defaults to ``not program.verified``. ``count`` (keep the
     executed-instruction count) defaults to ``checked or env.budget is not
-    None``. ``opt_level`` is the LLVM pipeline level (0-3). ``cache`` shares compiled code between
+    None``. ``native_helpers=False`` keeps every helper a Python callback
+    (benchmarks compare the two). ``opt_level`` is the LLVM pipeline level (0-3). ``cache`` shares compiled code between
     instances (in memory, and on disk under ``cache_dir`` or
     ``$EBPFLITE_JIT_CACHE`` when set).
     """
 
     def __init__(self, program: Program, env: Environment | None = None, *, checked: bool | None = None,
                  opt_level: int = 2, cache: bool = True, cache_dir: str | os.PathLike | None = None,
-                 count: bool | None = None, trace: bool = False):
+                 count: bool | None = None, trace: bool = False, native_helpers: bool = True):
         if trace:
             raise TraceUnsupported(
                 "the JIT cannot record instruction traces (native code runs without a per-instruction "
@@ -73,7 +75,8 @@ class JitProgram:
         self._cache_dir = cache_dir
         if count is None:
             count = self.checked or self.env.budget is not None
-        self.options = LowerOptions(checked=self.checked, count=bool(count) or self.checked)
+        native = frozenset() if self.checked or not native_helpers else native_helper_numbers(self.env.helpers, program.platform)
+        self.options = LowerOptions(checked=self.checked, count=bool(count) or self.checked, native_lookup=native)
         self.code: CompiledCode = compile_program(program, self.options, opt_level, cache=cache,
                                                   cache_dir=cache_dir)
         self._entry = _ENTRY_TYPE(self.code.entry)
