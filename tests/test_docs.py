@@ -265,3 +265,14 @@ def test_every_verifier_check_has_an_example() -> None:
     assert len(checks) > 10, "the verifier's check names were not found: update this test"
     documented = {e.check for e in gen.EXAMPLES} | set(gen.NOT_SHOWN)
     assert checks - documented == set(), "verifier checks without an example in docs/gen_verifier.py"
+
+
+def test_comparison_counts_match_the_code() -> None:
+    """The numbers docs/comparison.md quotes about ebpflite come from the code."""
+    from ebpflite.helpers.maps import TYPES
+
+    text = (DOCS / "comparison.md").read_text()
+    assert f"| {len(TYPES)} types in the process" in text, "update the map type count in comparison.md"
+    conformance = ROOT / "tests" / "test_conformance.py"
+    count = re.search(r"assert len\(TESTS\) == (\d+)", conformance.read_text())
+    assert count and f"all {count.group(1)} tests" in text, "update the conformance count in comparison.md"
