@@ -90,7 +90,10 @@ def load(path: str | os.PathLike | bytes, *, platform: str | None = None, prog_t
          seed: int | None = None, process: Process | None = None, clock: Clock | None = None) -> Object:
     """Load an eBPF object file (path or bytes) and make its programs runnable.
 
-    ``cpus`` is the number of CPUs per-CPU maps have; ``pin_dir`` backs maps
+    ``engine`` is ``"interp"``, ``"jit"`` or ``"both"`` (each run goes through
+    both engines from the same maps, clock and random state, and raises
+    :class:`~ebpflite.errors.EngineMismatch` at the first difference; see
+    helpers/both.py). ``cpus`` is the number of CPUs per-CPU maps have; ``pin_dir`` backs maps
     with files there; ``seed`` makes bpf_get_prandom_u32 reproducible;
     ``process``/``clock`` set what the process and time helpers report.
     """

@@ -150,7 +150,11 @@ class ProgramRunner:
         self.cpu = cpu
         self.env = runtime.environment(program, budget)
         self.engine_name = engine
-        self.engine = engines.create(engine, program, self.env)
+        if engine == "both":  # the interpreter is the reference; the JIT is checked against it
+            self.engine = engines.create("interp", program, self.env)
+            self.jit_engine = engines.create("jit", program, self.env)
+        else:
+            self.engine = engines.create(engine, program, self.env)
         self._own_maps = self.env.maps
 
     def run(self, packet: bytes | None = None, ctx: bytes | None = None, *, repeat: int = 1,
@@ -160,9 +164,27 @@ class ProgramRunner:
         agree by construction, and the differential tests check it)."""
         if repeat < 1:
             raise ValueError(f"repeat must be at least 1, not {repeat}")
-        context = contexts.build(self.program.prog_type, self.runtime.platform, packet=packet, ctx=ctx,
-                                 bind=bind)
-        return self.run_context(context, repeat, trace=trace)
+        def build() -> contexts.Context:
+            return contexts.build(self.program.prog_type, self.runtime.platform, packet=packet, ctx=ctx,
+                                  bind=bind)
+
+        if self.engine_name == "both":
+            return self._run_both(build, repeat, trace)
+        return self.run_context(build(), repeat, trace=trace)
+
+    def _run_both(self, build, repeat: int, trace: bool) -> Result:
+        """Interpreter, then JIT from the same starting world (helpers/both.py); EngineMismatch
+        at the first difference, else the interpreter's result."""
+        from ebpflite.helpers.both import WorldSnapshot, compare_maps, compare_results
+
+        before = WorldSnapshot.take(self.runtime, self.env)
+        interp = self.run_context(build(), repeat, trace=trace)
+        after_interp = WorldSnapshot.take(self.runtime, self.env)
+        before.restore(self.runtime, self.env)
+        jit = self.run_context(build(), repeat, engine=self.jit_engine)
+        compare_results(interp, jit)
+        compare_maps(self.runtime, after_interp, WorldSnapshot.take(self.runtime, self.env))
+        return interp
 
     def _tracer(self):
         from ebpflite import engines
@@ -172,7 +194,8 @@ class ProgramRunner:
             tracer = self._tracing_engine = engines.create("interp", self.program, self.env, trace=True)
         return tracer
 
-    def run_context(self, context: contexts.Context, repeat: int = 1, *, trace: bool = False) -> Result:
+    def run_context(self, context: contexts.Context, repeat: int = 1, *, trace: bool = False,
+                    engine: Any = None) -> Result:
         from ebpflite.helpers.maps import layout
 
         env = self.env
@@ -181,7 +204,7 @@ class ProgramRunner:
         context.attach(env.memory)
         printed: list[str] = []
         registers = context.registers()
-        engine = self._tracer() if trace else self.engine
+        engine = self._tracer() if trace else (engine or self.engine)
         try:
             start = time.perf_counter_ns()
             for _ in range(repeat):
