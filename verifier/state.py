@@ -93,7 +93,12 @@ class Value:
         if self.type != o.type:
             return MIXED
         if self.type is T.SCALAR:
-            return Value(T.SCALAR, self.num.join(o.num))
+            # copies of one number share an id; keep the link when it held on both sides
+            if self.id == o.id or self.id <= 0 or o.id <= 0 or event == 0:
+                ident = self.id if self.id == o.id else 0
+            else:
+                ident = joined_id(event, self.id, o.id, 0)
+            return Value(T.SCALAR, self.num.join(o.num), 0, ident)
         ref = self.ref
         if self.ref != o.ref:
             if self.type not in (T.MAP_VALUE, T.MAP_VALUE_OR_NULL, T.MEM, T.MEM_OR_NULL):

@@ -31,6 +31,8 @@ from ebpflite.verifier.state import (
 from ebpflite.vm.insn import Insn
 from ebpflite.vm.isa import MAX_CALL_DEPTH, Kind, PseudoSrc
 
+M32 = (1 << 32) - 1
+
 #: (platform, prog_type) whose packet is read-only
 _READONLY_PACKET = {("linux", "socket_filter"), ("linux", "cgroup_skb"), ("linux", "lwt_in"),
                     ("linux", "lwt_out"), ("linux", "sk_lookup"), ("windows", "bind")}
@@ -110,6 +112,12 @@ class Machine:
                            f"copy of r{insn.src} ({src.type.value}) truncates the pointer into a number",
                            f"r{insn.src}.type == number", HINT_TRUNC, **{f"r{insn.src}": src})
             if src.is_pointer:
+                regs[insn.dst] = src
+            elif op == "mov" and s.source == "X" and not src.num.is_const and (width == 64 or src.num.umax <= M32):
+                # a copy: both registers hold the same number, so a test on one bounds the other
+                if src.id <= 0:
+                    src = replace(src, id=st.fresh_id(pc + 1))
+                    regs[insn.src] = src
                 regs[insn.dst] = src
             else:
                 regs[insn.dst] = Value.scalar(alu_op(op, ZERO, src.num, width, s.extra))
@@ -481,15 +489,18 @@ class Machine:
         if r is None:
             return None
         out = st.copy()
-        out.regs[insn.dst] = Value.scalar(r[0])
+        out.regs[insn.dst] = replace(a, num=r[0])
         if insn.spec.source == "X":
-            out.regs[insn.src] = Value.scalar(r[1]) if insn.src != insn.dst else Value.scalar(r[0])
+            out.regs[insn.src] = replace(b, num=r[1]) if insn.src != insn.dst else replace(a, num=r[0])
             self._propagate_spill(out, insn.src, b, out.regs[insn.src])
         self._propagate_spill(out, insn.dst, a, out.regs[insn.dst])
         return out
 
     def _propagate_spill(self, st: State, reg: int, old: Value, new: Value) -> None:
-        """Nothing to do: scalars have no identity across copies (a documented imprecision)."""
+        """Copies of the compared number (same id, in registers or spilled) learn the same bounds."""
+        if old.id > 0:
+            num = new.num
+            st.update_same(old.id, (T.SCALAR,), lambda v: replace(v, num=num))
 
     def _pointer_branch(self, st: State, insn: Insn, a: Value, b: Value, op: str) -> State | None:
         out = st.copy()

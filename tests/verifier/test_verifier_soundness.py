@@ -66,6 +66,18 @@ class Gen:
         cmp = [op, 3, 5] if swap else [op, 5, 3]
         return [X("mov", 5, base), K("add", 5, n), ("jump", cmp, END)]
 
+    def linked_index(self):
+        """Bound a number through a copy of it, then use the original as a packet offset."""
+        src = self.scalar()
+        bound = self.r.choice([3, 15, 40])
+        op = self.r.choice(["jgt", "jge", "jsgt"])
+        if self.r.random() < 0.5:
+            return [X("mov", 5, src), ("jump", [op, 5, bound, "K"], END), X("mov", 4, 2), X("add", 4, src)]
+        # ... or as a stack offset (a wrong bound shows up as a write outside the stack)
+        base = -self.r.choice([8, 16, 48])
+        return [X("mov", 5, src), ("jump", [op, 5, bound, "K"], END), X("mov", 4, 10), K("add", 4, base),
+                X("add", 4, src), make("stb", dst=4, imm=1), X("mov", 4, 2)]
+
     def checked_access(self):
         """A bounds check, then an access right at (or just past) the proven edge."""
         pre = self.pktptr() if self.r.random() < 0.5 else []
@@ -121,8 +133,8 @@ class Gen:
                 out += [X("mov", r, 3), X("sub", r, 2)] if self.r.random() < 0.5 else \
                     [LD("ldxw", r, 1, self.r.choice([12, 16]))]
         kinds = [self.alu, self.ctxload, self.pktptr, self.check, self.pktaccess, self.stack, self.lookup,
-                 self.branch, self.loop, self.checked_access]
-        weights = [5, 2, 3, 3, 3, 2, 2, 2, 1, 6]
+                 self.branch, self.loop, self.checked_access, self.linked_index]
+        weights = [5, 2, 3, 3, 3, 2, 2, 2, 1, 6, 4]
         for _ in range(self.r.randint(3, 18)):
             out.extend(self.r.choices(kinds, weights)[0]())
         pcs, pc = [], 0
