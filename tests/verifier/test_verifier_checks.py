@@ -467,3 +467,14 @@ def test_invariants_in_verbose_mode():
     assert "r2: packet pointer off=0 range=4" in pre
     text = report.text(verbose=True)
     assert "Pre-invariant" in text and "Post-invariant" in text
+
+
+def test_a_test_on_a_copy_bounds_the_original():
+    # r3 = r2; if r2 > 7 goto out; *(u8 *)(fp - 8 + r3) = 0
+    def program(bound):
+        return prog([LD("ldxw", 2, 1, 16), X("mov", 3, 2), K("jgt", 2, bound, 4), X("mov", 4, 10), K("add", 4, -8),
+                     X("add", 4, 3), make("stb", dst=4, imm=0)] + ret(), prog_type="xdp")
+
+    ok(program(7))
+    e = first_error(program(8))
+    assert e.check == "stack_bounds"
