@@ -89,14 +89,17 @@ class BatchResult:
     insns_last: int  #: instructions executed by the last packet's run
 
 
-def run_batch(jit, packets: PacketBatch | Iterable[bytes]) -> BatchResult:
-    """Run ``jit`` (a :class:`~ebpflite.jit.compiler.JitProgram` of a Linux XDP program) on every packet."""
+def run_batch(jit, packets: PacketBatch | Iterable[bytes], *, ingress_ifindex: int = 0,
+              rx_queue_index: int = 0) -> BatchResult:
+    """Run ``jit`` (a :class:`~ebpflite.jit.compiler.JitProgram` of a Linux XDP program) on every packet;
+    ``xdp_md``'s ingress_ifindex and rx_queue_index are the same for all of them."""
     batch = packets if isinstance(packets, PacketBatch) else PacketBatch.from_packets(packets)
     env = jit.env
     verdicts = np.zeros(len(batch), dtype=np.uint32)
     if not len(batch):
         return BatchResult(verdicts, batch, 0)
     md = low_alloc(XDP_MD_SIZE)
+    md[12:20] = np.frombuffer(np.array([ingress_ifindex, rx_queue_index], dtype="<u4").tobytes(), np.uint8)
     packet_region = env.memory.add(Region("packet", batch.buf, "packet"))
     md_region = env.memory.add(Region("xdp_md", md, "ctx"))
     try:

@@ -19,7 +19,12 @@ from ebpflite.errors import ContextError, EbpfError
 
 _OBJ = click.argument("obj", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 _PROG = click.option("--prog", "prog_name", help="Program name (default: the object's only/first program).")
-_ENGINE = click.option("--engine", type=click.Choice(["interp", "jit"]), default="interp", show_default=True)
+_ENGINE = click.option("--engine", type=click.Choice(["interp", "jit", "both"]), default="interp", show_default=True,
+                       help="both: run the interpreter and the JIT and stop at the first difference.")
+#: helpers a batch replay may call: they read no per-packet Python state (env.state["ctx"], ...)
+BATCH_SAFE_HELPERS = frozenset({"bpf_map_lookup_elem", "bpf_map_update_elem", "bpf_map_delete_elem",
+                                "bpf_ktime_get_ns", "bpf_get_prandom_u32", "bpf_get_smp_processor_id",
+                                "bpf_csum_diff"})
 _VERIFY = click.option("--verify/--no-verify", default=True, show_default=True,
                        help="Run the verifier before running.")
 _PLATFORM = click.option("--platform", type=click.Choice(["linux", "windows"]), default=None,
@@ -110,6 +115,10 @@ def xdp_cmd(obj: Path, prog_name: str | None, pcap_in: Path, pcap_out: Path | No
     counts: Counter[str] = Counter()
     kept = []
     keep = {"XDP_PASS", "XDP_TX"}
+    if engine == "jit" and not as_json and _batchable(prog, verify):
+        _replay_batch(prog, packets, counts, kept, keep)
+        _report(prog, pcap_in, packets, counts, kept, pcap_out, note="batch mode: one native call")
+        return
 
     def replay(items):
         for i, pkt in enumerate(items):
@@ -137,14 +146,79 @@ def xdp_cmd(obj: Path, prog_name: str | None, pcap_in: Path, pcap_out: Path | No
         replay(track(packets, description=f"replaying {len(packets)} packets", transient=True))
     else:
         replay(packets)
-    if pcap_out is not None:
-        write_pcap(pcap_out, kept)
     if as_json:
+        if pcap_out is not None:
+            write_pcap(pcap_out, kept)
         return
+    _report(prog, pcap_in, packets, counts, kept, pcap_out)
+
+
+def _batchable(prog, verify: bool) -> bool:
+    """Can ``xdp --engine jit`` replay in one native call (jit/batch.py)? Linux XDP, verified
+    (the batch buffer is one region, so only the verifier's data_end checks keep packets
+    apart), and only helpers that need no per-packet Python state."""
+    from ebpflite.helpers import registry
+    from ebpflite.vm.isa import Kind
+
+    if not verify or prog.program.platform != "linux":
+        return False
+    table = registry.profile("linux")
+    for insn in prog.program.insns:
+        if insn.kind in (Kind.CALL_LOCAL,):
+            continue
+        if insn.kind.name.startswith("CALL") or insn.kind in (Kind.LD_ABS, Kind.LD_IND):
+            spec = table.get(insn.imm) if insn.kind is Kind.CALL else None
+            if spec is None or spec.name not in BATCH_SAFE_HELPERS:
+                return False
+    return True
+
+
+def _replay_batch(prog, packets, counts: Counter, kept: list, keep: set[str]) -> None:
+    """Every valid packet through ``run_batch``; packets the kernel would refuse count as invalid."""
+    from ebpflite.helpers.contexts import (
+        ETH_HLEN,
+        LINUX_XDP_ACTIONS,
+        XDP_FRAME_SIZE,
+        XDP_HEADROOM,
+        XDP_TAILROOM,
+    )
+    from ebpflite.helpers.maps import layout
+    from ebpflite.jit.batch import PacketBatch, run_batch
+
+    runner = prog.runner("jit")
+    limit = XDP_FRAME_SIZE - XDP_HEADROOM - XDP_TAILROOM
+    valid = [i for i, pkt in enumerate(packets) if ETH_HLEN <= len(pkt.data) <= limit]
+    counts["invalid"] += len(packets) - len(valid)
+    if not valid:
+        return
+    batch = PacketBatch.from_packets((packets[i].data for i in valid), headroom=XDP_HEADROOM)
+    layout.set_current_cpu(runner.cpu)
+    try:
+        result = run_batch(runner.engine, batch, ingress_ifindex=1)  # XdpContext's default ifindex
+    except EbpfError as exc:
+        index = getattr(exc, "packet_index", None)
+        where = valid[index] if index is not None and index < len(valid) else "?"
+        raise click.ClickException(f"packet {where}: {exc}") from None
+    for n, i in enumerate(valid):
+        verdict = int(result.verdicts[n])
+        action = LINUX_XDP_ACTIONS.get(verdict, str(verdict))
+        counts[action] += 1
+        if action in keep:
+            pkt, data = packets[i], batch.packet(n)
+            kept.append(type(pkt)(data, pkt.ts_ns) if hasattr(pkt, "ts_ns") else data)
+
+
+def _report(prog, pcap_in: Path, packets, counts: Counter, kept: list, pcap_out: Path | None,
+            note: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{prog.name} on {pcap_in.name}: {len(packets)} packets")
+    from ebpflite.helpers.pcap import write_pcap
+
+    if pcap_out is not None:
+        write_pcap(pcap_out, kept)
+    title = f"{prog.name} on {pcap_in.name}: {len(packets)} packets" + (f" ({note})" if note else "")
+    table = Table(title=title)
     table.add_column("action")
     table.add_column("packets", justify="right")
     table.add_column("share", justify="right")
