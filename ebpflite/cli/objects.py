@@ -22,15 +22,30 @@ _PLATFORM = click.option("--platform", type=click.Choice(["linux", "windows"]), 
 @click.command("sections")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Add each program's statistics (as `netsh ebpf show section ... verbose`).")
 @_PLATFORM
-def sections_cmd(path: Path, as_json: bool, platform: str | None) -> None:
+def sections_cmd(path: Path, as_json: bool, verbose: bool, platform: str | None) -> None:
     """List the programs of an object: section, program type, maps used, size."""
     obj = load_object(path, platform=platform, partial=True)
+    rows = listing.sections_rows(obj)
+    if verbose:
+        from ebpflite.verifier.stats import program_stats
+
+        for row in rows:
+            if row["program"] in obj.programs:
+                row["stats"] = program_stats(obj.programs[row["program"]])
     if as_json:
-        click.echo(json.dumps({"file": str(path), "platform": obj.platform,
-                               "sections": listing.sections_rows(obj)}, indent=2))
-    else:
-        click.echo(listing.sections_text(obj), nl=False)
+        click.echo(json.dumps({"file": str(path), "platform": obj.platform, "sections": rows}, indent=2))
+        return
+    click.echo(listing.sections_text(obj), nl=False)
+    if verbose:
+        from ebpflite.verifier.stats import stats_text
+
+        for row in rows:
+            if "stats" in row:
+                click.echo(f"\nSection: {row['section']}  Program: {row['program']}")
+                click.echo(stats_text(row["stats"]), nl=False)
 
 
 @click.command("maps")

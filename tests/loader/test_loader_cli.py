@@ -27,6 +27,22 @@ def test_sections_text_and_json(objects):
     assert rows["xdp_first"]["section"] == "xdp" and rows["xdp_first"]["size"] > 0
 
 
+def test_sections_verbose_adds_program_statistics(objects):
+    out = run("sections", "-v", str(objects["subprogs"]))
+    assert out.exit_code == 0
+    assert "Section: xdp  Program: xdp_first" in out.output
+    stats = {}
+    for line in out.output.split("Program: xdp_first", 1)[1].splitlines():
+        if ":" in line and not line.startswith("Section"):
+            key, value = line.split(":")
+            stats.setdefault(key.strip(), int(value))
+    assert stats["instructions"] > 0 and stats["basic blocks"] >= 1
+    assert {"joins", "jumps", "arith64", "load", "store", "call_1", "adjust_head", "other"} <= set(stats)
+    doc = json.loads(run("sections", "-v", "--json", str(objects["subprogs"])).output)
+    rows = {r["program"]: r for r in doc["sections"]}
+    assert rows["xdp_first"]["stats"]["instructions"] == stats["instructions"]
+
+
 def test_sections_report_programs_that_cannot_load(objects):
     out = run("sections", str(objects["core"]))
     assert out.exit_code == 0
