@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from ebpflite.cli.mapargs import MAP_OPTION
 from ebpflite.errors import ContextError, EbpfError
 
 _OBJ = click.argument("obj", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -30,15 +31,20 @@ _VERIFY = click.option("--verify/--no-verify", default=True, show_default=True,
 _PLATFORM = click.option("--platform", type=click.Choice(["linux", "windows"]), default=None,
                          help="Helper numbering and context layout (default: guessed from the object).")
 
+_PIN_DIR = click.option("--pin-dir", type=click.Path(file_okay=False),
+                        help="Back the maps with files in this directory (they persist between runs).")
+
 #: replays longer than this show a progress bar
 PROGRESS_THRESHOLD = 1000
 
 
 def _program(obj_path: Path, prog_name: str | None, engine: str, verify: bool, platform: str | None,
-             pin_dir: str | None = None):
+             pin_dir: str | None = None, map_entries=()):
     from ebpflite.api import load
+    from ebpflite.cli import mapargs
 
     obj = load(obj_path, engine=engine, verify=verify, platform=platform, pin_dir=pin_dir)
+    mapargs.apply(obj.maps, map_entries)
     if not obj.programs:
         raise click.ClickException(f"{obj_path} has no programs")
     if prog_name is None:
@@ -64,16 +70,17 @@ def prog_group() -> None:
               help="Context bytes (xdp_md for XDP, the raw context otherwise).")
 @click.option("--ctx-out", type=click.Path(dir_okay=False, path_type=Path), help="Write the context afterwards.")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--pin-dir", type=click.Path(file_okay=False), help="Back the maps with files in this directory.")
+@_PIN_DIR
+@MAP_OPTION
 @_ENGINE
 @_VERIFY
 @_PLATFORM
 @click.option("-j", "--json", "as_json", is_flag=True, help="JSON output (as bpftool -j).")
 def prog_run(obj: Path, prog_name: str | None, data_in: Path | None, data_out: Path | None, ctx_in: Path | None,
-             ctx_out: Path | None, repeat: int, pin_dir: str | None, engine: str, verify: bool,
+             ctx_out: Path | None, repeat: int, pin_dir: str | None, map_entries, engine: str, verify: bool,
              platform: str | None, as_json: bool) -> None:
     """Run a program once (or --repeat times) on a packet and/or context, like bpftool prog run."""
-    _, prog = _program(obj, prog_name, engine, verify, platform, pin_dir)
+    _, prog = _program(obj, prog_name, engine, verify, platform, pin_dir, map_entries)
     packet = data_in.read_bytes() if data_in else None
     ctx = ctx_in.read_bytes() if ctx_in else None
     res = prog.run(packet=packet, ctx=ctx, repeat=repeat)
@@ -100,15 +107,17 @@ def prog_run(obj: Path, prog_name: str | None, data_in: Path | None, data_out: P
 @click.option("--out", "pcap_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write packets that PASS or TX (after rewrites) to this pcap.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON record per packet.")
+@_PIN_DIR
+@MAP_OPTION
 @_ENGINE
 @_VERIFY
 @_PLATFORM
-def xdp_cmd(obj: Path, prog_name: str | None, pcap_in: Path, pcap_out: Path | None, as_json: bool, engine: str,
-            verify: bool, platform: str | None) -> None:
+def xdp_cmd(obj: Path, prog_name: str | None, pcap_in: Path, pcap_out: Path | None, as_json: bool,
+            pin_dir: str | None, map_entries, engine: str, verify: bool, platform: str | None) -> None:
     """Replay a capture through an XDP program: actions with counts, passed packets to --out."""
     from ebpflite.helpers.pcap import read_packets, write_pcap
 
-    _, prog = _program(obj, prog_name, engine, verify, platform)
+    _, prog = _program(obj, prog_name, engine, verify, platform, pin_dir, map_entries)
     if prog.prog_type != "xdp":
         raise click.ClickException(f"program {prog.name} is a {prog.prog_type} program, not xdp")
     packets = read_packets(pcap_in)
@@ -238,15 +247,17 @@ def _report(prog, pcap_in: Path, packets, counts: Counter, kept: list, pcap_out:
 @click.option("--app-id", default="", help="The application id (executable path) the request comes from.")
 @click.option("--operation", type=click.Choice(["bind", "post_bind", "unbind"]), default="bind",
               show_default=True)
+@_PIN_DIR
+@MAP_OPTION
 @_ENGINE
 @_VERIFY
 @click.option("--json", "as_json", is_flag=True)
 def bind_cmd(obj: Path, prog_name: str | None, address: str, protocol: str, process_id: int, app_id: str,
-             operation: str, engine: str, verify: bool, as_json: bool) -> None:
+             operation: str, pin_dir: str | None, map_entries, engine: str, verify: bool, as_json: bool) -> None:
     """Run an ebpf-for-windows bind program on one bind request and print its decision."""
     from ebpflite.helpers.contexts import BindRequest
 
-    _, prog = _program(obj, prog_name, engine, verify, "windows")
+    _, prog = _program(obj, prog_name, engine, verify, "windows", pin_dir, map_entries)
     request = BindRequest(address, protocol, process_id, app_id, operation)
     res = prog.run(bind=request)
     decision = res.action or f"unknown ({res.return_value})"
