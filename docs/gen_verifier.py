@@ -50,10 +50,14 @@ EXAMPLES: list[Example] = [
             "Only r1 (the context) and r10 (the frame pointer) are set at entry; r1-r5 are "
             "also clobbered by every helper call.",
             "r0 = r2\nexit"),
-    Example("mixed_type", "A register holding a pointer on one path and a number on another",
-            "Where paths meet, each register must hold one kind of value so that its later uses "
-            "can be checked.",
-            "r3 = *(u32 *)(r1 + 12)\nr2 = 1\nif r3 == 0 goto l\nr2 = r10\nl:\nr0 = r2\nexit"),
+    Example("mixed_type", "A register whose type depends on too many paths",
+            "Where paths meet, states whose register types differ are kept apart (as the kernel "
+            "explores paths separately), up to 8 per instruction; past that they are joined, and a "
+            "register with different types on the joined paths becomes a mixed value that cannot "
+            "be used. Here four registers each hold the context or a stack pointer: 16 combinations.",
+            "r6 = *(u32 *)(r1 + 12)\n"
+            + "".join(f"r{r} = r1\nif r6 & {1 << r} goto l{r}\nr{r} = r10\nl{r}:\n" for r in (2, 3, 4, 5))
+            + "r0 = r2\nr0 = r3\nr0 = r4\nr0 = r5\nr0 = 0\nexit"),
     Example("pointer_leak", "Leaking an address",
             "Programs must not hand kernel addresses to user space: not as the return value, not "
             "stored into maps or the packet, not as a helper's number argument.",

@@ -11,6 +11,16 @@ state is contained in the previous pass's proves nothing new and means the
 loop may run for ever. The complexity limit (instructions processed, as in
 the kernel) bounds the whole analysis.
 
+Path sensitivity: where paths meet, states of the same *shape* (every
+register's type and region, see :meth:`State.shape`) are joined, but
+states whose types differ are kept apart, up to :data:`MAX_STATES` per
+block, as the kernel explores paths separately. So a register holding map
+A on one path and map B on another, or a pointer that is NULL on one path
+and valid on the other, keeps an exact type on each. Registers no later
+instruction reads are forgotten first (:mod:`ebpflite.verifier.liveness`),
+so dead values split nothing. Past the bound, a state joins the most
+similar one (types that differ become a "mixed value").
+
 Local calls are analysed at each call site with the caller's state (a new
 frame on the state's frame list), which is how the kernel checks static
 subprograms.
@@ -22,12 +32,14 @@ from dataclasses import dataclass, field
 
 from ebpflite.verifier.cfg import CFG, Function, Loop
 from ebpflite.verifier.checks import Reject, fail
+from ebpflite.verifier.liveness import live_in
 from ebpflite.verifier.report import Finding
 from ebpflite.verifier.state import UNINIT, Frame, State, T, Value
 from ebpflite.verifier.transfer import Machine
 from ebpflite.vm.isa import STACK_SIZE, Kind
 
 COMPLEXITY_LIMIT = 1_000_000  #: instructions processed before giving up (the kernel's limit)
+MAX_STATES = 8  #: states of different shapes kept apart per block before they are joined
 
 
 class Abort(Exception):
@@ -39,13 +51,35 @@ class _Run:
     """One analysis of one function from one entry state."""
 
     func: Function
-    pending: dict[int, State] = field(default_factory=dict)
-    back: dict[int, State | None] = field(default_factory=dict)
-    exits: State | None = None
+    live: dict[int, frozenset[int]]
+    pending: dict[int, list[State]] = field(default_factory=dict)
+    back: dict[int, list[State]] = field(default_factory=dict)
+    exits: list[State] = field(default_factory=list)
 
 
-def _join(a: State | None, b: State) -> State:
-    return b if a is None else a.join(b)
+def add_state(states: list[State], st: State, limit: int | None = None) -> None:
+    """Add ``st`` to the states reaching one point: join it with a state of its shape, else keep it apart.
+
+    Past ``limit`` states (default :data:`MAX_STATES`) it joins the one whose shape differs least.
+    """
+    limit = MAX_STATES if limit is None else limit
+    shape = st.shape()
+    for i, old in enumerate(states):
+        if old.shape() == shape:
+            states[i] = old.join(st)
+            return
+    if len(states) < limit:
+        states.append(st)
+        return
+    best = min(range(len(states)), key=lambda i: _distance(states[i].shape(), shape))
+    states[best] = states[best].join(st)
+
+
+def _distance(a: tuple, b: tuple) -> int:
+    if len(a) != len(b):
+        return 1 << 30
+    return sum(x != y for p, q in zip(a, b, strict=True) for x, y in zip(p, q, strict=False)) + \
+        sum(abs(len(p) - len(q)) for p, q in zip(a, b, strict=True))
 
 
 class Analyzer:
@@ -64,6 +98,7 @@ class Analyzer:
         self.loop_bounds: dict[int, int] = {}
         self.pre: dict[int, State] = {}
         self.post: dict[int, State] = {}
+        self._live = {start: live_in(f) for start, f in cfg.functions.items()}
 
     # -- driver -----------------------------------------------------------------------------------
     def run(self, entry: State) -> None:
@@ -81,9 +116,11 @@ class Analyzer:
         if not self.all_errors:
             raise Abort
 
-    def analyze_function(self, start: int, entry: State) -> State | None:
-        run = _Run(self.cfg.functions[start])
-        run.pending[start] = entry
+    def analyze_function(self, start: int, entry: State) -> list[State]:
+        """The states in which the function returns (one per shape), after analysing it from ``entry``."""
+        run = _Run(self.cfg.functions[start], self._live[start])
+        entry.forget(run.live[start])
+        run.pending[start] = [entry]
         self._elements(run, run.func.order)
         return run.exits
 
@@ -92,16 +129,15 @@ class Analyzer:
             if isinstance(e, Loop):
                 self._loop(run, e)
             else:
-                st = run.pending.pop(e, None)
-                if st is not None:
+                for st in run.pending.pop(e, ()):
                     self._block(run, e, st)
 
     def _loop(self, run: _Run, loop: Loop) -> None:
-        st = run.pending.pop(loop.head, None)
+        states = run.pending.pop(loop.head, [])
         passes = 0
-        previous: State | None = None
-        while st is not None:
-            if previous is not None and st.le(previous):
+        previous: list[State] = []
+        while states:
+            if any(st.le(old) for st in states for old in previous):
                 head_pc = loop.head
                 self.error(fail(head_pc, "termination", f"the loop at pc {head_pc} may never end: pass "
                                 f"{passes + 1} starts in a state already seen in pass {passes}",
@@ -109,23 +145,28 @@ class Analyzer:
                                 "that the exit test checks").finding)
                 return
             passes += 1
-            run.back[loop.head] = None
-            previous = st.copy()
-            self._block(run, loop.head, st)
+            run.back[loop.head] = []
+            previous = [st.copy() for st in states]
+            for st in states:
+                self._block(run, loop.head, st)
             self._elements(run, loop.body)
-            st = run.back.pop(loop.head, None)
+            states = run.back.pop(loop.head, [])
         if passes:
             self.loop_bounds[loop.head] = max(self.loop_bounds.get(loop.head, 0), passes)
 
     def _send(self, run: _Run, src: int, dst: int, st: State) -> None:
+        if dst not in run.func.blocks:
+            return
+        st.forget(run.live[dst])
         if (src, dst) in run.func.back_edges:
-            run.back[dst] = _join(run.back.get(dst), st)
-        elif dst in run.func.blocks:
-            run.pending[dst] = _join(run.pending.get(dst), st)
+            add_state(run.back.setdefault(dst, []), st)
+        else:
+            add_state(run.pending.setdefault(dst, []), st)
 
-    def _block(self, run: _Run, start: int, st: State) -> None:
+    def _block(self, run: _Run, start: int, st: State, first: int = 0) -> None:
         block = run.func.blocks[start]
-        for insn in block.insns:
+        for n in range(first, len(block.insns)):
+            insn = block.insns[n]
             self.processed += 1
             st.count += 1
             if self.processed > self.max_insns:
@@ -160,6 +201,10 @@ class Analyzer:
                 nxt = self.m.step(st, insn)
                 if nxt is None:
                     return
+                if isinstance(nxt, list):  # a call that returns in states of different shapes
+                    for one in nxt[1:]:
+                        self._block(run, start, one, n + 1)
+                    nxt = nxt[0]
                 st = nxt
                 if self.verbose:
                     self.post[insn.pc] = _join_display(self.post.get(insn.pc), st)
@@ -177,10 +222,10 @@ class Analyzer:
             if r0.type is T.STACK and r0.ref >= len(st.frames) - 1:
                 raise fail(pc, "stack_escape", "a function returns a pointer to its own stack frame, which is "
                            "gone once it returns", "r0 does not point into the callee's frame", r0=r0)
-            run.exits = _join(run.exits, st)
+            add_state(run.exits, st)
 
     # -- bpf-to-bpf calls -----------------------------------------------------------------------------
-    def call_function(self, st: State, target: int, pc: int) -> State | None:
+    def call_function(self, st: State, target: int, pc: int) -> list[State] | None:
         regs = [UNINIT] * 11
         for r in range(1, 6):
             regs[r] = st.regs[r]
@@ -191,15 +236,16 @@ class Analyzer:
             out = self.analyze_function(target, st)
         finally:
             self.m.frame_funcs.pop()
-        if out is None:
+        if not out:
             return None
-        callee = out.frames.pop()
-        out.regs[0] = callee.regs[0]
-        for r in range(1, 6):
-            out.regs[r] = UNINIT
-        for fi, where, v in list(out.values()):
-            if v.type is T.STACK and v.ref >= len(out.frames):
-                out.put(fi, where, UNINIT)
+        for ret in out:
+            callee = ret.frames.pop()
+            ret.regs[0] = callee.regs[0]
+            for r in range(1, 6):
+                ret.regs[r] = UNINIT
+            for fi, where, v in list(ret.values()):
+                if v.type is T.STACK and v.ref >= len(ret.frames):
+                    ret.put(fi, where, UNINIT)
         return out
 
     # -- stack depth across calls ------------------------------------------------------------------------

@@ -290,6 +290,26 @@ class State:
             frames.append(Frame(regs, stack, min(a.depth, b.depth)))
         return State(frames, max(self.count, o.count), self.refs | o.refs)
 
+    def shape(self) -> tuple:
+        """What path sensitivity keeps apart: each register's and spilled pointer's type and region.
+
+        States of one shape join without losing a type; states of different
+        shapes are kept as separate states (up to a bound) where paths meet.
+        """
+        out = []
+        for f in self.frames:
+            out.append(tuple((v.type, v.ref if v.is_pointer else 0) for v in f.regs))
+            out.append(tuple(sorted((k, s.spill.type, s.spill.ref) for k, s in f.stack.items()
+                                    if s.spill is not None and s.spill.is_pointer)))
+        return tuple(out)
+
+    def forget(self, live: frozenset[int]) -> None:
+        """Registers r0-r9 of the top frame not in ``live`` become uninitialised (nothing reads them)."""
+        regs = self.frames[-1].regs
+        for r in range(10):
+            if r not in live and regs[r].type is not T.NOT_INIT:
+                regs[r] = UNINIT
+
     def le(self, o: State) -> bool:
         """Every concrete state described by self is described by o (ignoring ``count``)."""
         if len(self.frames) != len(o.frames) or not self.refs <= o.refs:

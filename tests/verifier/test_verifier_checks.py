@@ -71,10 +71,23 @@ def test_exit_needs_r0():
     assert e.check == "uninit_reg" and "return value" in e.message
 
 
-def test_a_register_with_different_types_on_joining_paths():
-    p = prog([LD("ldxw", 2, 1, 16), K("mov", 3, 1), K("jeq", 2, 0, 1), X("mov", 3, 10), X("mov", 0, 3),
-              K("add", 0, 1), EXIT()])
-    e = first_error(p, prog_type="xdp")
+def test_paths_with_different_types_are_kept_apart():
+    # r3 is a number when r2 == 0 and a stack pointer otherwise; it is dereferenced only when r2 != 0
+    body = [LD("ldxw", 2, 1, 16), K("mov", 3, 1), K("jeq", 2, 0, 2), X("mov", 3, 10), K("add", 3, -8),
+            make("stdw", dst=10, off=-8, imm=7), K("jeq", 2, 0, 1), LD("ldxdw", 4, 3, 0)]
+    ok(prog(body + ret()), prog_type="xdp")
+    # returning r3 is still caught, on the path where it is a pointer
+    e = first_error(prog(body + [X("mov", 0, 3), EXIT()]), prog_type="xdp")
+    assert e.check == "pointer_leak" and "stack pointer" in e.message
+
+
+def test_a_register_with_different_types_past_the_state_bound():
+    # four diamonds, each giving one register a context or a stack pointer: 16 shapes > MAX_STATES
+    body = [LD("ldxw", 6, 1, 16)]
+    for r in (2, 3, 4, 5):
+        body += [X("mov", r, 1), K("jset", 6, 1 << r, 1), X("mov", r, 10)]
+    body += [X("mov", 0, r) for r in (2, 3, 4, 5)]
+    e = first_error(prog(body + ret()), prog_type="xdp")
     assert e.check == "mixed_type" and "different types" in e.message
 
 

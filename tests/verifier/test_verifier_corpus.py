@@ -117,3 +117,18 @@ def test_kernel_agrees(src, compiled, kernel_ok):
             assert not kernel_verdict(obj, src.stem, privileged=False).ok
         return
     assert kernel.ok == ours, f"kernel says {kernel.ok}, ebpflite says {ours}\n{kernel.log[-3000:]}"
+
+
+#: safe programs the kernel accepts only because it explores paths apart: a path-insensitive
+#: analysis (one joined state per block) rejects them, which this test checks still holds
+NEED_PATH_SENSITIVITY = {"join_two_maps", "null_or_value_join", "adjust_meta_paths"}
+
+
+@pytest.mark.parametrize("name", sorted(NEED_PATH_SENSITIVITY))
+def test_path_sensitivity_is_what_accepts(name, compiled, monkeypatch):
+    from ebpflite.verifier import fixpoint
+
+    program = program_of(compiled[name])
+    assert verifier.verify(program).ok
+    monkeypatch.setattr(fixpoint, "MAX_STATES", 1)
+    assert not verifier.verify(program).ok, f"{name} passes without path sensitivity: not a useful test"
