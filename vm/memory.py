@@ -101,10 +101,11 @@ class AddressSpace:
     def add(self, region: Region) -> Region:
         if not len(region.buf):
             return region
-        for other in self._regions:
+        i = bisect.bisect(self._starts, region.start)
+        # regions are disjoint and sorted, so only the neighbours can overlap
+        for other in self._regions[max(i - 1, 0):i + 1]:
             if region.start < other.end and other.start < region.end:
                 raise ValueError(f"region {region.name} overlaps {other.name}")
-        i = bisect.bisect(self._starts, region.start)
         self._regions.insert(i, region)
         self._starts.insert(i, region.start)
         self._sync()
@@ -132,8 +133,9 @@ class AddressSpace:
         if n + 1 > len(self._table):
             raise ValueError("too many memory regions")
         self._table[0, 0] = n
-        for row, region in enumerate(self._regions, start=1):
-            self._table[row] = (region.start, region.end, REGION_WRITABLE if region.writable else 0)
+        if n:
+            self._table[1:n + 1] = [(r.start, r.start + len(r.buf), REGION_WRITABLE if r.writable else 0)
+                                    for r in self._regions]
 
     def table(self) -> np.ndarray:
         """Native view: row 0 holds the count, rows 1..n (start, end, flags)."""
