@@ -37,7 +37,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PAGES = sorted(DOCS.glob("*.md"))
+PAGES = sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]
 RUNNABLE = {"python", "console", "sh", "shell", "bash"}
 MARKER = re.compile(r"<!--\s*doc-test:\s*(\w+)\s*(.*?)\s*-->")
 FENCE = re.compile(r"^(`{3,})(\S*)[^\n]*$")
