@@ -5,6 +5,11 @@ packet pointer, ...) and numbers describing it. For a number, ``num`` is
 its value; for a pointer, the offset from the start of its region is
 ``off + num`` (a fixed part and a variable part, as in the Linux verifier).
 
+A number computed as ``data_end - p`` (p a packet pointer) remembers that
+in ``dist`` (p's identity and fixed offset): a test on the number then
+proves a range for p's identity, and a helper may read that many bytes at
+p (``len = end - start; if (len > 64) len = 64; memcpy(buf, start, len)``).
+
 Packet bounds: ``range`` of a packet pointer is how many bytes past
 ``start + num`` are proven to lie before ``data_end`` (so an access at
 ``off + k .. off + k + size`` is in bounds when it ends at or before
@@ -71,6 +76,8 @@ class Value:
     range: int = 0
     #: map index (map, map value), frame number (stack), region size (mem)
     ref: int = 0
+    #: numbers only: (id, off) when the number equals data_end - (packet pointers of that id, at off)
+    dist: tuple[int, int] | None = None
 
     @staticmethod
     def scalar(num: Scalar = TOP) -> Value:
@@ -98,7 +105,7 @@ class Value:
                 ident = self.id if self.id == o.id else 0
             else:
                 ident = joined_id(event, self.id, o.id, 0)
-            return Value(T.SCALAR, self.num.join(o.num), 0, ident)
+            return Value(T.SCALAR, self.num.join(o.num), 0, ident, dist=self.dist if self.dist == o.dist else None)
         ref = self.ref
         if self.ref != o.ref:
             if self.type not in (T.MAP_VALUE, T.MAP_VALUE_OR_NULL, T.MEM, T.MEM_OR_NULL):
@@ -129,7 +136,7 @@ class Value:
         if self.type != o.type or self.ref != o.ref and o.ref != -1:
             return False
         if self.type is T.SCALAR:
-            return self.num.le(o.num)
+            return self.num.le(o.num) and (o.dist is None or o.dist == self.dist)
         # identities are not compared: joins renumber them (only the loop-repetition test uses this)
         return self.off == o.off and self.num.le(o.num) and self.range >= o.range
 
@@ -137,6 +144,8 @@ class Value:
         """Short text for messages and -v output: ``packet pointer off=14 range=20``."""
         t = self.type
         if t is T.SCALAR:
+            if self.dist is not None:
+                return f"number {self.num} = end - packet(id={self.dist[0]}, off={self.dist[1]})"
             return f"number {self.num}"
         if t in (T.NOT_INIT, T.MIXED, T.PACKET_END, T.CTX) and self.off == 0 and self.num == ZERO:
             return t.value
@@ -298,7 +307,7 @@ class State:
         """
         out = []
         for f in self.frames:
-            out.append(tuple((v.type, v.ref if v.is_pointer else 0) for v in f.regs))
+            out.append(tuple((v.type, v.ref if v.is_pointer else v.dist) for v in f.regs))
             out.append(tuple(sorted((k, s.spill.type, s.spill.ref) for k, s in f.stack.items()
                                     if s.spill is not None and s.spill.is_pointer)))
         return tuple(out)
@@ -346,7 +355,10 @@ class State:
         """Claim ``ident`` for a new variable part: older holders stop sharing it."""
         for fi, where, v in list(self.values()):
             if v.id == ident:
-                self.put(fi, where, replace(v, id=NO_ID))
+                v = replace(v, id=NO_ID)
+                self.put(fi, where, v)
+            if v.dist is not None and v.dist[0] == ident:
+                self.put(fi, where, replace(v, dist=None))
         return ident
 
     def update_same(self, ident: int, types: tuple[T, ...], fn) -> None:

@@ -157,6 +157,8 @@ class Machine:
                 diff = alu_op("sub", Scalar.const(dst.off - src.off), ZERO)
                 if dst.num == src.num:
                     return Value.scalar(diff)
+            if dst.type is T.PACKET_END and src.type is T.PACKET and src.id != NO_ID:
+                return self._distance_to_end(src)
             return UNKNOWN
         if src.is_pointer:  # number + pointer
             if s.op != "add":
@@ -199,6 +201,18 @@ class Machine:
             ident = st.fresh_id(pc + 1)
             rng = 0
         return replace(dst, num=var, id=ident, range=rng)
+
+    @staticmethod
+    def _distance_to_end(p: Value) -> Value:
+        """``data_end - p``: a number at least what p's proven range implies, linked to p (see state.py)."""
+        if p.range > 0:
+            low = p.range - p.off  # end >= base + range
+        elif p.id == 0:
+            low = -p.off  # p is data + off, and data <= data_end always
+        else:
+            low = None
+        num = UNKNOWN.num if low is None else Scalar.srange(low, (1 << 63) - 1)
+        return Value(T.SCALAR, num, dist=(p.id, p.off))
 
     @staticmethod
     def _same_region(a: Value, b: Value) -> bool:
@@ -394,6 +408,8 @@ class Machine:
             for fi, where, v in list(st.values()):
                 if v.type in (T.PACKET, T.PACKET_END, T.PACKET_META):
                     st.put(fi, where, UNKNOWN)
+                elif v.dist is not None:
+                    st.put(fi, where, replace(v, dist=None))
         for r in range(1, 6):
             st.regs[r] = UNINIT
         st.regs[0] = self._ret(st, spec, map_idx, alloc_size, pc)
@@ -418,6 +434,14 @@ class Machine:
         if arg is Arg.PTR_TO_MEM_OR_NULL and v.type is T.SCALAR and v.num == ZERO:
             return
         read_reg(st, r, pc, what)
+        if v.type is T.PACKET and sz.dist == (v.id, v.off) and v.id != NO_ID:
+            # the size is exactly data_end - v: every byte of the access lies before the end
+            st.regs[r] = replace(v, range=max(v.range, v.off + sz.num.umax))
+            try:
+                checks.check_mem_arg(self, st, r, sz.num, arg is Arg.PTR_TO_UNINIT_MEM, pc, what)
+            finally:
+                st.regs[r] = v
+            return
         checks.check_mem_arg(self, st, r, sz.num, arg is Arg.PTR_TO_UNINIT_MEM, pc, what)
 
     def _release(self, st: State, v: Value) -> None:
@@ -494,7 +518,18 @@ class Machine:
             out.regs[insn.src] = replace(b, num=r[1]) if insn.src != insn.dst else replace(a, num=r[0])
             self._propagate_spill(out, insn.src, b, out.regs[insn.src])
         self._propagate_spill(out, insn.dst, a, out.regs[insn.dst])
+        for v in (out.regs[insn.dst], out.regs[insn.src] if insn.spec.source == "X" else None):
+            if v is not None and v.dist is not None:
+                self._learn_distance(out, v)
         return out
+
+    @staticmethod
+    def _learn_distance(st: State, v: Value) -> None:
+        """``v == data_end - (base + off)`` and ``v >= smin``: the packet pointers of that base learn a range."""
+        ident, off = v.dist
+        new = off + v.num.smin
+        if new > 0:
+            st.update_same(ident, (T.PACKET,), lambda p: replace(p, range=max(p.range, new)))
 
     def _propagate_spill(self, st: State, reg: int, old: Value, new: Value) -> None:
         """Copies of the compared number (same id, in registers or spilled) learn the same bounds."""
@@ -532,6 +567,8 @@ class Machine:
             new = p.off  # p <= end
         elif op in ("jlt", "jslt"):
             new = p.off + 1  # p < end
+        elif op == "jne" and ((0 < p.range and p.off <= p.range) or (p.id == 0 and p.off == 0 and p.type is T.PACKET)):
+            new = p.off + 1  # p <= end is known (proven, or data <= data_end), so p != end means p < end
         else:
             return  # p > end, p >= end, p != end: nothing is proven
         if new <= 0:

@@ -279,6 +279,35 @@ def test_helpers_that_change_the_packet_invalidate_pointers():
     assert e.check == "deref_number" and "reload them" in e.hint
 
 
+@pytest.mark.parametrize("least,proven", [(8, 8), (7, 7)])
+def test_a_test_on_the_distance_to_the_end_proves_a_range(least, proven):
+    """``len = data_end - data; if (len < least) goto out``: ``least`` bytes at data are proven."""
+    def reading(width):
+        return prog(PKT + [X("mov", 4, 3), X("sub", 4, 2), K("jlt", 4, least, 2), LD(width, 0, 2, 0), EXIT()]
+                    + ret(1), prog_type="xdp")
+
+    if proven >= 8:
+        ok(reading("ldxdw"))
+    else:
+        e = first_error(reading("ldxdw"))
+        assert e.check == "packet_bounds" and e.message.startswith(f"Upper bound must be at most {proven}")
+        assert "= end - packet(id=0, off=0)" in verifier.verify(reading("ldxdw"), verbose=True).text(verbose=True)
+
+
+def test_data_not_equal_to_data_end_proves_one_byte():
+    ok(prog(PKT + [X("jeq", 3, 2, 2), LD("ldxb", 0, 2, 0), EXIT()] + ret(1), prog_type="xdp"))
+    e = first_error(prog(PKT + [X("jeq", 3, 2, 2), LD("ldxh", 0, 2, 0), EXIT()] + ret(1), prog_type="xdp"))
+    assert e.message.startswith("Upper bound must be at most 1")
+
+
+def test_a_distance_to_the_end_is_forgotten_when_the_packet_changes():
+    # len = end - data; bpf_xdp_adjust_head; reload data/end; if (len < 8) out; *(u64 *)data: unproven
+    body = PKT + [X("mov", 6, 1), X("mov", 7, 3), X("sub", 7, 2), X("mov", 1, 6), K("mov", 2, 0), CALL(44),
+                  LD("ldxw", 2, 6, 0), LD("ldxw", 3, 6, 4), K("jlt", 7, 8, 2), LD("ldxdw", 0, 2, 0), EXIT()]
+    e = first_error(prog(body + ret(1), prog_type="xdp"))
+    assert e.check == "packet_bounds" and "no bytes are proven" in e.message
+
+
 def test_legacy_packet_loads():
     e = first_error(prog([X("mov", 6, 1), make("ldabsb", imm=0), EXIT()]), prog_type="xdp")
     assert e.check == "ld_abs" and "not allowed in xdp" in e.message

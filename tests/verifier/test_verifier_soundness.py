@@ -78,6 +78,21 @@ class Gen:
         return [X("mov", 5, src), ("jump", [op, 5, bound, "K"], END), X("mov", 4, 10), K("add", 4, base),
                 X("add", 4, src), make("stb", dst=4, imm=1), X("mov", 4, 2)]
 
+    def distance(self):
+        """A test on ``data_end - p`` (or on ``p != data_end``), then an access at p near the proven edge."""
+        base = self.r.choice([2, 4])
+        size = self.r.choice([1, 2, 4, 8])
+        if self.r.random() < 0.25:
+            test = [("jump", ["jeq", 3, base], END)]
+            n = 1
+        else:
+            n = self.r.randint(1, 40)
+            op = self.r.choice(["jlt", "jslt", "jle", "jeq"])
+            k = {"jle": n - 1, "jeq": n - 1}.get(op, n)
+            test = [X("mov", 5, 3), X("sub", 5, base), ("jump", [op, 5, k, "K"], END)]
+        off = n - size + self.r.choice([-1, 0, 0, 1])
+        return test + [LD(f"ldx{SIZES[size]}", self.scalar(), base, off)]
+
     def checked_access(self):
         """A bounds check, then an access right at (or just past) the proven edge."""
         pre = self.pktptr() if self.r.random() < 0.5 else []
@@ -133,8 +148,8 @@ class Gen:
                 out += [X("mov", r, 3), X("sub", r, 2)] if self.r.random() < 0.5 else \
                     [LD("ldxw", r, 1, self.r.choice([12, 16]))]
         kinds = [self.alu, self.ctxload, self.pktptr, self.check, self.pktaccess, self.stack, self.lookup,
-                 self.branch, self.loop, self.checked_access, self.linked_index]
-        weights = [5, 2, 3, 3, 3, 2, 2, 2, 1, 6, 4]
+                 self.branch, self.loop, self.checked_access, self.linked_index, self.distance]
+        weights = [5, 2, 3, 3, 3, 2, 2, 2, 1, 6, 4, 3]
         for _ in range(self.r.randint(3, 18)):
             out.extend(self.r.choices(kinds, weights)[0]())
         pcs, pc = [], 0
