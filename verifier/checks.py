@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MAX_VAR_OFF = 1 << 29  #: the kernel's BPF_MAX_VAR_OFF: larger pointer offsets are refused
 MAX_PACKET_OFF = 0xFFFF  #: the kernel's MAX_PACKET_OFF
+READONLY_MEM = -2  #: ``ref`` of memory a program may only read (a map key passed to a callback)
 
 HINT_PACKET = "add a bounds check against data_end before this access (if (data + N > data_end) return ...)"
 HINT_NULL = "compare the pointer with NULL (if (!p) return ...) before using it"
@@ -176,6 +177,9 @@ def _sized(m: Machine, base: Value, name: str, k: int, size: int, write: bool, p
     if write and base.type is T.MAP_VALUE and base.ref >= 0 and m.map_readonly(base.ref):
         raise fail(pc, "readonly", f"map {m.map_name(base.ref)} is read-only to programs",
                    "map is writable", **{name: base})
+    if write and base.type is T.MEM and base.ref == READONLY_MEM:
+        raise fail(pc, "readonly", "this memory (a map key passed to a callback) is read-only",
+                   "memory is writable", **{name: base})
     return _loaded(size)
 
 

@@ -31,10 +31,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ebpflite.verifier.cfg import CFG, Function, Loop
-from ebpflite.verifier.checks import Reject, fail
+from ebpflite.verifier.checks import Reject, fail, read_reg
 from ebpflite.verifier.liveness import live_in
 from ebpflite.verifier.report import Finding
-from ebpflite.verifier.state import UNINIT, Frame, State, T, Value
+from ebpflite.verifier.state import UNINIT, UNKNOWN, Frame, StackSlot, State, T, Value
 from ebpflite.verifier.transfer import Machine
 from ebpflite.vm.isa import STACK_SIZE, Kind
 
@@ -88,6 +88,9 @@ class Analyzer:
         self.cfg = cfg
         self.m = machine
         machine.call_function = self.call_function
+        machine.call_callback = self.call_callback
+        #: function -> callbacks it passes to helpers (they run on top of its frame)
+        self.callback_calls: dict[int, set[int]] = {}
         self.all_errors = all_errors
         self.verbose = verbose
         self.max_insns = max_insns
@@ -226,27 +229,73 @@ class Analyzer:
 
     # -- bpf-to-bpf calls -----------------------------------------------------------------------------
     def call_function(self, st: State, target: int, pc: int) -> list[State] | None:
+        out = self._run_callee(st, target, st.regs[1:6])
+        if not out:
+            return None
+        for ret in out:
+            callee = self._pop_frame(ret)
+            ret.regs[0] = callee.regs[0]
+            for r in range(1, 6):
+                ret.regs[r] = UNINIT
+        return out
+
+    def _run_callee(self, st: State, target: int, args) -> list[State]:
+        """Analyse function ``target`` in a new frame on top of ``st`` with r1.. = ``args``."""
         regs = [UNINIT] * 11
-        for r in range(1, 6):
-            regs[r] = st.regs[r]
+        regs[1:1 + len(args)] = list(args)
         regs[10] = Value(T.STACK, ref=len(st.frames))
         st.frames.append(Frame(regs))
         self.m.frame_funcs.append(target)
         try:
-            out = self.analyze_function(target, st)
+            return self.analyze_function(target, st)
         finally:
             self.m.frame_funcs.pop()
-        if not out:
-            return None
-        for ret in out:
-            callee = ret.frames.pop()
-            ret.regs[0] = callee.regs[0]
-            for r in range(1, 6):
-                ret.regs[r] = UNINIT
-            for fi, where, v in list(ret.values()):
-                if v.type is T.STACK and v.ref >= len(ret.frames):
-                    ret.put(fi, where, UNINIT)
-        return out
+
+    @staticmethod
+    def _pop_frame(st: State) -> Frame:
+        """Return from the top frame: pointers into it are gone."""
+        callee = st.frames.pop()
+        for fi, where, v in list(st.values()):
+            if v.type is T.STACK and v.ref >= len(st.frames):
+                st.put(fi, where, UNINIT)
+        return callee
+
+    def call_callback(self, st: State, target: int, args: list[Value], pc: int, ret_range: tuple[int, int],
+                      times: int) -> State:
+        """A helper calls ``target`` up to ``times`` times: the caller's state once every call may have run.
+
+        The callback is analysed from the caller's state, then again from the
+        join of that state with its results (its writes through the context
+        pointer), until nothing new appears; numbers that keep changing are
+        widened to unknown, so this ends. Its instructions count ``times``
+        over in the termination bound.
+        """
+        caller = self.m.frame_funcs[-1]
+        self.callback_calls.setdefault(caller, set()).add(target)
+        entry = st
+        cost = 0
+        for _ in range(_CALLBACK_ROUNDS):
+            exits = self._run_callee(entry.copy(), target, args)
+            merged = entry
+            for ret in exits:
+                r0 = read_reg(ret, 0, pc, f"the return value of callback {self.cfg.functions[target].name}")
+                lo, hi = ret_range
+                if r0.type is not T.SCALAR or r0.num.smin < lo or r0.num.smax > hi or r0.num.umax > hi:
+                    raise fail(pc, "return_range", f"callback {self.cfg.functions[target].name} must return a "
+                               f"number in [{lo}, {hi}], but r0 may be {r0.describe()}", f"{lo} <= r0 <= {hi}",
+                               "return 0 to continue and 1 to stop", r0=r0)
+                cost = max(cost, ret.count - entry.count)
+                self._pop_frame(ret)
+                ret.count = entry.count
+                merged = merged.join(ret)
+            if merged.le(entry):
+                break
+            entry = _widen(entry, merged)
+        else:  # pragma: no cover - widening makes every stack slot stable within a few rounds
+            raise fail(pc, "complexity", "the callback's effect on the caller does not stabilise")
+        entry = entry.copy()
+        entry.count += cost * times
+        return entry
 
     # -- stack depth across calls ------------------------------------------------------------------------
     def check_stack_depth(self) -> None:
@@ -255,7 +304,7 @@ class Analyzer:
 
         def deepest(f: int, seen: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
             best = (0, ())
-            for callee in funcs[f].calls:
+            for callee in funcs[f].calls | self.callback_calls.get(f, set()):
                 if callee in funcs and callee not in seen:
                     d, chain = deepest(callee, seen + (callee,))
                     if d > best[0]:
@@ -268,6 +317,20 @@ class Analyzer:
             self.error(fail(0, "stack_depth", f"combined stack size of {total} bytes along {names} exceeds "
                             f"{STACK_SIZE}", f"sum(frame sizes) <= {STACK_SIZE}",
                             "move large buffers into a per-CPU array map").finding)
+
+
+_CALLBACK_ROUNDS = 8
+
+
+def _widen(old: State, new: State) -> State:
+    """``new`` (which includes ``old``) with spilled numbers that changed made unknown."""
+    out = new.copy()
+    for a, b in zip(old.frames, out.frames, strict=True):
+        for k, slot in b.stack.items():
+            before = a.stack.get(k)
+            if slot.spill is not None and slot.spill.type is T.SCALAR and (before is None or before != slot):
+                b.stack[k] = StackSlot(UNKNOWN)
+    return out
 
 
 def _round32(n: int) -> int:

@@ -16,7 +16,7 @@ from dataclasses import replace
 from ebpflite.helpers import registry
 from ebpflite.helpers.registry import Arg, Ret
 from ebpflite.verifier import checks
-from ebpflite.verifier.checks import MAX_PACKET_OFF, MAX_VAR_OFF, fail, read_reg, require_number
+from ebpflite.verifier.checks import MAX_PACKET_OFF, MAX_VAR_OFF, READONLY_MEM, fail, read_reg, require_number
 from ebpflite.verifier.contexts import ContextDescriptor
 from ebpflite.verifier.domain import NEGATE, SWAP, ZERO, Scalar, alu_op, endian_op, refine_width
 from ebpflite.verifier.state import (
@@ -42,13 +42,17 @@ _RDONLY_PROG = 1 << 7  #: BPF_F_RDONLY_PROG map flag
 _MAP_IN_MAP = {"array_of_maps", "hash_of_maps"}
 #: helpers whose trailing arguments are optional (the kernel's prototype lists only the first N)
 _VARIADIC = {"bpf_trace_printk": 2}
+#: helpers that call a callback subprogram we can verify, and the callback's return range
+_CALLBACK_HELPERS = {"bpf_loop": (0, 1), "bpf_for_each_map_elem": (0, 1)}
+BPF_MAX_LOOPS = 8 * 1024 * 1024  #: bpf_loop's largest iteration count
 
 
 class Machine:
     """Everything the transfer functions need to know about the program being verified."""
 
     def __init__(self, program, ctx: ContextDescriptor, helpers: dict[int, registry.HelperSpec],
-                 call_function: Callable[[State, int, int], State | None]):
+                 call_function: Callable[[State, int, int], State | None],
+                 call_callback: Callable[..., State] | None = None):
         self.program = program
         self.ctx = ctx
         self.prog_type = program.prog_type
@@ -56,6 +60,8 @@ class Machine:
         self.maps = list(program.maps or [])
         self.helpers = helpers
         self.call_function = call_function
+        #: (state, target, r1..r5 of the callback, pc, return range, times) -> state after the helper
+        self.call_callback = call_callback
         self.packet_writable = (program.platform, program.prog_type) not in _READONLY_PACKET
         #: function start -> deepest stack byte any analysis touched
         self.stack_depth: dict[int, int] = {}
@@ -341,6 +347,7 @@ class Machine:
                        "so its arguments cannot be checked", hint="add the prototype to helpers/registry.py")
         map_idx: int | None = None
         alloc_size = 0
+        callback: int | None = None
         args = spec.args
         for i, arg in enumerate(args):
             r = i + 1
@@ -394,6 +401,15 @@ class Machine:
             elif arg in (Arg.PTR_TO_INT, Arg.PTR_TO_LONG):
                 read_reg(st, r, pc, what)
                 checks.check_mem_arg(self, st, r, Scalar.const(4 if arg is Arg.PTR_TO_INT else 8), True, pc, what)
+            elif arg is Arg.PTR_TO_FUNC:
+                v = read_reg(st, r, pc, what)
+                if v.type is not T.FUNC:
+                    raise fail(pc, "helper_arg", f"{what} must be a function (a static function named in "
+                               f"the call), not {v.describe()}", f"r{r}.type == function", **{f"r{r}": v})
+                if spec.name not in _CALLBACK_HELPERS:
+                    raise fail(pc, "unsupported", f"callbacks of {spec.name} are not supported by ebpflite's "
+                               "verifier yet (bpf_loop and bpf_for_each_map_elem are)")
+                callback = v.ref
             elif arg is Arg.PTR_TO_ALLOC_MEM:
                 v = read_reg(st, r, pc, what)
                 if v.type is not T.MEM or v.off or v.num != ZERO:
@@ -404,6 +420,8 @@ class Machine:
             else:
                 raise fail(pc, "unsupported", f"{what} has type {arg.name}, which ebpflite's verifier does "
                            "not support yet")
+        if callback is not None:
+            st = self._callback(st, spec.name, callback, map_idx, pc)
         if spec.changes_pkt_data:
             for fi, where, v in list(st.values()):
                 if v.type in (T.PACKET, T.PACKET_END, T.PACKET_META):
@@ -414,6 +432,29 @@ class Machine:
             st.regs[r] = UNINIT
         st.regs[0] = self._ret(st, spec, map_idx, alloc_size, pc)
         return st
+
+    def _callback(self, st: State, helper: str, target: int, map_idx: int | None, pc: int) -> State:
+        """Verify the callback with the arguments the helper gives it; the state after the helper."""
+        if len(st.frames) >= MAX_CALL_DEPTH:
+            raise fail(pc, "call_depth", f"the call chain is more than {MAX_CALL_DEPTH} functions deep",
+                       f"depth <= {MAX_CALL_DEPTH}")
+        data = st.regs[3]  # callback_ctx: passed through unchanged
+        if helper == "bpf_loop":
+            n = st.regs[1].num.trunc(32)
+            times = min(n.umax, BPF_MAX_LOOPS)
+            index = Value.scalar(Scalar.urange(0, max(times - 1, 0)))
+            args = [index, data]
+        else:
+            assert map_idx is not None
+            key_size = int(self.map_attr(map_idx, "key_size", 0))
+            value_size = int(self.map_attr(map_idx, "value_size", 0))
+            times = int(self.map_attr(map_idx, "max_entries", 0))
+            args = [Value(T.MAP_PTR, ZERO, 0, 0, 0, map_idx), Value(T.MEM, ZERO, 0, 0, key_size, READONLY_MEM),
+                    Value(T.MAP_VALUE, ZERO, 0, 0, value_size, map_idx), data]
+        if times == 0:
+            return st
+        assert self.call_callback is not None
+        return self.call_callback(st, target, args, pc, _CALLBACK_HELPERS[helper], times)
 
     def _mem_pair(self, st: State, pc: int, spec, i: int, arg: Arg, what: str) -> None:
         r = i + 1

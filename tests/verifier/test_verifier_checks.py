@@ -478,6 +478,62 @@ def test_call_depth_limit():
     assert e.check == "call_depth"
 
 
+# --- callbacks ---------------------------------------------------------------------------------------------
+
+
+def FUNC(dst, target_from_next):
+    """``dst = &function`` (lddw with the code-address pseudo source: the target is pc + imm + 1)."""
+    return make("lddw", dst=dst, imm=target_from_next, pseudo=4)
+
+
+def loop_program(callback_body, nr=8, ctx_arg=None):
+    """main: bpf_loop(nr, cb, ctx, 0); return 0.  cb follows main."""
+    ctx = ctx_arg or [K("mov", 3, 0)]
+    main = [K("mov", 1, nr), FUNC(2, 0), *ctx, K("mov", 4, 0), CALL(181), *ret()]
+    size = sum(i.slots for i in main)
+    main[1] = FUNC(2, size - 2)  # the lddw is at pc 1: target = 1 + imm + 1 = size
+    return prog(main + callback_body, prog_type="xdp")
+
+
+def test_bpf_loop_callback_is_verified_with_its_arguments():
+    ok(loop_program([X("mov", 0, 1), K("and", 0, 1), EXIT()]))  # returns index & 1
+    e = first_error(loop_program([X("mov", 0, 1), EXIT()]))  # returns the index: up to 7
+    assert e.check == "return_range" and "must return a number in [0, 1]" in e.message
+    e = first_error(loop_program([LD("ldxb", 0, 2, 0), EXIT()]))  # ctx is NULL here
+    assert e.check == "deref_number"
+
+
+def test_bpf_loop_callback_writes_the_callers_stack():
+    # ctx = fp-8 holding 0; the callback stores index there; main reads it back after the loop
+    ctx = [make("stdw", dst=10, off=-8, imm=0), X("mov", 3, 10), K("add", 3, -8)]
+    body = [X("stxdw", 2, 1, 0), K("mov", 0, 0), EXIT()]
+    report = ok(loop_program(body, ctx_arg=ctx))
+    assert report.max_insns >= 8 * 3  # the callback's instructions count once per iteration
+
+
+def test_callback_arguments_must_be_functions():
+    e = first_error(prog([K("mov", 1, 8), K("mov", 2, 0), K("mov", 3, 0), K("mov", 4, 0), CALL(181), *ret()],
+                         prog_type="xdp"))
+    assert e.check == "helper_arg" and "must be a function" in e.message
+
+
+def test_callbacks_of_other_helpers_are_unsupported():
+    main = [MAP(1, 0), FUNC(2, 0), K("mov", 3, 0), K("mov", 4, 0), CALL(209), *ret()]  # user_ringbuf_drain
+    main[1] = FUNC(2, sum(i.slots for i in main) - 3)
+    e = first_error(prog(main + ret(), prog_type="xdp", maps=[RINGBUF]))
+    assert e.check == "unsupported" and "callbacks of bpf_user_ringbuf_drain" in e.message
+
+
+def test_for_each_map_elem_key_is_read_only():
+    main = [MAP(1, 0), FUNC(2, 0), K("mov", 3, 0), K("mov", 4, 0), CALL(164), *ret()]
+    cb = [make("stw", dst=2, off=0, imm=1), K("mov", 0, 0), EXIT()]
+    main[1] = FUNC(2, sum(i.slots for i in main) - 3)  # lddw at pc 2: target = 2 + imm + 1
+    e = first_error(prog(main + cb, prog_type="xdp", maps=[HASH]))
+    assert e.check == "readonly" and "map key" in e.message
+    cb = [LD("ldxw", 0, 2, 0), make("stdw", dst=3, off=0, imm=1), K("mov", 0, 0), EXIT()]
+    ok(prog(main + cb, prog_type="xdp", maps=[HASH]))
+
+
 # --- API -------------------------------------------------------------------------------------------------------
 
 

@@ -132,3 +132,18 @@ def test_path_sensitivity_is_what_accepts(name, compiled, monkeypatch):
     assert verifier.verify(program).ok
     monkeypatch.setattr(fixpoint, "MAX_STATES", 1)
     assert not verifier.verify(program).ok, f"{name} passes without path sensitivity: not a useful test"
+
+
+@pytest.mark.parametrize("name", ["loop_callback", "for_each_callback"])
+def test_verified_callbacks_run_in_both_engines(name, compiled):
+    """Programs with callbacks load verified (the JIT runs them unchecked) and agree with the interpreter."""
+    import struct
+
+    import ebpflite
+
+    obj = ebpflite.load(compiled[name], engine="both")
+    prog = next(iter(obj.programs.values()))
+    assert prog.program.verified
+    for queue in (0, 3, 7, 15):
+        result = prog.run(packet=bytes(64), ctx=struct.pack("<6I", 0, 64, 0, 1, queue, 0))
+        assert result.return_value in (1, 2)  # XDP_DROP or XDP_PASS
