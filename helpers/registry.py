@@ -101,7 +101,9 @@ class HelperSpec:
     runtime refuses to load programs calling those. ``changes_pkt_data``
     marks helpers after which packet pointers are invalid (the kernel's
     ``bpf_helper_changes_pkt_data``); ``known`` is False when only the
-    number and name are recorded, not the prototype.
+    number and name are recorded, not the prototype. ``varargs`` counts
+    optional number arguments after ``args`` (bpf_trace_printk's 0-3 format
+    values: the kernel's prototype lists only the format and its size).
     """
 
     number: int
@@ -111,6 +113,7 @@ class HelperSpec:
     impl: HelperFn | None = None
     changes_pkt_data: bool = False
     known: bool = True
+    varargs: int = 0
 
     @property
     def short_name(self) -> str:
@@ -255,7 +258,7 @@ PROTOTYPES: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
     "ktime_get_ms": (_I, ()),
     "get_prandom_u32": (_I, ()), "get_smp_processor_id": (_I, ()), "get_numa_node_id": (_I, ()),
     # printing
-    "trace_printk": (_I, (_RMEM, _SZ, _ANY, _ANY, _ANY)),
+    "trace_printk": (_I, (_RMEM, _SZ)),  # + up to 3 format values (VARARGS)
     "trace_vprintk": (_I, (_RMEM, _SZ, _A.PTR_TO_MEM_OR_NULL, _SZ0)),
     "snprintf": (_I, (_A.PTR_TO_MEM_OR_NULL, _SZ0, _A.PTR_TO_CONST_STR, _A.PTR_TO_MEM_OR_NULL, _SZ0)),
     "seq_printf": (_I, (_BTF, _RMEM, _SZ, _A.PTR_TO_MEM_OR_NULL, _SZ0)),
@@ -412,6 +415,10 @@ def _implementations(platform: str) -> dict[str, HelperFn]:
     return implementations(platform)
 
 
+#: helpers taking optional number arguments after their prototype's (see HelperSpec.varargs)
+VARARGS = {"trace_printk": 3}
+
+
 @functools.cache
 def _profile(platform: str) -> dict[int, HelperSpec]:
     impls = _implementations(platform)
@@ -420,7 +427,8 @@ def _profile(platform: str) -> dict[int, HelperSpec]:
         proto = PROTOTYPES.get(short)
         ret, args = proto if proto else (Ret.INTEGER, ())
         table[number] = HelperSpec(number, "bpf_" + short, args, ret, impls.get(short),
-                                   changes_pkt_data=short in CHANGES_PKT_DATA, known=proto is not None)
+                                   changes_pkt_data=short in CHANGES_PKT_DATA, known=proto is not None,
+                                   varargs=VARARGS.get(short, 0))
     return table
 
 

@@ -102,7 +102,7 @@ def access(m: Machine, st: State, reg: int, k: int, size: int, write: bool, stor
                    f"{name}.type in {{ctx, stack, packet, map_value, mem}}",
                    "packet pointers become numbers after helpers that change the packet; reload them "
                    "from the context" if not base.num.is_const else "", **{name: base})
-    if t in (T.MAP_VALUE_OR_NULL, T.MEM_OR_NULL):
+    if t in (T.MAP_VALUE_OR_NULL, T.MEM_OR_NULL, T.MAP_PTR_OR_NULL):
         raise fail(pc, "null_deref", f"{name} may be NULL here ({t.value})", f"{name} != 0", HINT_NULL,
                    **{name: base})
     if t in (T.PACKET_END, T.MAP_PTR, T.FUNC):

@@ -48,6 +48,7 @@ class T(Enum):
     PACKET_END = "packet end"
     PACKET_META = "packet meta pointer"
     MAP_PTR = "map"
+    MAP_PTR_OR_NULL = "map or null"  #: an inner map from a map-in-map lookup
     MAP_VALUE = "map value pointer"
     MAP_VALUE_OR_NULL = "map value pointer or null"
     MEM = "memory pointer"
@@ -57,10 +58,10 @@ class T(Enum):
 
 
 POINTERS = frozenset({T.CTX, T.STACK, T.PACKET, T.PACKET_END, T.PACKET_META, T.MAP_PTR, T.MAP_VALUE,
-                      T.MAP_VALUE_OR_NULL, T.MEM, T.MEM_OR_NULL, T.FUNC})
+                      T.MAP_VALUE_OR_NULL, T.MEM, T.MEM_OR_NULL, T.FUNC, T.MAP_PTR_OR_NULL})
 #: pointer types a program may dereference
 DEREF = frozenset({T.CTX, T.STACK, T.PACKET, T.PACKET_META, T.MAP_VALUE, T.MEM})
-NULLABLE = {T.MAP_VALUE_OR_NULL: T.MAP_VALUE, T.MEM_OR_NULL: T.MEM}
+NULLABLE = {T.MAP_VALUE_OR_NULL: T.MAP_VALUE, T.MEM_OR_NULL: T.MEM, T.MAP_PTR_OR_NULL: T.MAP_PTR}
 #: -1 as an id: no other register shares this value's variable part
 NO_ID = -1
 
@@ -152,7 +153,7 @@ class Value:
         parts = [t.value]
         if t is T.STACK:
             parts.append(f"frame={self.ref}")
-        if t in (T.MAP_PTR, T.MAP_VALUE, T.MAP_VALUE_OR_NULL) and self.ref >= 0:
+        if t in (T.MAP_PTR, T.MAP_PTR_OR_NULL, T.MAP_VALUE, T.MAP_VALUE_OR_NULL) and self.ref >= 0:
             parts.append(f"map={self.ref}")
         parts.append(f"off={self.off}" if self.num == ZERO else f"off={self.off}+{self.num}")
         if t in (T.PACKET, T.PACKET_META):

@@ -40,8 +40,6 @@ _READONLY_PACKET = {("linux", "socket_filter"), ("linux", "cgroup_skb"), ("linux
 _LD_ABS_TYPES = {"socket_filter", "sched_cls", "sched_act", "unspec"}
 _RDONLY_PROG = 1 << 7  #: BPF_F_RDONLY_PROG map flag
 _MAP_IN_MAP = {"array_of_maps", "hash_of_maps"}
-#: helpers whose trailing arguments are optional (the kernel's prototype lists only the first N)
-_VARIADIC = {"bpf_trace_printk": 2}
 #: helpers that call a callback subprogram we can verify, and the callback's return range
 _CALLBACK_HELPERS = {"bpf_loop": (0, 1), "bpf_for_each_map_elem": (0, 1)}
 BPF_MAX_LOOPS = 8 * 1024 * 1024  #: bpf_loop's largest iteration count
@@ -58,6 +56,9 @@ class Machine:
         self.prog_type = program.prog_type
         self.platform = program.platform
         self.maps = list(program.maps or [])
+        self.program_maps = len(self.maps)
+        #: outer map index -> index in ``maps`` of its inner map template (appended on first lookup)
+        self.inner_maps: dict[int, int] = {}
         self.helpers = helpers
         self.call_function = call_function
         #: (state, target, r1..r5 of the callback, pc, return range, times) -> state after the helper
@@ -242,9 +243,9 @@ class Machine:
             return st
         if src in (PseudoSrc.MAP_FD, PseudoSrc.MAP_IDX, PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX_VALUE):
             idx = insn.imm
-            if not 0 <= idx < len(self.maps):
-                raise fail(pc, "bad_map", f"lddw refers to map {idx}, but the program has {len(self.maps)} maps",
-                           f"0 <= {idx} < {len(self.maps)}", "map references must come from the object's "
+            if not 0 <= idx < self.program_maps:
+                raise fail(pc, "bad_map", f"lddw refers to map {idx}, but the program has {self.program_maps} maps",
+                           f"0 <= {idx} < {self.program_maps}", "map references must come from the object's "
                            "relocations")
             if src in (PseudoSrc.MAP_FD, PseudoSrc.MAP_IDX):
                 st.regs[insn.dst] = Value(T.MAP_PTR, ZERO, 0, 0, 0, idx)
@@ -355,15 +356,14 @@ class Machine:
             v = st.regs[r]
             if arg in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO):
                 continue  # checked with the pointer before it
-            if i >= _VARIADIC.get(spec.name, 99) and v.type is T.NOT_INIT:
-                continue  # an optional argument the program did not pass
             if arg is Arg.ANYTHING:
                 require_number(st, r, pc, what)
             elif arg is Arg.CONST_MAP_PTR:
                 v = read_reg(st, r, pc, what)
                 if v.type is not T.MAP_PTR:
                     raise fail(pc, "helper_arg", f"{what} must be a map (from lddw), not a {v.type.value}",
-                               f"r{r}.type == map", "pass the map itself: &my_map", **{f"r{r}": v})
+                               f"r{r}.type == map", checks.HINT_NULL if v.type in NULLABLE
+                               else "pass the map itself: &my_map", **{f"r{r}": v})
                 map_idx = v.ref
             elif arg in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE, Arg.PTR_TO_UNINIT_MAP_VALUE,
                          Arg.PTR_TO_MAP_VALUE_OR_NULL):
@@ -420,6 +420,9 @@ class Machine:
             else:
                 raise fail(pc, "unsupported", f"{what} has type {arg.name}, which ebpflite's verifier does "
                            "not support yet")
+        for r in range(len(args) + 1, min(len(args) + spec.varargs, 5) + 1):
+            if st.regs[r].type is not T.NOT_INIT:  # an optional value the program passed: a number
+                require_number(st, r, pc, f"argument {r} of {spec.name}")
         if callback is not None:
             st = self._callback(st, spec.name, callback, map_idx, pc)
         if spec.changes_pkt_data:
@@ -500,8 +503,7 @@ class Machine:
             if map_idx is None:
                 raise fail(pc, "unsupported", f"{spec.name} returns a map value but takes no map")
             if self.map_type(map_idx) in _MAP_IN_MAP:
-                raise fail(pc, "unsupported", f"map-in-map lookups ({self.map_name(map_idx)}) are not "
-                           "supported by ebpflite's verifier yet")
+                return self._inner_map(st, spec, map_idx, pc)
             size = int(self.map_attr(map_idx, "value_size", 0))
             if ret is Ret.PTR_TO_MAP_VALUE:
                 return Value(T.MAP_VALUE, ZERO, 0, 0, size, map_idx)
@@ -512,6 +514,20 @@ class Machine:
             return Value(T.MEM_OR_NULL, ZERO, 0, ident, alloc_size, -1)
         raise fail(pc, "unsupported", f"{spec.name} returns {ret.name}, which ebpflite's verifier does not "
                    "support yet")
+
+    def _inner_map(self, st: State, spec, outer: int, pc: int) -> Value:
+        """A map-in-map lookup: the inner map (typed by the outer map's template) or NULL."""
+        template = self.map_attr(outer, "inner", None)
+        if template is None:
+            raise fail(pc, "bad_map", f"map-in-map {self.map_name(outer)} has no inner map template, so "
+                       "the maps a lookup returns cannot be typed", "outer.inner is set",
+                       "declare the outer map with __array(values, struct inner_map_type)")
+        if spec.ret is Ret.PTR_TO_MAP_VALUE:
+            raise fail(pc, "unsupported", f"{spec.name} on map-in-map {self.map_name(outer)} is not supported")
+        if outer not in self.inner_maps:
+            self.inner_maps[outer] = len(self.maps)
+            self.maps.append(template)
+        return Value(T.MAP_PTR_OR_NULL, ZERO, 0, st.fresh_id(pc + 1), 0, self.inner_maps[outer])
 
     def call_local(self, st: State, insn: Insn) -> State | None:
         pc = insn.pc

@@ -399,6 +399,22 @@ def test_helper_memory_arguments():
     assert e.check == "helper_arg" and "not bounded" in e.message or "negative" in e.message
 
 
+@pytest.mark.parametrize("extra,leak", [([], False), ([K("mov", 3, 7)], False),
+                                         ([K("mov", 3, 7), K("mov", 4, 8), K("mov", 5, 9)], False),
+                                         ([X("mov", 3, 10)], True), ([K("mov", 3, 1), X("mov", 5, 10)], True)])
+def test_trace_printk_takes_up_to_three_optional_numbers(extra, leak):
+    """The kernel's prototype is (fmt, size) + values: values are optional, but never addresses."""
+    spec = registry.by_name("trace_printk", "linux")
+    assert len(spec.args) == 2 and spec.varargs == 3
+    p = prog([make("stdw", dst=10, off=-8, imm=0), X("mov", 1, 10), K("add", 1, -8), K("mov", 2, 8)] + extra
+             + [CALL(6)] + ret())
+    if leak:
+        e = first_error(p)
+        assert e.check == "pointer_leak" and "bpf_trace_printk must be a number" in e.message
+    else:
+        ok(p)
+
+
 def test_helper_context_argument():
     e = first_error(prog([X("mov", 1, 10), K("mov", 2, 0), CALL(44)] + ret()), prog_type="xdp")
     assert e.check == "helper_arg" and "context pointer" in e.message

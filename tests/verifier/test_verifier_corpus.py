@@ -134,9 +134,10 @@ def test_path_sensitivity_is_what_accepts(name, compiled, monkeypatch):
     assert not verifier.verify(program).ok, f"{name} passes without path sensitivity: not a useful test"
 
 
-@pytest.mark.parametrize("name", ["loop_callback", "for_each_callback"])
+@pytest.mark.parametrize("name", ["loop_callback", "for_each_callback", "map_in_map"])
 def test_verified_callbacks_run_in_both_engines(name, compiled):
-    """Programs with callbacks load verified (the JIT runs them unchecked) and agree with the interpreter."""
+    """Programs with callbacks or inner maps load verified (the JIT runs them unchecked) and agree
+    with the interpreter."""
     import struct
 
     import ebpflite
