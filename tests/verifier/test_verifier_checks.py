@@ -533,6 +533,23 @@ def test_callback_arguments_must_be_functions():
     assert e.check == "helper_arg" and "must be a function" in e.message
 
 
+def test_map_in_map_needs_an_inner_template():
+    outer = SimpleNamespace(name="outer", type="array_of_maps", key_size=4, value_size=4, max_entries=2, flags=0)
+    e = first_error(prog(lookup() + ret(), prog_type="xdp", maps=[outer]))
+    assert e.check == "bad_map" and "no inner map template" in e.message
+    # with a template: the inner map (after a NULL check) is a map for the next lookup
+    with_inner = SimpleNamespace(**vars(outer), inner=HASH)
+    inner_lookup = [X("mov", 1, 0), X("mov", 2, 10), K("add", 2, -4), CALL(1), K("jeq", 0, 0, 1),
+                    LD("ldxdw", 0, 0, 0)]
+    ok(prog(lookup() + [K("jeq", 0, 0, len(inner_lookup))] + inner_lookup + ret(), prog_type="xdp",
+            maps=[with_inner]))
+    e = first_error(prog(lookup() + inner_lookup + ret(), prog_type="xdp", maps=[with_inner]))
+    assert e.check == "helper_arg" and "map or null" in e.message and "NULL" in e.hint
+    e = first_error(prog(lookup() + [K("jeq", 0, 0, len(inner_lookup))] + inner_lookup[:-1]
+                         + [LD("ldxdw", 0, 0, 8)] + ret(), prog_type="xdp", maps=[with_inner]))
+    assert e.check == "map_bounds"
+
+
 def test_callbacks_of_other_helpers_are_unsupported():
     main = [MAP(1, 0), FUNC(2, 0), K("mov", 3, 0), K("mov", 4, 0), CALL(209), *ret()]  # user_ringbuf_drain
     main[1] = FUNC(2, sum(i.slots for i in main) - 3)
