@@ -34,10 +34,15 @@ __all__ = ["verify", "check", "Report", "Finding", "program_stats"]
 
 
 def verify(program: Program, *, prog_type: str | None = None, platform: str | None = None,
-           all_errors: bool = False, verbose: bool = False, max_insns: int = COMPLEXITY_LIMIT) -> Report:
+           all_errors: bool = False, verbose: bool = False, max_insns: int = COMPLEXITY_LIMIT,
+           memory_size: int | None = None) -> Report:
     """Analyse ``program``; the report says whether it is safe and, if not, why.
 
     ``prog_type``/``platform`` override the program's own (from its section).
+    ``memory_size`` verifies a raw program run on a memory buffer (``ebpflite
+    run --mem``, the conformance suite's convention) instead of a context:
+    r1 points to ``memory_size`` writable bytes (0: r1 is 0) and r2 holds
+    ``memory_size``.
     ``all_errors`` keeps going after the first error (each failing path stops
     at its error); ``verbose`` records pre/post invariants per instruction.
     """
@@ -64,7 +69,7 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
     machine = Machine(program, descriptor(program.prog_type, program.platform),
                       registry.profile(program.platform), lambda *a: None)
     analyzer = Analyzer(graph, machine, all_errors=all_errors, verbose=verbose, max_insns=max_insns)
-    analyzer.run(entry_state(Value(T.CTX, ZERO)))
+    analyzer.run(entry_state(Value(T.CTX, ZERO)) if memory_size is None else _memory_entry(memory_size))
     report.errors = sorted((_locate(program, f) for f in analyzer.errors), key=lambda f: f.pc)
     report.processed = analyzer.processed
     report.loop_bounds = dict(analyzer.loop_bounds)
@@ -77,6 +82,15 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
                                   describe_state(analyzer.post[pc]) if pc in analyzer.post else [])
                              for pc in analyzer.pre}
     return report
+
+
+def _memory_entry(size: int):
+    """Entry state of a raw program: r1 = the memory buffer (or 0 without one), r2 = its size."""
+    if not 0 <= size < 1 << 29:
+        raise VerifierError(f"memory size {size} is out of range (0 to {(1 << 29) - 1})")
+    st = entry_state(Value(T.MEM, ZERO, 0, 0, size, -1) if size else Value.const(0))
+    st.regs[2] = Value.const(size)
+    return st
 
 
 def check(program: Program, **options) -> Program:

@@ -125,12 +125,22 @@ def _trace_json(trace: list[TraceEntry]) -> list[dict]:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--budget", type=click.IntRange(min=1), default=DEFAULT_BUDGET, show_default=True,
               help="Maximum number of instructions to execute.")
-def run_command(file: Path, mem_file: Path | None, engine: str, trace: bool, as_json: bool, budget: int) -> None:
+@click.option("--verify/--no-verify", default=True, show_default=True,
+              help="Verify first (r1 = the memory, r2 = its size), so the JIT runs without runtime checks; "
+                   "--no-verify runs both engines in checked mode.")
+def run_command(file: Path, mem_file: Path | None, engine: str, trace: bool, as_json: bool, budget: int,
+                verify: bool) -> None:
     """Run raw bytecode or assembly FILE and print r0 (hex and decimal)."""
     program = load_program(file)
     mem = parse_hex(mem_file.read_text(), str(mem_file)) if mem_file else b""
     if trace and engine == "jit":
         raise click.UsageError("--trace needs the interpreter (--engine interp or both)")
+    if engine != "interp":
+        _jit_available()
+    if verify:
+        from ebpflite import verifier
+
+        program = verifier.check(program, memory_size=len(mem))
     try:
         if engine == "both":
             result = compare(program, mem, budget, trace)

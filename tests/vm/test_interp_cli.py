@@ -13,7 +13,7 @@ from ebpflite.vm.insn import encode, make
 from ebpflite.vm.isa import BY_NAME
 
 from ebpflite.cli import cli
-from ebpflite.errors import BudgetExceeded, DecodeError, EngineMismatch, MemoryFault
+from ebpflite.errors import BudgetExceeded, DecodeError, EngineMismatch, MemoryFault, VerifierError
 
 SUITE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance").resolve()
 
@@ -63,11 +63,14 @@ def test_run_assembly_file(tmp_path: Path):
 
 def test_run_reports_errors_as_typed_exceptions(tmp_path: Path):
     loop = _program(tmp_path, encode([make("ja", off=-1), make("exit", pc=1)]))
-    result = _invoke("run", str(loop), "--budget", "50")
+    result = _invoke("run", str(loop), "--budget", "50")  # verified by default: rejected before it runs
+    assert isinstance(result.exception, VerifierError) and "may never end" in str(result.exception)
+    result = _invoke("run", str(loop), "--budget", "50", "--no-verify")
     assert isinstance(result.exception, BudgetExceeded)
     assert "budget of 50" in str(result.exception)
     fault = _program(tmp_path, encode([make("ldxw", dst=0, src=1), make("exit", pc=1)]), "fault.bin")
-    result = _invoke("run", str(fault), "--trace")
+    assert isinstance(_invoke("run", str(fault)).exception, VerifierError)  # r1 is 0 without --mem
+    result = _invoke("run", str(fault), "--trace", "--no-verify")
     assert isinstance(result.exception, MemoryFault)
     assert result.output.split()[:2] == ["0:", "r0"]  # the trace up to the fault
     bad = _program(tmp_path, b"\xff" * 8, "bad.bin")
