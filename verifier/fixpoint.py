@@ -62,6 +62,9 @@ def add_state(states: list[State], st: State, limit: int | None = None) -> None:
 
     Past ``limit`` states (default :data:`MAX_STATES`) it joins the one whose shape differs least.
     """
+    if not states:
+        states.append(st)
+        return
     limit = MAX_STATES if limit is None else limit
     shape = st.shape()
     for i, old in enumerate(states):
