@@ -109,10 +109,8 @@ struct bpf_spin_lock { __u32 val; };
 struct bpf_timer { __u64 __opaque[2]; } __attribute__((aligned(8)));
 struct bpf_dynptr { __u64 __opaque[2]; } __attribute__((aligned(8)));
 
-/* kprobe/uprobe context on x86-64 (struct pt_regs) */
-struct pt_regs {
-	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, ax, cx, dx, si, di, orig_ax, ip, cs,
-		flags, sp, ss;
-};
+/* kprobe/uprobe context on x86-64 (struct pt_regs, with both the kernel's
+ * and the uapi register names) */
+#include <asm/ptrace.h>
 
 #endif
