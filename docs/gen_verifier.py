@@ -127,6 +127,12 @@ EXAMPLES: list[Example] = [
     Example("unreleased", "Exiting with a ring buffer record still reserved",
             "A record from bpf_ringbuf_reserve must be submitted or discarded on every path.",
             "r1 = map_fd(2)\nr2 = 8\nr3 = 0\ncall bpf_ringbuf_reserve\nr0 = 2\nexit"),
+    Example("spin_lock", "Calling a helper while holding a bpf_spin_lock",
+            "Between bpf_spin_lock and bpf_spin_unlock a program may only load, store and compute: no "
+            "helper or function calls, one lock at a time, and every path unlocks before it returns.",
+            "r2 = r10\nr2 += -4\n*(u32 *)(r2 + 0) = 0\nr1 = map_fd(0)\ncall bpf_map_lookup_elem\n"
+            "if r0 == 0 goto out\nr6 = r0\nr1 = r0\ncall bpf_spin_lock\ncall bpf_ktime_get_ns\n"
+            "*(u64 *)(r6 + 8) = r0\nr1 = r6\ncall bpf_spin_unlock\nout:\nr0 = 2\nexit"),
     Example("return_range", "Returning a value the program type does not allow",
             "cgroup_skb programs must return 0 (drop) or 1 (allow).",
             "r0 = 5\nexit", prog_type="cgroup_skb"),

@@ -196,6 +196,7 @@ def joined_id(event: int, a: int, b: int, delta: int) -> int:
     return found
 
 
+LOCK_UNKNOWN = (-1, -1)  #: a spin lock held on some joined paths and not on others
 UNINIT = Value(T.NOT_INIT)
 MIXED = Value(T.MIXED)
 UNKNOWN = Value(T.SCALAR, TOP)
@@ -268,6 +269,8 @@ class State:
     count: int = 0
     #: identities of acquired references (ring buffer records) not yet released
     refs: frozenset[int] = frozenset()
+    #: the bpf_spin_lock held: (map index, offset in the value); LOCK_UNKNOWN where joined paths differ
+    lock: tuple[int, int] | None = None
 
     @property
     def top(self) -> Frame:
@@ -282,7 +285,7 @@ class State:
         return len(self.frames) - 1
 
     def copy(self) -> State:
-        return State([f.copy() for f in self.frames], self.count, self.refs)
+        return State([f.copy() for f in self.frames], self.count, self.refs, self.lock)
 
     # -- lattice --------------------------------------------------------------------------
     def join(self, o: State) -> State:
@@ -298,7 +301,8 @@ class State:
                     if j is not None:
                         stack[k] = j
             frames.append(Frame(regs, stack, min(a.depth, b.depth)))
-        return State(frames, max(self.count, o.count), self.refs | o.refs)
+        return State(frames, max(self.count, o.count), self.refs | o.refs,
+                     self.lock if self.lock == o.lock else LOCK_UNKNOWN)
 
     def shape(self) -> tuple:
         """What path sensitivity keeps apart: each register's and spilled pointer's type and region.
@@ -311,6 +315,7 @@ class State:
             out.append(tuple((v.type, v.ref if v.is_pointer else v.dist) for v in f.regs))
             out.append(tuple(sorted((k, s.spill.type, s.spill.ref) for k, s in f.stack.items()
                                     if s.spill is not None and s.spill.is_pointer)))
+        out.append((self.lock,))
         return tuple(out)
 
     def forget(self, live: frozenset[int]) -> None:
@@ -322,7 +327,7 @@ class State:
 
     def le(self, o: State) -> bool:
         """Every concrete state described by self is described by o (ignoring ``count``)."""
-        if len(self.frames) != len(o.frames) or not self.refs <= o.refs:
+        if len(self.frames) != len(o.frames) or not self.refs <= o.refs or self.lock != o.lock:
             return False
         for a, b in zip(self.frames, o.frames, strict=False):
             if not all(x.le(y) for x, y in zip(a.regs, b.regs, strict=False)):

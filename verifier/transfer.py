@@ -20,6 +20,7 @@ from ebpflite.verifier.checks import MAX_PACKET_OFF, MAX_VAR_OFF, READONLY_MEM, 
 from ebpflite.verifier.contexts import ContextDescriptor
 from ebpflite.verifier.domain import NEGATE, SWAP, ZERO, Scalar, alu_op, endian_op, refine_width
 from ebpflite.verifier.state import (
+    LOCK_UNKNOWN,
     NO_ID,
     NULLABLE,
     UNINIT,
@@ -349,6 +350,11 @@ class Machine:
         map_idx: int | None = None
         alloc_size = 0
         callback: int | None = None
+        lock: tuple[int, int] | None = None
+        if st.lock is not None and spec.name != "bpf_spin_unlock":
+            raise fail(pc, "spin_lock", f"{spec.name} is called while {self._holding(st)}",
+                       "no helper calls between bpf_spin_lock and bpf_spin_unlock",
+                       "unlock first: keep the locked section to loads, stores and arithmetic")
         args = spec.args
         for i, arg in enumerate(args):
             r = i + 1
@@ -401,6 +407,8 @@ class Machine:
             elif arg in (Arg.PTR_TO_INT, Arg.PTR_TO_LONG):
                 read_reg(st, r, pc, what)
                 checks.check_mem_arg(self, st, r, Scalar.const(4 if arg is Arg.PTR_TO_INT else 8), True, pc, what)
+            elif arg is Arg.PTR_TO_SPIN_LOCK:
+                lock = self._lock_arg(st, r, pc, what)
             elif arg is Arg.PTR_TO_FUNC:
                 v = read_reg(st, r, pc, what)
                 if v.type is not T.FUNC:
@@ -423,6 +431,8 @@ class Machine:
         for r in range(len(args) + 1, min(len(args) + spec.varargs, 5) + 1):
             if st.regs[r].type is not T.NOT_INIT:  # an optional value the program passed: a number
                 require_number(st, r, pc, f"argument {r} of {spec.name}")
+        if lock is not None:
+            self._lock_transition(st, spec.name, lock, pc)
         if callback is not None:
             st = self._callback(st, spec.name, callback, map_idx, pc)
         if spec.changes_pkt_data:
@@ -435,6 +445,37 @@ class Machine:
             st.regs[r] = UNINIT
         st.regs[0] = self._ret(st, spec, map_idx, alloc_size, pc)
         return st
+
+    def _lock_arg(self, st: State, r: int, pc: int, what: str) -> tuple[int, int]:
+        """A ``struct bpf_spin_lock`` inside a map value: (map, offset)."""
+        v = read_reg(st, r, pc, what)
+        if v.type is not T.MAP_VALUE or not v.num.is_const or v.ref < 0:
+            raise fail(pc, "spin_lock", f"{what} must point to a bpf_spin_lock in a map value (at a constant "
+                       f"offset), not {v.describe()}", f"r{r}.type == map_value && r{r}.offset is constant",
+                       checks.HINT_NULL if v.type in NULLABLE else "", **{f"r{r}": v})
+        off = v.off + v.num.value
+        if off % 4 or not 0 <= off <= v.range - 4:
+            raise fail(pc, "spin_lock", f"{what}: a bpf_spin_lock is 4 aligned bytes inside the value, but "
+                       f"offset {off} of {v.range}-byte values is not", f"{off} % 4 == 0 && {off} + 4 <= {v.range}",
+                       **{f"r{r}": v})
+        return (v.ref, off)
+
+    def _holding(self, st: State) -> str:
+        """Which lock the state holds, for messages."""
+        if st.lock is None:
+            return "holding no lock"
+        if st.lock == LOCK_UNKNOWN:
+            return "holding a bpf_spin_lock on some paths to here and not on others"
+        return f"holding the bpf_spin_lock at offset {st.lock[1]} of a {self.map_name(st.lock[0])} value"
+
+    def _lock_transition(self, st: State, helper: str, lock: tuple[int, int], pc: int) -> None:
+        if helper == "bpf_spin_lock":  # (a second lock was refused above: no helper calls while locked)
+            st.lock = lock
+        elif st.lock != lock:
+            raise fail(pc, "spin_lock", f"bpf_spin_unlock of a lock not held ({self._holding(st)})",
+                       "unlock the lock this path locked", "lock and unlock the same map value on every path")
+        else:
+            st.lock = None
 
     def _callback(self, st: State, helper: str, target: int, map_idx: int | None, pc: int) -> State:
         """Verify the callback with the arguments the helper gives it; the state after the helper."""
@@ -531,6 +572,9 @@ class Machine:
 
     def call_local(self, st: State, insn: Insn) -> State | None:
         pc = insn.pc
+        if st.lock is not None:
+            raise fail(pc, "spin_lock", f"a function is called while {self._holding(st)}",
+                       "no calls between bpf_spin_lock and bpf_spin_unlock", "unlock before the call")
         if len(st.frames) >= MAX_CALL_DEPTH:
             raise fail(pc, "call_depth", f"the call chain is more than {MAX_CALL_DEPTH} functions deep",
                        f"depth <= {MAX_CALL_DEPTH}")
@@ -539,6 +583,9 @@ class Machine:
     # exit ----------------------------------------------------------------------------------------
     def check_exit(self, st: State, pc: int) -> None:
         """The main function returns: r0 must be a number in the program type's range."""
+        if st.lock is not None:
+            raise fail(pc, "spin_lock", f"the program can exit while {self._holding(st)}",
+                       "every bpf_spin_lock is unlocked", "call bpf_spin_unlock on every path before returning")
         if st.refs:
             raise fail(pc, "unreleased", f"the program can exit holding {len(st.refs)} ring buffer record(s) "
                        "it reserved", "every bpf_ringbuf_reserve is submitted or discarded",

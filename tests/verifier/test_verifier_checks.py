@@ -19,6 +19,7 @@ from ebpflite.errors import VerifierError
 
 HASH = SimpleNamespace(name="h", type="hash", key_size=4, value_size=8, max_entries=8, flags=0)
 RDONLY = SimpleNamespace(name="ro", type="array", key_size=4, value_size=16, max_entries=1, flags=1 << 7)
+RDONLY_LOCK = SimpleNamespace(name="locked", type="array", key_size=4, value_size=16, max_entries=1, flags=0)
 RINGBUF = SimpleNamespace(name="rb", type="ringbuf", key_size=0, value_size=0, max_entries=4096, flags=0)
 
 
@@ -565,6 +566,47 @@ def test_for_each_map_elem_key_is_read_only():
     assert e.check == "readonly" and "map key" in e.message
     cb = [LD("ldxw", 0, 2, 0), make("stdw", dst=3, off=0, imm=1), K("mov", 0, 0), EXIT()]
     ok(prog(main + cb, prog_type="xdp", maps=[HASH]))
+
+
+# --- spin locks -----------------------------------------------------------------------------------------------
+
+
+def locked(section, unlock_off=0, lock_off=0):
+    """lookup; if NULL return; r6 = value; spin_lock(r6 + lock_off); section; spin_unlock(r6 + unlock_off)."""
+    return (lookup() + [K("jne", 0, 0, 2)] + ret() + [X("mov", 6, 0), X("mov", 1, 6), K("add", 1, lock_off),
+                                                      CALL(93)]
+            + section + [X("mov", 1, 6), K("add", 1, unlock_off), CALL(94)] + ret())
+
+
+def test_spin_lock_sections():
+    ok(prog(locked([make("stdw", dst=6, off=0, imm=1)]), prog_type="xdp", maps=[RDONLY_LOCK]))
+    e = first_error(prog(locked([CALL(5)]), prog_type="xdp", maps=[RDONLY_LOCK]))
+    assert e.check == "spin_lock" and "bpf_ktime_get_ns is called while holding the bpf_spin_lock" in e.message
+    e = first_error(prog(locked([], unlock_off=4), prog_type="xdp", maps=[RDONLY_LOCK]))
+    assert e.check == "spin_lock" and "unlock of a lock not held" in e.message
+    e = first_error(prog(locked([], lock_off=2), prog_type="xdp", maps=[RDONLY_LOCK]))
+    assert e.check == "spin_lock" and "offset 2" in e.message
+    e = first_error(prog(locked([], lock_off=16), prog_type="xdp", maps=[RDONLY_LOCK]))
+    assert e.check == "spin_lock" and "4 aligned bytes" in e.message
+    e = first_error(prog([X("mov", 1, 10), K("add", 1, -8), CALL(93)] + ret(), prog_type="xdp"))
+    assert e.check == "spin_lock" and "must point to a bpf_spin_lock in a map value" in e.message
+    main = locked([make("call local", imm=0)])
+    at = next(n for n, i in enumerate(main) if i.kind.name == "CALL_LOCAL")
+    pc = sum(i.slots for i in main[:at])
+    main[at] = make("call local", imm=sum(i.slots for i in main) - pc - 1)  # to the function after main
+    e = first_error(prog(main + ret(), prog_type="xdp", maps=[RDONLY_LOCK]))
+    assert e.check == "spin_lock" and "a function is called while holding" in e.message
+
+
+def test_a_lock_held_on_some_joined_paths_only(monkeypatch):
+    from ebpflite.verifier import fixpoint
+
+    monkeypatch.setattr(fixpoint, "MAX_STATES", 1)
+    # lock only when the value's first byte is set, then unlock unconditionally
+    body = (lookup() + [K("jne", 0, 0, 2)] + ret() + [X("mov", 6, 0), LD("ldxb", 7, 6, 0), K("jeq", 7, 0, 2),
+                                                      X("mov", 1, 6), CALL(93), X("mov", 1, 6), CALL(94)] + ret())
+    e = first_error(prog(body, prog_type="xdp", maps=[RDONLY_LOCK]))
+    assert e.check == "spin_lock" and "on some paths to here and not on others" in e.message
 
 
 # --- API -------------------------------------------------------------------------------------------------------
