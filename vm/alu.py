@@ -14,10 +14,11 @@ to a Python expression on plain integers:
 - ``BITS`` is the instruction's ``extra`` detail: the source size of
   ``movsx`` and the size of a byte swap.
 
-The interpreter (``vm.interp``) compiles each expression once into a small
-handler per (op, width, source); :func:`evaluate` gives the same semantics
-as an ordinary function for tests and for the JIT, which mirrors this table
-in LLVM IR.
+The interpreter compiles each expression once into a small handler per
+(op, width, source) (``vm.handlers``) and into the straight-line blocks of
+``vm.blocks``, both through :func:`render`; :func:`evaluate` gives the same
+semantics as an ordinary function for tests and for the JIT, which mirrors
+this table in LLVM IR.
 
 Division follows the RFC: unsigned ``div`` by zero gives 0 and ``mod`` by
 zero leaves ``dst`` unchanged; ``sdiv``/``smod`` truncate towards zero (C
@@ -89,6 +90,8 @@ ATOMIC: dict[str, str] = {
     "xchg": "b",
 }
 
+_TABLES = {"alu": ALU, "endian": ENDIAN, "jump": JUMP, "atomic": ATOMIC}
+
 
 # --- helpers the expressions call -----------------------------------------------------
 
@@ -129,6 +132,9 @@ def namespace(width: int, bits: int = 0) -> dict[str, object]:
         "SH": width - 1,
         "BITS": bits,
         "S": lambda x: (x ^ sign) - sign,
+        # what render() writes for S, so one namespace serves code mixing widths
+        "S32": lambda x: (x ^ 0x80000000) - 0x80000000,
+        "S64": lambda x: (x ^ 0x8000000000000000) - 0x8000000000000000,
         "sdiv": sdiv,
         "smod": smod,
         "sign_extend": sign_extend,
@@ -141,15 +147,26 @@ def uses(expression: str, name: str) -> bool:
     return re.search(rf"\b{name}\b", expression) is not None
 
 
+def render(table: str, op: str, width: int, a: str, b: str, bits: int = 0) -> str:
+    """The expression of ``op`` as Python source, for the code generators.
+
+    ``a`` and ``b`` are source text for the operands (already cut to width,
+    e.g. ``"(r1 & 0xffffffff)"``); ``M``, ``SH`` and ``BITS`` become literals
+    and ``S`` becomes ``S32``/``S64`` (both in :func:`namespace`), so the
+    result needs no per-width names and reads no globals in hot code. The
+    result is not masked: the caller applies ``& M`` as the table says.
+    """
+    names = {"a": a, "b": b, "M": hex((1 << width) - 1), "SH": str(width - 1), "BITS": str(bits),
+             "S": f"S{width}"}
+    return re.sub(r"\b(?:a|b|M|SH|BITS|S)\b", lambda m: names[m.group(0)], _TABLES[table][op])
+
+
 def operand(imm: int, width: int) -> int:
     """An immediate as the ``b`` operand: sign-extended to 64 bits, cut to width."""
     return imm & ((1 << width) - 1)
 
 
 # --- the same semantics as plain functions -----------------------------------------------
-
-_TABLES = {"alu": ALU, "endian": ENDIAN, "jump": JUMP, "atomic": ATOMIC}
-
 
 @cache
 def function(table: str, op: str, width: int, bits: int = 0) -> Callable[[int, int], int]:

@@ -2,17 +2,22 @@
 
 A program is compiled once into a list of handlers (``vm.handlers``), one
 per 8-byte slot, plus error handlers for falling off the end and for jumps
-that leave the program. :meth:`Interpreter.run` then only does::
+that leave the program. On top of it, ``vm.blocks`` gives every slot a
+*block*: the straight-line run of instructions starting there, as one
+function (generated once it is hot). :meth:`Interpreter.run` then only does::
 
-    for executed in range(budget):
-        pc = code[pc]()
+    while (n := lengths[pc]) <= left:   # the budget covers the whole block
+        left -= n
+        pc = blocks[pc]()
+    for _ in range(left):               # it ends inside this block:
+        pc = code[pc]()                 # one instruction at a time
 
-The ``range`` counts the instruction budget for free; leaving the loop
-normally means the budget ran out. Handlers end the run by raising
-``Exit``, and move to another program (tail calls) by raising ``Switch``.
+so an exhausted budget stops at the same pc as a purely per-instruction
+loop would. Handlers end the run by raising ``Exit``, and move to another
+program (tail calls) by raising ``Switch``.
 
-With ``trace=True`` each handler is wrapped to record a
-:class:`~ebpflite.vm.env.TraceEntry` (pc, instruction, registers that
+With ``trace=True`` there are no blocks: each handler is wrapped to record
+a :class:`~ebpflite.vm.env.TraceEntry` (pc, instruction, registers that
 changed, and memory written).
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from ebpflite.vm.blocks import Blocks
 from ebpflite.vm.env import Environment, HelperFn, RunResult, TraceEntry
 from ebpflite.vm.handlers import M64, Exit, Handler, HandlerBuilder, Machine, Switch
 from ebpflite.vm.insn import Insn, decode
@@ -44,33 +50,43 @@ class Interpreter:
         self.trace = trace
         self._machine = Machine(self.env)
         self._trace: list[TraceEntry] = []
-        self._code: dict[int, tuple[Program, list[Handler]]] = {}
+        #: per program (by id): the program (kept alive), its handlers, its blocks and their lengths
+        self._code: dict[int, tuple[Program, list[Handler], list[Handler], list[int]]] = {}
         self._callback_return: dict[int, int] = {}
         self._current = program
         self._callback_insns = 0
         self._code_for(program)
 
     # -- compilation ------------------------------------------------------------
-    def _code_for(self, program: Program) -> list[Handler]:
-        """The handler list of ``program`` (compiled on first use, e.g. for tail calls)."""
+    def _code_for(self, program: Program) -> tuple[list[Handler], list[Handler], list[int]]:
+        """(handlers, blocks, block lengths) of ``program``, compiled on first use (e.g. for tail calls)."""
         entry = self._code.get(id(program))
         if entry is None:
-            entry = (program, self._compile(program))
+            code, targets = self._compile(program)
+            if self.trace:  # every instruction must go through its traced handler
+                entry = (program, code, code, [1] * len(code))
+            else:
+                blocks = Blocks(self._machine, program, code, targets)
+                entry = (program, code, blocks.functions, blocks.lengths)
             self._code[id(program)] = entry
-        return entry[1]
+        return entry[1:]
 
-    def _compile(self, program: Program) -> list[Handler]:
+    def _compile(self, program: Program) -> tuple[list[Handler], dict[int, int]]:
+        """The handler of each slot, and the code index each jump at a pc goes to."""
         nslots = program.nslots
         code: list[Handler] = [None] * nslots  # type: ignore[list-item]
         code.append(_fail(nslots, f"execution fell off the end of program {program.name!r} "
                                   "(the last instruction is not exit or a jump)"))
+        targets: dict[int, int] = {}
 
         def resolve_target(target: int, pc: int) -> int:
             if 0 <= target < nslots and code[target] is not _LDDW_TAIL:
-                return target
-            code.append(_fail(pc, f"jump to {target} is outside program {program.name!r} "
-                                  f"(0..{nslots - 1}) or inside an lddw"))
-            return len(code) - 1
+                targets[pc] = target
+            else:
+                code.append(_fail(pc, f"jump to {target} is outside program {program.name!r} "
+                                      f"(0..{nslots - 1}) or inside an lddw"))
+                targets[pc] = len(code) - 1
+            return targets[pc]
 
         # mark the second slots of lddw first, so resolve_target can refuse them
         for insn in program.insns:
@@ -87,7 +103,7 @@ class Interpreter:
                 code[pc] = _fail(pc, "execution reached the second slot of an lddw")
             elif code[pc] is None:  # a gap in a hand-built program
                 code[pc] = _fail(pc, "no instruction starts at this slot")
-        return code
+        return code, targets
 
     def _traced(self, handler: Handler, insn: Insn) -> Handler:
         R, memory, trace = self._machine.regs, self.env.memory, self._trace
@@ -115,27 +131,31 @@ class Interpreter:
         env.reset_run()
         env.stack.clear()
         machine.frames.clear()
-        machine.forget_regions()
         self._trace.clear()
         R = machine.regs
         R[:] = [0, r1 & M64, r2 & M64, r3 & M64, r4 & M64, r5 & M64, 0, 0, 0, 0, env.stack.frame_pointer(0)]
         budget = env.budget if env.budget is not None else sys.maxsize
         env.state["call_function"] = self._call_function
         self._current, self._callback_insns = self.program, 0
-        code, pc, executed = self._code_for(self.program), 0, 0
+        (code, blocks, lengths), pc, left = self._code_for(self.program), 0, budget
         try:
             while True:
-                n = -1
+                n = -1  # instructions run one at a time, less one
                 try:
-                    for n in range(budget - executed):  # noqa: B007 - n is read in the except clauses
+                    # a block's length is counted before it runs: only its last
+                    # instruction can raise Exit or Switch (see vm.blocks)
+                    while (length := lengths[pc]) <= left:
+                        left -= length
+                        pc = blocks[pc]()
+                    for n in range(left):  # noqa: B007 - n is read in the except clauses
                         pc = code[pc]()
                 except Exit:
-                    executed += n + 1
+                    left -= n + 1
                     break
                 except Switch as switch:
-                    executed += n + 1
+                    left -= n + 1
                     self._current = switch.program
-                    code, pc = self._code_for(switch.program), switch.pc
+                    (code, blocks, lengths), pc = self._code_for(switch.program), switch.pc
                     continue
                 raise BudgetExceeded(
                     f"the instruction budget of {budget} ran out before the program exited "
@@ -144,7 +164,7 @@ class Interpreter:
             if self.trace:
                 exc.trace = list(self._trace)  # what ran up to the failure, for the CLI
             raise
-        executed += self._callback_insns
+        executed = budget - left + self._callback_insns
         return RunResult(R[0], executed, list(self._trace) if self.trace else None)
 
     def _call_function(self, target: int, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0,
@@ -158,7 +178,7 @@ class Interpreter:
         """
         machine, env, program = self._machine, self.env, self._current
         R, frames = machine.regs, machine.frames
-        code = self._code_for(program)
+        code = self._code_for(program)[0]
         depth = len(frames) + 1
         limit = min(MAX_CALL_DEPTH, env.stack.depth)
         if depth >= limit:
@@ -179,7 +199,6 @@ class Interpreter:
             self._callback_insns += n + 1
             result = R[0]
             R[:] = saved
-            machine.forget_regions()
             return result
         except Switch:
             raise ExecutionError("a tail call or program switch inside a callback is not allowed", pc) from None

@@ -96,6 +96,8 @@ class AddressSpace:
         self._starts: list[int] = []
         self._table = np.zeros((max_regions + 1, 3), dtype=np.uint64)  # row 0 = count
         self._last: Region | None = None
+        #: bumped whenever the set of regions changes, so callers may cache lookups
+        self.version = 0
 
     # -- management ---------------------------------------------------------
     def add(self, region: Region) -> Region:
@@ -129,6 +131,7 @@ class AddressSpace:
         return tuple(self._regions)
 
     def _sync(self) -> None:
+        self.version += 1
         n = len(self._regions)
         if n + 1 > len(self._table):
             raise ValueError("too many memory regions")
