@@ -201,7 +201,7 @@ class _Generator:
         if insn.kind is Kind.LDDW:
             return self._assign(d, str(insn.imm64))
         if insn.kind is Kind.LDX:
-            read = f"read_{'s' if spec.signed else 'u'}{8 * spec.size}(view, a - start)[0]"
+            read = f"read_{'s' if spec.signed else 'u'}{8 * spec.size}(view, offset)[0]"
             value = f"{read} & {hex(M64)}" if spec.signed else read
             return self._access(insn, s, write=False) + self._assign(d, value)
         # ST / STX
@@ -210,21 +210,24 @@ class _Generator:
             value = str(insn.imm & mask)
         else:
             value = f"r{s}" if spec.size == 8 else f"r{s} & {hex(mask)}"
-        return self._access(insn, d, write=True) + [f"write_u{8 * spec.size}(view, a - start, {value})"]
+        return self._access(insn, d, write=True) + [f"write_u{8 * spec.size}(view, offset, {value})"]
 
     def _assign(self, d: int, value: str) -> list[str]:
         self.written.add(d)
         return [f"r{d} = {value}"]
 
     def _access(self, insn: Insn, base: int, write: bool) -> list[str]:
-        """Find the address ``a`` in region cache ``c<i>``: ``view`` and its ``start`` address."""
+        """Find the access in region cache ``c<i>``: its ``view`` and the ``offset`` in it.
+
+        The address is not cut to 64 bits: see :meth:`~ebpflite.vm.handlers.Machine.refill`.
+        """
         cache, size, off = f"c{self.caches}", insn.spec.size, insn.off
         self.caches += 1
-        address = f"r{base}" if off == 0 else f"(r{base} {'+' if off > 0 else '-'} {abs(off)}) & {hex(M64)}"
-        return [f"a = {address}",
-                f"seen, start, end, view = {cache}",
-                f"if seen != version or not (start <= a and a + {size} <= end):",
-                f"    view, start = refill({cache}, a, {size}, {write}, {insn.pc})"]
+        address = f"r{base}" if off == 0 else f"r{base} {'+' if off > 0 else '-'} {abs(off)}"
+        return [f"seen, start, limit, view = {cache}",
+                f"offset = {address} - start",
+                "if seen != version or not 0 <= offset <= limit:",
+                f"    view, offset = refill({cache}, {address}, {size}, {write}, {insn.pc})"]
 
     def _condition(self, insn: Insn) -> str:
         spec = insn.spec

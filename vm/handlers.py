@@ -67,26 +67,30 @@ class Machine:
     def refill(self, cache: list, address: int, size: int, write: bool, pc: int) -> tuple[memoryview, int]:
         """Resolve an access through ``env.memory`` (faulting if invalid) and remember the region.
 
-        Each load or store keeps ``[version, start, end, view]`` of the region
-        it last touched and comes here only when the address falls outside it
-        or ``env.memory.version`` moved on (a region was added or removed, by a
-        helper or between runs). The view is a memoryview of the region's
-        numpy buffer: ``struct`` reads and writes through it about a third
-        faster than through the array itself.
+        Each load or store (of one ``size``) keeps ``[version, start, limit,
+        view]`` for the region it last touched, where ``limit`` is the last
+        offset at which ``size`` bytes fit. With ``offset = address - start``
+        its fast path is ``seen == memory.version and 0 <= offset <= limit``;
+        it comes here when that fails: the address is elsewhere (or was not
+        yet cut to 64 bits: a sum past 2**64 or below 0 can never pass the
+        test, so callers need not mask before it) or a region was added or
+        removed since (by a helper, or between runs). The view is a
+        memoryview of the region's numpy buffer: ``struct`` reads and writes
+        through it about a third faster than through the array itself.
 
-        Returns (view, address of the view's first byte).
+        Returns (view, offset of the access in it).
         """
         memory = self.env.memory
-        buf, at = memory.resolve(address, size, write, pc)
-        start = address - at
+        address &= M64
+        buf, offset = memory.resolve(address, size, write, pc)
         view = memoryview(buf)
-        cache[:] = [memory.version, start, start + len(buf), view]
-        return view, start
+        cache[:] = [memory.version, address - offset, len(buf) - size, view]
+        return view, offset
 
 
 def empty_cache() -> list:
     """A region cache that matches no address (see :meth:`Machine.refill`)."""
-    return [-1, 1, 0, None]
+    return [-1, 0, -1, None]
 
 
 # --- code generation from the alu tables -------------------------------------------------
@@ -270,11 +274,12 @@ class HandlerBuilder:
         unpack = (SIGNED if signed else UNSIGNED)[size].unpack_from
 
         def load(R=m.regs, cache=empty_cache(), memory=m.env.memory, refill=m.refill, unpack=unpack) -> int:
-            address = (R[s] + off) & M64
-            seen, start, end, buf = cache
-            if seen != memory.version or not (start <= address and address + size <= end):
-                buf, start = refill(cache, address, size, False, pc)
-            value = unpack(buf, address - start)[0]
+            address = R[s] + off  # refill() cuts it to 64 bits when it is out of range
+            seen, start, limit, view = cache
+            offset = address - start
+            if seen != memory.version or not 0 <= offset <= limit:
+                view, offset = refill(cache, address, size, False, pc)
+            value = unpack(view, offset)[0]
             R[d] = value & M64 if signed else value
             return nxt
         return load
@@ -288,11 +293,12 @@ class HandlerBuilder:
         value = insn.imm & mask
 
         def store(R=m.regs, cache=empty_cache(), memory=m.env.memory, refill=m.refill, pack=pack) -> int:
-            address = (R[d] + off) & M64
-            seen, start, end, buf = cache
-            if seen != memory.version or not (start <= address and address + size <= end):
-                buf, start = refill(cache, address, size, True, pc)
-            pack(buf, address - start, value if immediate else R[s] & mask)
+            address = R[d] + off  # refill() cuts it to 64 bits when it is out of range
+            seen, start, limit, view = cache
+            offset = address - start
+            if seen != memory.version or not 0 <= offset <= limit:
+                view, offset = refill(cache, address, size, True, pc)
+            pack(view, offset, value if immediate else R[s] & mask)
             return nxt
         return store
 

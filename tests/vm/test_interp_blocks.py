@@ -201,3 +201,16 @@ def test_the_conformance_suite_gives_the_same_results_with_blocks():
         assert runs[0] == runs[1], name
         assert runs[0][0] == case["result"], name
     assert total > 200  # most suite programs have straight-line runs
+
+
+@pytest.mark.parametrize("base, off", [((1 << 64) - 4, 8), (4, -8), ((1 << 64) - 1, 32767)])
+@pytest.mark.parametrize("kind", ["ldxdw", "stxw", "stb"])
+def test_addresses_that_wrap_around_64_bits_fault_as_in_the_handlers(base: int, off: int, kind: str):
+    """Blocks and handlers cut an address to 64 bits only on their slow path: same fault, same address."""
+    env = Environment.minimal()
+    access = make(kind, dst=0 if kind.startswith("ldx") else 1, src=1, off=off)
+    prog = program(make("mov", dst=0, imm=0), access, make("exit"))
+    results = [outcome(Interpreter(prog, env, trace=trace), base) for trace in (False, True)]
+    assert results[0] == results[1]
+    assert results[0][0] == "MemoryFault" and results[0][1] == 1
+    assert f"0x{(base + off) & ((1 << 64) - 1):x}" in results[0][2]
