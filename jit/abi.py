@@ -44,6 +44,9 @@ class Ctx(IntEnum):
     #: always 0: the base pointer of every memory access (``base + address`` as a GEP lets
     #: LLVM's loop analysis see strided accesses; a literal null base would be undefined)
     ZERO_BASE = 28
+    #: address of the map table of native helpers that write maps (jit/native.py
+    #: ``map_table_rows``): u64 count, then (descriptor, free list) per map
+    MAPS = 29
 
 
 CTX_WORDS = 32

@@ -49,6 +49,8 @@ class Trampoline:
         #: run contexts by address (nested tail calls each have their own)
         self.contexts: dict[int, np.ndarray] = {}
         self.raised: BaseException | None = None
+        #: callbacks made so far (tests use it to see that a native helper really ran natively)
+        self.calls = 0
         self.cfunc = CALLBACK_TYPE(self._call)
         self.address = ctypes.cast(self.cfunc, ctypes.c_void_p).value
 
@@ -60,6 +62,7 @@ class Trampoline:
 
     def _call(self, ctx_address, kind_pc, num, r1, r2, r3, r4, r5):  # noqa: PLR0913 - the C signature
         ctx = self.contexts[ctx_address]
+        self.calls += 1
         try:
             pc = kind_pc & _PC_MASK
             kind = kind_pc >> 32

@@ -27,7 +27,7 @@ from ebpflite.jit.abi import CTX_WORDS, Ctx, Status
 from ebpflite.jit.cache import CompiledCode, compile_program
 from ebpflite.jit.callbacks import Trampoline
 from ebpflite.jit.lower import LowerOptions
-from ebpflite.jit.native import native_helper_numbers
+from ebpflite.jit.native import map_table_rows, native_helper_numbers
 from ebpflite.vm.env import Environment, RunResult
 from ebpflite.vm.isa import MAX_CALL_DEPTH
 from ebpflite.vm.program import Program
@@ -75,14 +75,18 @@ class JitProgram:
         self._cache_dir = cache_dir
         if count is None:
             count = self.checked or self.env.budget is not None
-        native = frozenset() if self.checked or not native_helpers else native_helper_numbers(self.env.helpers, program.platform)
-        self.options = LowerOptions(checked=self.checked, count=bool(count) or self.checked, native_lookup=native)
+        native = {} if self.checked or not native_helpers else native_helper_numbers(self.env.helpers,
+                                                                                     program.platform)
+        self.options = LowerOptions(checked=self.checked, count=bool(count) or self.checked,
+                                    native=tuple(sorted(native.items())))
         self.code: CompiledCode = compile_program(program, self.options, opt_level, cache=cache,
                                                   cache_dir=cache_dir)
         self._entry = _ENTRY_TYPE(self.code.entry)
         self._trampoline = Trampoline(self)
         self._lddw_slots = self.code.lowering.lddw_slots
         self._lddw = np.zeros(max(1, 2 * len(self._lddw_slots)), dtype=np.uint64)
+        #: the maps native helpers may write (jit/native.py map_table_rows), refilled with the lddw table
+        self._map_table = np.zeros(1, dtype=np.uint64)
         self._contexts: list[np.ndarray] = []  # one per nesting level (tail calls into this program)
         self._depth = 0
         self._tail_targets: dict[int, JitProgram] = {}
@@ -213,6 +217,7 @@ class JitProgram:
         ctx[Ctx.STACK_HI] = env.stack.region.end
         ctx[Ctx.CALLBACK] = self._trampoline.address
         ctx[Ctx.LDDW] = self._lddw.ctypes.data
+        ctx[Ctx.MAPS] = self._map_table.ctypes.data
         self._contexts.append(ctx)
         self._trampoline.contexts[ctx.ctypes.data] = ctx
         return ctx
@@ -224,6 +229,7 @@ class JitProgram:
         if maps == self._lddw_maps:
             return
         self._lddw_maps = maps
+        self._fill_map_table(maps)
         by_pc = self.program.by_pc()
         for pc, slot in self._lddw_slots.items():
             insn = by_pc[pc]
@@ -233,6 +239,17 @@ class JitProgram:
                 self._lddw[2 * slot:2 * slot + 2] = (0, 0)
             else:
                 self._lddw[2 * slot:2 * slot + 2] = (int(value) & M64, 1)
+
+    def _fill_map_table(self, maps: tuple) -> None:
+        """Point every run context at a new map table for ``maps`` (native update/delete)."""
+        rows = map_table_rows((m for m in maps if m is not None), self.env.state.get("maps_by_address"))
+        table = np.zeros(1 + 2 * len(rows), dtype=np.uint64)
+        table[0] = len(rows)
+        for i, (descriptor, freelist) in enumerate(rows):
+            table[1 + 2 * i:3 + 2 * i] = (descriptor, freelist)
+        self._map_table = table
+        for ctx in self._contexts:
+            ctx[Ctx.MAPS] = table.ctypes.data
 
     def for_tail_call(self, program: Program) -> JitProgram:
         """The compiled target of a tail call (same environment and mode)."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import llvmlite.ir as ir
 from ebpflite.jit.abi import CALLBACK_ARGS, CallKind, Ctx, Status
-from ebpflite.jit.native import build_map_lookup
+from ebpflite.jit.native import build_native_helpers
 from ebpflite.vm.insn import Insn
 from ebpflite.vm.isa import MAX_CALL_DEPTH, STACK_SIZE, Kind, PseudoSrc
 from ebpflite.vm.program import Program
@@ -136,8 +136,12 @@ def function_shapes(program: Program) -> list[FunctionShape]:
 class LowerOptions:
     checked: bool = True  #: bounds checks and instruction budget
     count: bool = True  #: keep the executed-instruction count (always on in checked mode)
-    #: helper numbers to lower as the native map lookup (jit/native.py; unchecked mode only)
-    native_lookup: frozenset[int] = frozenset()
+    #: (helper number, name) of the helpers lowered natively (jit/native.py; unchecked mode only)
+    native: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def native_numbers(self) -> frozenset[int]:
+        return frozenset(number for number, _ in self.native)
 
 
 class ModuleLowering:
@@ -163,9 +167,10 @@ class ModuleLowering:
             fn.args[0].add_attribute("noalias")
             self.functions[shape.entry] = fn
         self.check_fn = self._build_check() if options.checked else None
-        #: helper numbers lowered as the native map lookup (never in checked mode: r1/r2 unproven)
-        self.native_lookup = frozenset() if options.checked else options.native_lookup
-        self.map_lookup_fn = build_map_lookup(self.module) if self.native_lookup else None
+        #: helper number -> native function (never in checked mode: helper arguments are unproven)
+        native = () if options.checked else options.native
+        functions = build_native_helpers(self.module, (name for _, name in native))
+        self.native_helpers = {number: functions[name] for number, name in native}
         self.callback_ty = ir.FunctionType(I64, [PTR] + [I64] * (CALLBACK_ARGS - 1))
 
     def lower(self) -> ir.Module:
@@ -732,15 +737,16 @@ class FunctionLowering:
         return [self.reg(i) for i in range(1, 6)]
 
     def lower_call(self, insn: Insn) -> None:
-        if insn.imm in self.mod.native_lookup:
-            self.native_map_lookup(insn)
+        native = self.mod.native_helpers.get(insn.imm)
+        if native is not None:
+            self.native_helper(insn, native)
             return
         self.callback(insn, CallKind.HELPER, _c(I64, insn.imm), self.helper_args())
 
-    def native_map_lookup(self, insn: Insn) -> None:
-        """r0 = the native lookup (jit/native.py), or the Python helper when it declines."""
+    def native_helper(self, insn: Insn, native: ir.Function) -> None:
+        """r0 = the native helper (jit/native.py), or the Python helper when it declines."""
         b = self.b
-        res = b.call(self.mod.map_lookup_fn, [self.reg(1), self.reg(2)])
+        res = b.call(native, [self.ctx] + self.helper_args())
         fast = self.new_block(f"native_{insn.pc}")
         slow = self.new_block(f"helper_{insn.pc}")
         join = self.new_block(f"after_{insn.pc}")
