@@ -178,7 +178,7 @@ class Interpreter:
         """
         machine, env, program = self._machine, self.env, self._current
         R, frames = machine.regs, machine.frames
-        code = self._code_for(program)[0]
+        code, blocks, lengths = self._code_for(program)
         depth = len(frames) + 1
         limit = min(MAX_CALL_DEPTH, env.stack.depth)
         if depth >= limit:
@@ -192,11 +192,15 @@ class Interpreter:
         R[10] = env.stack.frame_pointer(depth)
         budget = env.budget if env.budget is not None else sys.maxsize
         pc, n = target, -1
-        try:
-            for n in range(max(budget - self._callback_insns, 0)):  # noqa: B007
+        left = start = max(budget - self._callback_insns, 0)
+        try:  # the loop of run(); the callback's exit returns to _callback_done
+            while (length := lengths[pc]) <= left:
+                left -= length
+                pc = blocks[pc]()
+            for n in range(left):  # noqa: B007
                 pc = code[pc]()
         except _CallbackDone:
-            self._callback_insns += n + 1
+            self._callback_insns += start - left + n + 1
             result = R[0]
             R[:] = saved
             return result

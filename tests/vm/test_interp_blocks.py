@@ -18,7 +18,7 @@ from ebpflite.vm import blocks
 from ebpflite.vm.env import Environment
 from ebpflite.vm.insn import Insn, decode, make
 from ebpflite.vm.interp import Interpreter, conformance_environment
-from ebpflite.vm.isa import BY_NAME, SPECS, Kind
+from ebpflite.vm.isa import BY_NAME, SPECS, Kind, PseudoSrc
 from ebpflite.vm.memory import AddressSpace, Region, low_alloc
 from ebpflite.vm.program import Program
 from hypothesis import given
@@ -40,7 +40,12 @@ def reg(name: str, dst: int, src: int, off: int = 0) -> Insn:
 
 
 def program(*insns: Insn) -> Program:
-    return Program([insn.with_fields(pc=pc) for pc, insn in enumerate(insns)])
+    """The instructions at consecutive pcs (an lddw takes two slots)."""
+    placed, pc = [], 0
+    for insn in insns:
+        placed.append(insn.with_fields(pc=pc))
+        pc += insn.slots
+    return Program(placed)
 
 
 def outcome(interp: Interpreter, *args: int) -> tuple:
@@ -214,3 +219,37 @@ def test_addresses_that_wrap_around_64_bits_fault_as_in_the_handlers(base: int, 
     assert results[0] == results[1]
     assert results[0][0] == "MemoryFault" and results[0][1] == 1
     assert f"0x{(base + off) & ((1 << 64) - 1):x}" in results[0][2]
+
+
+CODE_ADDRESS = next(s for s in BY_NAME["lddw"] if dict(s.fixed)["src"] == PseudoSrc.CODE_ADDR)
+
+
+def _loop_helper(env, r1, r2, r3, r4, r5):
+    """bpf_loop's shape: call the callback at r2 with 0..r1-1, sum what it returns."""
+    return sum(env.state["call_function"](r2, i) for i in range(r1))
+
+
+def test_callbacks_run_blocks_with_the_same_budget_and_count():
+    prog = program(make("mov", dst=1, imm=40), make(CODE_ADDRESS, dst=2, imm=3), make("call", imm=1),
+                   make("exit"),
+                   # the callback, at pc 5: r0 = 3 * r1 + 1
+                   reg("mov", 0, 1), make("mul", dst=0, imm=3), make("add", dst=0, imm=1), make("exit"))
+    assert prog.insns[4].pc == 5
+
+    def interpreter(budget: int | None, trace: bool) -> Interpreter:
+        return Interpreter(prog, Environment.minimal(helpers={1: _loop_helper}, budget=budget), trace=trace)
+
+    full = interpreter(None, True).run()
+    assert full.r0 == sum(3 * i + 1 for i in range(40))
+    # 4 instructions in the entry function; per callback 4, plus 1 for the return into the helper
+    assert full.insns_executed == interpreter(None, False).run().insns_executed == 4 + 40 * 5
+    # a callback gets the budget less what earlier callbacks ran: with 11, the first two
+    # run 5 each and the third stops after one instruction, at pc 6
+    for budget, pc in [(5, 5), (11, 6), (12, 7), (100, 5)]:
+        with pytest.raises(BudgetExceeded, match="inside a callback") as info:
+            interpreter(budget, False).run()
+        assert info.value.pc == pc, budget
+    for budget in [*range(0, 30), full.insns_executed - 1, full.insns_executed]:
+        fast = interpreter(budget, False)
+        assert outcome(fast) == outcome(interpreter(budget, True)), f"budget {budget}"
+    assert compiled(fast) >= 1  # the callback body ran as a generated block
