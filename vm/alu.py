@@ -92,6 +92,11 @@ ATOMIC: dict[str, str] = {
 
 _TABLES = {"alu": ALU, "endian": ENDIAN, "jump": JUMP, "atomic": ATOMIC}
 
+#: operations (of ALU and ENDIAN) whose expression already lies in 0..M when
+#: ``a`` and ``b`` do, so code generators may leave out the final ``& M``
+#: (a hot-path saving; tests/vm/test_interp_alu.py checks the claim for each)
+IN_RANGE: frozenset[str] = frozenset({"and", "or", "xor", "rsh", "div", "mod", "mov", "le", "be", "bswap"})
+
 
 # --- helpers the expressions call -----------------------------------------------------
 
@@ -159,6 +164,11 @@ def render(table: str, op: str, width: int, a: str, b: str, bits: int = 0) -> st
     names = {"a": a, "b": b, "M": hex((1 << width) - 1), "SH": str(width - 1), "BITS": str(bits),
              "S": f"S{width}"}
     return re.sub(r"\b(?:a|b|M|SH|BITS|S)\b", lambda m: names[m.group(0)], _TABLES[table][op])
+
+
+def masked(op: str, expression: str, width: int) -> str:
+    """``expression & M`` as source, leaving out the mask where :data:`IN_RANGE` allows."""
+    return expression if op in IN_RANGE else f"({expression}) & {hex((1 << width) - 1)}"
 
 
 def operand(imm: int, width: int) -> int:

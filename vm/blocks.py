@@ -194,10 +194,10 @@ class _Generator:
         if insn.kind is Kind.ALU:
             b = str(alu.operand(insn.imm, spec.width)) if spec.source == "K" else cut(f"r{s}", spec.width)
             expression = alu.render("alu", spec.op, spec.width, cut(f"r{d}", spec.width), b, spec.extra)
-            return self._assign(d, f"({expression}) & {hex((1 << spec.width) - 1)}")
+            return self._assign(d, alu.masked(spec.op, expression, spec.width))
         if insn.kind is Kind.ENDIAN:
             expression = alu.render("endian", spec.op, 64, f"r{d}", "0", spec.extra)
-            return self._assign(d, f"({expression}) & {hex(M64)}")
+            return self._assign(d, alu.masked(spec.op, expression, 64))
         if insn.kind is Kind.LDDW:
             return self._assign(d, str(insn.imm64))
         if insn.kind is Kind.LDX:

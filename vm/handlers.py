@@ -113,7 +113,7 @@ def _template(table: str, op: str, width: int, source: str, bits: int) -> Callab
     if table == "jump":
         body = f"return target if {expression} else nxt"
     else:
-        body = f"R[d] = ({expression}) & {hex((1 << width) - 1)}\n        return nxt"
+        body = f"R[d] = {alu.masked(op, expression, width)}\n        return nxt"
     # the defaults make the bound values fast locals (handlers are always called without arguments)
     source_text = (f"def factory(R, d, s, k, target, nxt):\n"
                    f"    def handler(R=R, d=d, s=s, k=k, target=target, nxt=nxt):\n"
