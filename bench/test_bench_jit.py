@@ -183,3 +183,50 @@ def test_batch_xdp_map_throughput(benchmark, tmp_path_factory, native):
     batch = PacketBatch.from_packets(bytes(rng.integers(0, 256, 64, dtype=np.uint8)) for _ in range(10000))
     benchmark.group = "batch-xdp-maps (10k packets)"
     benchmark(jit.run_batch, batch)
+
+
+WRITE_XDP = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 1024); __type(key, __u32);
+         __type(value, __u64); } flows SEC(".maps");
+SEC("xdp")
+int track(struct xdp_md *ctx)
+{
+    void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+    if (data + 54 > end)
+        return XDP_PASS;
+    __u32 src = *(__u32 *)(data + 26) & 1023;
+    if (*(__u8 *)(data + 33) & 1) {
+        bpf_map_delete_elem(&flows, &src);
+        return XDP_DROP;
+    }
+    __u64 csum = bpf_csum_diff(0, 0, (__be32 *)(data + 34), 20, 0);
+    bpf_map_update_elem(&flows, &src, &csum, BPF_ANY);
+    return XDP_PASS;
+}
+char _license[] SEC("license") = "GPL";
+"""
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-helpers", "callback-helpers"])
+def test_batch_xdp_map_write_throughput(benchmark, tmp_path_factory, native):
+    """Write-heavy XDP (a hash update or delete and a csum_diff per packet) over 10k packets
+    in one batch call: native update/delete/csum_diff against the Python callbacks."""
+    from ebpflite.loader.cc import compile_c
+
+    import ebpflite
+
+    if shutil.which("clang") is None:
+        pytest.skip("clang (BPF target) is needed to build the XDP program")
+    src = tmp_path_factory.mktemp("writexdp") / "track.c"
+    src.write_text(WRITE_XDP)
+    obj = ebpflite.load(compile_c(src), engine="interp")
+    runner = obj.programs["track"].runner()
+    jit = JitProgram(runner.program, runner.env, checked=False, native_helpers=native)
+    rng = np.random.default_rng(3)
+    from ebpflite.jit.batch import PacketBatch
+
+    batch = PacketBatch.from_packets(bytes(rng.integers(0, 256, 64, dtype=np.uint8)) for _ in range(10000))
+    benchmark.group = "batch-xdp-map-writes (10k packets)"
+    benchmark(jit.run_batch, batch)

@@ -61,7 +61,8 @@ def outcome(engine, env: Environment, regs: dict[str, int]):
     except EbpfError as exc:
         return ("error", type(exc).__name__, str(exc), getattr(exc, "pc", None))
     memory = tuple(region.buf.tobytes() for region in env.memory.regions)
-    return ("ok", res.r0, res.insns_executed, memory)
+    storage = tuple(live.storage.buf.tobytes() for live in env.maps)  # free lists, counters too
+    return ("ok", res.r0, res.insns_executed, memory, storage)
 
 
 def agree(prog: Program, make_env: EnvFactory = minimal, *, unchecked: bool = False,
@@ -73,6 +74,7 @@ def agree(prog: Program, make_env: EnvFactory = minimal, *, unchecked: bool = Fa
     """
     env, regs = make_env()
     snapshot = [(region.buf, region.buf.copy()) for region in env.memory.regions]
+    snapshot += [(live.storage.buf, live.storage.buf.copy()) for live in env.maps]
     state = dict(env.state)
 
     def restore():

@@ -3,11 +3,16 @@
 Hypothesis generates programs from every ALU operation of both widths (and
 both operand sources), byte swaps, sign extensions, forward conditional
 jumps, loads, stores and atomics on the stack and on an input buffer
-(through r9, a copy of r1 that programs never overwrite), helper calls and a
-bpf-to-bpf call. Offsets are mostly in bounds, sometimes not, so faults are
+(through r9, a copy of r1 that programs never overwrite), helper calls, a
+bpf-to-bpf call, and map helper calls (lookup, then a load and a store
+through the returned pointer; update with every flag, valid or not; delete)
+on live array, per-CPU array, hash and per-CPU hash maps, with keys stored on
+the stack first so that they hit, miss, fill the hash and empty it again. Offsets are mostly in bounds, sometimes not, so faults are
 compared too. Each program runs in the interpreter and in the JIT's checked
 mode; when the interpreter finished without a fault, also in unchecked mode
-(the same path, so no stray access can happen).
+(the same path, so no stray access can happen), where the map helpers are the
+native ones (jit/native.py). Memory is compared region by region and every
+map's whole storage (slots, free list, counters) byte for byte.
 
 The number of examples follows the hypothesis profile (tests/conftest.py):
 ``HYPOTHESIS_PROFILE=long pytest tests/jit/test_jit_differential.py`` runs
@@ -16,8 +21,9 @@ thousands.
 
 from __future__ import annotations
 
+from ebpflite.helpers import maps, registry
 from ebpflite.vm.env import Environment
-from ebpflite.vm.isa import SPECS, Kind
+from ebpflite.vm.isa import SPECS, Kind, PseudoSrc
 from hypothesis import given
 from hypothesis import strategies as st
 from jit_harness import EXIT, agree, buffer, insn, lddw, program
@@ -71,6 +77,37 @@ def memory(draw):
     return insn(spec.name, dst=base, src=draw(any_reg), off=off)
 
 
+MIX = 0x7F  #: the helper number of _mix (1-3 are the registry's map helpers)
+MAP_SPECS = [maps.MapSpec(name="arr", type="array", key_size=4, value_size=8, max_entries=4),
+             maps.MapSpec(name="parr", type="percpu_array", key_size=4, value_size=12, max_entries=3),
+             maps.MapSpec(name="h", type="hash", key_size=4, value_size=12, max_entries=3),
+             maps.MapSpec(name="ph", type="percpu_hash", key_size=4, value_size=8, max_entries=2)]
+MAP_HELPERS = {n: registry.by_name(n, "linux") for n in
+               ("bpf_map_lookup_elem", "bpf_map_update_elem", "bpf_map_delete_elem")}
+
+
+@st.composite
+def map_call(draw):
+    """Store a small key on the stack, then look it up (and use the pointer), update it
+    from a value elsewhere on the stack with some flags, or delete it."""
+    which = draw(st.integers(0, len(MAP_SPECS) - 1))
+    key_off = -8 * draw(st.integers(1, 8))
+    value_off = -8 * draw(st.integers(9, 60))
+    helper = draw(st.sampled_from(sorted(MAP_HELPERS)))
+    seq = [insn("stw", dst=10, off=key_off, imm=draw(st.integers(0, 5))),
+           insn("lddw", dst=1, imm=which, pseudo=PseudoSrc.MAP_IDX),
+           insn("mov", dst=2, src=10), insn("add", dst=2, imm=key_off),
+           insn("mov", dst=3, src=10), insn("add", dst=3, imm=value_off),
+           insn("mov", dst=4, imm=draw(st.sampled_from([0, 1, 2, 0, 1, 2, 3, 4]))),
+           insn("call", imm=MAP_HELPERS[helper].number),
+           # every result reaches memory (r0 itself is often overwritten before exit)
+           insn("lock xor", dst=9, src=0, off=8 * draw(st.integers(0, BUF_SIZE // 8 - 1)))]
+    if helper == "bpf_map_lookup_elem":  # r0 is a value pointer or NULL: read and bump it
+        seq += [insn("jeq", dst=0, imm=0, off=3), insn("ldxw", dst=5, src=0, off=4),
+                insn("add", dst=5, imm=draw(imm32)), insn("stxw", dst=0, src=5, off=0)]
+    return seq
+
+
 def _mix(env, r1, r2, r3, r4, r5):
     """A deterministic helper that depends on every argument."""
     return (r1 * 31 + r2 * 7 + (r3 ^ r4) - r5) & ((1 << 64) - 1)
@@ -81,8 +118,10 @@ def programs(draw):
     body_len = draw(st.integers(1, 40))
     body = [draw(st.one_of(alu(), alu(), endian(), memory(), memory(),
                            st.builds(lambda d, v: lddw(d, v), reg, imm64),
-                           st.just(insn("call", imm=1)), st.just("jump"), st.just("local")))
+                           st.just(insn("call", imm=MIX)), st.just("jump"), st.just("local"),
+                           map_call()))
             for _ in range(body_len)]
+    body = [x for item in body for x in (item if isinstance(item, list) else [item])]
     # resolve placeholders: forward jumps (in instruction counts, lddw counts as 2 slots)
     insns = [insn("mov", dst=9, src=1)]
     for i, item in enumerate(body):
@@ -114,7 +153,12 @@ def programs(draw):
 
 
 def _env():
-    env = Environment(helpers={1: _mix}, budget=10_000)
+    helpers = {MIX: _mix} | {spec.number: spec.impl for spec in MAP_HELPERS.values()}
+    env = Environment(helpers=helpers, budget=10_000)
+    env.maps = [maps.create(spec, cpus=2) for spec in MAP_SPECS]
+    for live in env.maps:
+        for region in live.regions():
+            env.memory.add(region)
     region = buffer(env, bytes((i * 37 + 11) & 0xFF for i in range(BUF_SIZE)))
     return env, {"r1": region.start, "r2": BUF_SIZE, "r3": 3}
 
