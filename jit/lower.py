@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import llvmlite.ir as ir
 from ebpflite.jit.abi import CALLBACK_ARGS, CallKind, Ctx, Status
 from ebpflite.jit.native import build_native_helpers
+from ebpflite.jit.switches import SwitchPlan, recover_switch
 from ebpflite.vm.insn import Insn
 from ebpflite.vm.isa import MAX_CALL_DEPTH, STACK_SIZE, Kind, PseudoSrc
 from ebpflite.vm.program import Program
@@ -551,8 +552,11 @@ class FunctionLowering:
                 over = b.icmp_unsigned(">", after, self.budget)
                 self.bail_if(over, Status.BUDGET, block.start, addr=before, extra=self.shape.entry)
             ctx_store(b, self.ctx, Ctx.COUNT, after)
+        switch = None if self.counting else recover_switch(self.shape.blocks, block)
         for index, insn in enumerate(block.insns):
             self.remaining = n - index - 1
+            if switch is not None and index == n - 1:
+                self.lower_switch(switch)
             getattr(self, "lower_" + insn.kind.value)(insn)
         last = block.insns[-1]
         if not _ends_block(last):
@@ -606,6 +610,19 @@ class FunctionLowering:
             self.bail(Status.FELL_OFF, nxt)
             return
         b.cbranch(cond, self.target_block(insn), fallthrough)
+
+    def lower_switch(self, plan: SwitchPlan) -> None:
+        """Dispatch a recovered compare tree (jit/switches.py) as one LLVM switch; values it
+        does not list go on to the tree's root jump, lowered next in the default block."""
+        b = self.b
+        tree = self.new_block("switch_default")
+        value = self.reg(plan.reg)
+        if plan.width != 64:
+            value = b.trunc(value, INT_TYPES[plan.width])
+        switch = b.switch(value, tree)
+        for case, leaf in plan.cases.items():
+            switch.add_case(ir.Constant(value.type, case), self.blocks[leaf])
+        b.position_at_end(tree)
 
     def target_block(self, insn: Insn) -> ir.Block:
         """The block of a jump's target, or one that reports a jump outside the program."""
