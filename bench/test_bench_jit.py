@@ -64,6 +64,21 @@ def test_kernel_jit(benchmark, built, kernel):
     benchmark(jit.run, region.start)
 
 
+def test_kernel_jit_without_switch_recovery(benchmark, built, monkeypatch):
+    """dense_switch as before jit/switches.py: clang's compare tree lowered jump by jump."""
+    from ebpflite.jit import lower
+
+    monkeypatch.setattr(lower, "recover_switch", lambda blocks, block: None)
+    obj, _ = built
+    prog = obj.programs["dense_switch"]
+    prog.verified = True
+    env, region = _memory()
+    jit = JitProgram(prog, env, checked=False, opt_level=3, cache=False)
+    assert "switch_default" not in str(jit.code.lowering.module)
+    benchmark.group = "kernel-dense_switch"
+    benchmark(jit.run, region.start)
+
+
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_kernel_native(benchmark, built, kernel):
     _, lib = built
