@@ -135,6 +135,8 @@ def programs(draw):
         elif item == "local":
             item = "local"
         insns.append(item)
+    # every register reaches memory at exit (xor-folded into the buffer), not only r0
+    insns += [insn("lock xor", dst=9, src=r, off=8 * (r % (BUF_SIZE // 8))) for r in range(9)]
     insns.append(EXIT)
     # the subprogram: a few ALU ops on r1..r5 and r6..r9, then exit
     sub = [draw(alu()) for _ in range(draw(st.integers(0, 4)))] + [insn("mov", dst=0, src=1), EXIT]
