@@ -45,10 +45,9 @@ def run_suites(out: Path, quick: bool) -> int:
 
 def kernel_rows(n: int) -> dict[str, dict]:
     """The kernel's time per run for the XDP and map programs (ebpflite bench's kernel row)."""
-    from ebpflite.loader.cc import compile_c
-
     from ebpflite.cli import bench
     from ebpflite.errors import EbpfError
+    from ebpflite.loader.cc import compile_c
 
     capture = ROOT / "examples" / "data" / "sample.pcap"
     from ebpflite.helpers.pcap import read_packets

@@ -13,6 +13,7 @@ against about 4 M/s for a naive decode-and-dispatch loop).
 from __future__ import annotations
 
 import pytest
+
 from ebpflite.vm.env import Environment
 from ebpflite.vm.insn import Insn, make
 from ebpflite.vm.interp import Interpreter

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from ebpflite.jit.compiler import JitProgram
 from ebpflite.vm.env import Environment
 from ebpflite.vm.insn import make
@@ -179,9 +180,8 @@ char _license[] SEC("license") = "GPL";
 @pytest.mark.parametrize("native", [True, False], ids=["native-lookup", "callback-lookup"])
 def test_batch_xdp_map_throughput(benchmark, tmp_path_factory, native):
     """Map-heavy XDP (a hash and an array lookup per packet) over 10k packets in one batch call."""
-    from ebpflite.loader.cc import compile_c
-
     import ebpflite
+    from ebpflite.loader.cc import compile_c
 
     if shutil.which("clang") is None:
         pytest.skip("clang (BPF target) is needed to build the XDP program")
@@ -228,9 +228,8 @@ char _license[] SEC("license") = "GPL";
 def test_batch_xdp_map_write_throughput(benchmark, tmp_path_factory, native):
     """Write-heavy XDP (a hash update or delete and a csum_diff per packet) over 10k packets
     in one batch call: native update/delete/csum_diff against the Python callbacks."""
-    from ebpflite.loader.cc import compile_c
-
     import ebpflite
+    from ebpflite.loader.cc import compile_c
 
     if shutil.which("clang") is None:
         pytest.skip("clang (BPF target) is needed to build the XDP program")

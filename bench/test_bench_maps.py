@@ -62,9 +62,8 @@ def test_python_update(benchmark, kind: str):
 
 @pytest.fixture(scope="module")
 def map_ops_object(tmp_path_factory) -> Path:
-    from ebpflite.loader.cc import compile_c
-
     from ebpflite.errors import CompileError
+    from ebpflite.loader.cc import compile_c
 
     try:
         return compile_c(SOURCE, tmp_path_factory.mktemp("maps") / "map_ops.o")

@@ -15,13 +15,13 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from ebpflite import verifier
 from ebpflite.loader import load_object
 from ebpflite.loader.cc import compile_c, find_compilers
 from ebpflite.vm.insn import Insn, make
 from ebpflite.vm.isa import BY_NAME
 from ebpflite.vm.program import Program
-
-from ebpflite import verifier
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "verifier" / "corpus" / "safe"
 

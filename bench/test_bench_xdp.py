@@ -36,9 +36,8 @@ def packets() -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def objects(tmp_path_factory) -> dict[str, Path]:
-    from ebpflite.loader.cc import compile_c
-
     from ebpflite.errors import CompileError
+    from ebpflite.loader.cc import compile_c
 
     out = tmp_path_factory.mktemp("xdp")
     try:

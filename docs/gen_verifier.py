@@ -17,10 +17,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ebpflite import verifier
 from ebpflite.loader.maps import MapSpec
 from ebpflite.vm.asm import assemble_program
-
-from ebpflite import verifier
 
 OUT = Path(__file__).with_name("verifier.md")
 

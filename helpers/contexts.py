@@ -34,9 +34,9 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
-from ebpflite.vm.memory import AddressSpace, Region, low_alloc
 
 from ebpflite.errors import ContextError
+from ebpflite.vm.memory import AddressSpace, Region, low_alloc
 
 EACCES = 13
 EINVAL = 22

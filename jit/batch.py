@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
-from ebpflite.jit.abi import Ctx, Status
-from ebpflite.vm.memory import Region, low_alloc
 
 from ebpflite.errors import ContextError
+from ebpflite.jit.abi import Ctx, Status
+from ebpflite.vm.memory import Region, low_alloc
 
 XDP_MD_SIZE = 24  #: six u32 (data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex)
 _BATCH_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p)

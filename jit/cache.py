@@ -29,6 +29,7 @@ from pathlib import Path
 
 import llvmlite
 import llvmlite.binding as llvm
+
 from ebpflite.jit.lower import (
     BATCH_NAME,
     CALLFN_NAME,

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from ebpflite.jit.abi import CALLBACK_ARGS, CallKind, Ctx, Status
 from ebpflite.vm.handlers import Exit, HandlerBuilder, Machine, Switch
 

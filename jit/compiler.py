@@ -23,6 +23,8 @@ import os
 import sys
 
 import numpy as np
+
+from ebpflite.errors import BudgetExceeded, CallDepthExceeded, EbpfError, ExecutionError
 from ebpflite.jit.abi import CTX_WORDS, Ctx, Status
 from ebpflite.jit.cache import CompiledCode, compile_program
 from ebpflite.jit.callbacks import Trampoline
@@ -31,8 +33,6 @@ from ebpflite.jit.native import map_table_rows, native_helper_numbers
 from ebpflite.vm.env import Environment, RunResult
 from ebpflite.vm.isa import MAX_CALL_DEPTH
 from ebpflite.vm.program import Program
-
-from ebpflite.errors import BudgetExceeded, CallDepthExceeded, EbpfError, ExecutionError
 
 M64 = (1 << 64) - 1
 _ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p)

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import llvmlite.ir as ir
+
 from ebpflite.jit.abi import CALLBACK_ARGS, CallKind, Ctx, Status
 from ebpflite.jit.native import build_native_helpers
 from ebpflite.jit.switches import SwitchPlan, recover_switch

@@ -51,6 +51,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import llvmlite.ir as ir
+
 from ebpflite.jit.abi import Ctx
 
 I1 = ir.IntType(1)

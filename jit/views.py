@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 import llvmlite.binding as llvm
+
 from ebpflite.jit.cache import compile_program, target_machine
 from ebpflite.jit.lower import LowerOptions, lower_program
 from ebpflite.vm.program import Program

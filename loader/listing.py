@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ebpflite.errors import LoaderError
 from ebpflite.loader.objfile import ObjectFile, load_object
 from ebpflite.vm.insn import encode_one
 from ebpflite.vm.isa import Kind, PseudoSrc
 from ebpflite.vm.program import Program
-
-from ebpflite.errors import LoaderError
 
 _MAP_SRCS = {PseudoSrc.MAP_FD, PseudoSrc.MAP_IDX, PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX_VALUE}
 

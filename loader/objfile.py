@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ebpflite.errors import BTFError, DecodeError, LoaderError
 from ebpflite.loader import elf as elfmod
 from ebpflite.loader.btf import Btf, parse_btf
 from ebpflite.loader.btf_ext import BtfExt, CoreRelo, parse_btf_ext
@@ -40,8 +41,6 @@ from ebpflite.loader.relocs import Function, find_functions, link_program, resol
 from ebpflite.vm.insn import decode
 from ebpflite.vm.isa import Kind, PseudoSrc
 from ebpflite.vm.program import Program, SourceLine
-
-from ebpflite.errors import BTFError, DecodeError, LoaderError
 
 LEGACY_MAP_SECTIONS = ("maps",)
 BTF_MAP_SECTION = ".maps"

@@ -27,6 +27,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from ebpflite.errors import LoaderError
 from ebpflite.loader.elf import (
     SHN_UNDEF,
     STB_LOCAL,
@@ -36,8 +37,6 @@ from ebpflite.loader.elf import (
     Section,
 )
 from ebpflite.vm.isa import CallSrc, PseudoSrc
-
-from ebpflite.errors import LoaderError
 
 _SLOT = struct.Struct("<BBhi")
 OP_LDDW = 0x18

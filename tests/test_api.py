@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ebpflite.helpers.runtime import ObjectRuntime
-from ebpflite.vm.program import Program
 
 import ebpflite
 from ebpflite.errors import ContextError, LoaderError
+from ebpflite.helpers.runtime import ObjectRuntime
+from ebpflite.vm.program import Program
 
 PROGS = Path(__file__).resolve().parent / "kernel" / "progs"
 REPO = Path(__file__).resolve().parents[1]
@@ -73,9 +73,8 @@ def test_trace_output_collected(tmp_path):
 
 
 def test_cli_prog_run_and_xdp(parse_obj, tmp_path):
-    from ebpflite.helpers.pcap import write_pcap
-
     from ebpflite.cli import cli
+    from ebpflite.helpers.pcap import write_pcap
 
     data = tmp_path / "in.bin"
     data.write_bytes(frame(17, 9))

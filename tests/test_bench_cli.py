@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ebpflite.vm.insn import encode, make
 
 from ebpflite.cli import bench as benchmod
 from ebpflite.cli import cli
+from ebpflite.vm.insn import encode, make
 
 ROOT = Path(__file__).resolve().parents[1]
 XDP_SOURCE = ROOT / "bench" / "progs" / "xdp_verdict.c"
@@ -47,9 +47,8 @@ def mem_file(tmp_path) -> Path:
 
 @pytest.fixture(scope="module")
 def xdp_object(tmp_path_factory) -> Path:
-    from ebpflite.loader.cc import compile_c
-
     from ebpflite.errors import CompileError
+    from ebpflite.loader.cc import compile_c
 
     try:
         return compile_c(XDP_SOURCE, tmp_path_factory.mktemp("bench") / "xdp_verdict.o")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 import pytest
-from ebpflite.helpers import maps
-from ebpflite.loader.maps import MapSpec
 
 from ebpflite.cli.mapargs import apply, parse_bytes
+from ebpflite.helpers import maps
+from ebpflite.loader.maps import MapSpec
 
 
 @pytest.mark.parametrize(("text", "size", "lpm", "expected"), [

@@ -17,11 +17,11 @@ import json
 from pathlib import Path
 
 import pytest
+
+from ebpflite.errors import DecodeError, EbpfError, ExecutionError
 from ebpflite.vm.insn import Insn, encode, make
 from ebpflite.vm.interp import run_conformance
 from ebpflite.vm.program import Program
-
-from ebpflite.errors import DecodeError, EbpfError, ExecutionError
 
 ENGINES = ["interp", "jit"]
 

@@ -11,6 +11,8 @@ import struct
 
 import numpy as np
 import pytest
+
+from ebpflite.errors import PcapError
 from ebpflite.helpers.pcap import (
     Packet,
     iter_packets,
@@ -19,8 +21,6 @@ from ebpflite.helpers.pcap import (
     write_pcap,
     write_pcapng,
 )
-
-from ebpflite.errors import PcapError
 from ebpflite.packets import TCP, UDP, Ether, IPv4, IPv6
 
 FRAMES = [bytes(Ether() / IPv4(id=i) / UDP(dport=1000 + i) / bytes(i)) for i in range(5)]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ebpflite.errors import VerifierError
 from ebpflite.helpers import registry
 from ebpflite.verifier import cfg as cfgmod
 from ebpflite.verifier.contexts import descriptor
@@ -27,8 +28,6 @@ from ebpflite.verifier.state import T, Value, entry_state
 from ebpflite.verifier.stats import program_stats
 from ebpflite.verifier.transfer import Machine
 from ebpflite.vm.program import Program
-
-from ebpflite.errors import VerifierError
 
 __all__ = ["verify", "check", "Report", "Finding", "program_stats"]
 

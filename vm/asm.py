@@ -30,6 +30,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ebpflite.errors import AssemblerError
 from ebpflite.vm.asm_syntax import (
     KEYWORDS,
     TEMPLATES_BY_MNEMONIC,
@@ -42,8 +43,6 @@ from ebpflite.vm.asm_syntax import (
 from ebpflite.vm.insn import Insn, encode
 from ebpflite.vm.isa import Kind
 from ebpflite.vm.program import Program, SourceLine
-
-from ebpflite.errors import AssemblerError
 
 _COMMENT_RE = re.compile(r"#|;|//")
 #: "   12:\t b7 01 00 00 ...\t" prefix of llvm-objdump lines

@@ -41,9 +41,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ebpflite.vm.isa import SPECS, InsnSpec, Kind, PseudoSrc
-
 from ebpflite.errors import AssemblerError
+from ebpflite.vm.isa import SPECS, InsnSpec, Kind, PseudoSrc
 
 SYNTAXES = ("llvm", "conformance")
 

@@ -17,10 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ebpflite.errors import ExecutionError
 from ebpflite.vm.isa import PseudoSrc
 from ebpflite.vm.memory import AddressSpace, Stack
-
-from ebpflite.errors import ExecutionError
 
 HelperFn = Callable[["Environment", int, int, int, int, int], int]
 

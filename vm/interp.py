@@ -26,6 +26,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from ebpflite.errors import BudgetExceeded, CallDepthExceeded, EbpfError, ExecutionError
 from ebpflite.vm.blocks import Blocks
 from ebpflite.vm.env import Environment, HelperFn, RunResult, TraceEntry
 from ebpflite.vm.handlers import M64, Exit, Handler, HandlerBuilder, Machine, Switch
@@ -33,8 +34,6 @@ from ebpflite.vm.insn import Insn, decode
 from ebpflite.vm.isa import MAX_CALL_DEPTH, Kind
 from ebpflite.vm.memory import Region, low_alloc
 from ebpflite.vm.program import Program
-
-from ebpflite.errors import BudgetExceeded, CallDepthExceeded, EbpfError, ExecutionError
 
 _WRITES_MEMORY = {Kind.ST, Kind.STX, Kind.ATOMIC}
 

@@ -22,9 +22,9 @@ import mmap
 from dataclasses import dataclass
 
 import numpy as np
-from ebpflite.vm.isa import MAX_CALL_DEPTH, STACK_SIZE
 
 from ebpflite.errors import MemoryFault
+from ebpflite.vm.isa import MAX_CALL_DEPTH, STACK_SIZE
 
 _MAP_32BIT = getattr(mmap, "MAP_32BIT", 0x40)
 _PAGE = mmap.PAGESIZE

@@ -14,7 +14,6 @@ import random
 from pathlib import Path
 
 from ebpflite.helpers.pcap import Packet, write_pcap
-
 from ebpflite.packets import ARP, ICMP, TCP, UDP, Dot1AD, Dot1Q, Ether, Frame, ICMPv6, IPv4, IPv6
 
 START_NS = 1_700_000_000 * 1_000_000_000  #: 2023-11-14, any fixed time will do

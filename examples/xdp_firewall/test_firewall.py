@@ -26,9 +26,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ebpflite.helpers.pcap import read_packets
 
 import ebpflite
+from ebpflite.helpers.pcap import read_packets
 from ebpflite.packets import (
     ARP,
     TCP,

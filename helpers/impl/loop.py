@@ -17,11 +17,11 @@ when it exits. Without it these helpers raise HelperError saying so.
 from __future__ import annotations
 
 import numpy as np
+
+from ebpflite.errors import HelperError
 from ebpflite.helpers.impl._common import E2BIG, EINVAL, M64, err, map_at
 from ebpflite.vm.env import Environment
 from ebpflite.vm.memory import Region
-
-from ebpflite.errors import HelperError
 
 BPF_MAX_LOOPS = 8 * 1024 * 1024
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from ebpflite.errors import HelperError
 from ebpflite.helpers.impl._common import ENOENT, M64, err, map_at, read, write
 from ebpflite.vm.env import Environment
 from ebpflite.vm.memory import Region
-
-from ebpflite.errors import HelperError
 
 
 def _key(env: Environment, live: Any, address: int) -> bytes:

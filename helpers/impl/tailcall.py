@@ -10,11 +10,10 @@ differ from the caller's).
 
 from __future__ import annotations
 
+from ebpflite.errors import HelperError
 from ebpflite.helpers.impl._common import E2BIG, ENOENT, err, map_at
 from ebpflite.vm.env import Environment
 from ebpflite.vm.isa import MAX_TAIL_CALLS
-
-from ebpflite.errors import HelperError
 
 
 def tail_call(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from ebpflite.helpers.maps import layout as L
-from ebpflite.vm.memory import Region
 
 from ebpflite.errors import MapError
+from ebpflite.helpers.maps import layout as L
+from ebpflite.vm.memory import Region
 
 
 @dataclass

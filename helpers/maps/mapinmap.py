@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from ebpflite.helpers.maps import layout as L
 from ebpflite.helpers.maps.array import FdArrayMap
 from ebpflite.helpers.maps.base import Map, by_address, decode

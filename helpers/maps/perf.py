@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
 from ebpflite.helpers.maps import layout as L
 from ebpflite.helpers.maps.base import Map
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from ebpflite.helpers import registry
 from ebpflite.vm.env import Environment
 from ebpflite.vm.memory import Region

@@ -5,10 +5,10 @@ from __future__ import annotations
 import struct
 
 import pytest
-from ebpflite.helpers import contexts as C
-from ebpflite.vm.memory import AddressSpace
 
 from ebpflite.errors import ContextError
+from ebpflite.helpers import contexts as C
+from ebpflite.vm.memory import AddressSpace
 
 FRAME = bytes(range(60))
 

@@ -6,11 +6,11 @@ import errno
 import struct
 
 import pytest
-from ebpflite.helpers import maps
-from ebpflite.helpers.maps import MapSpec
 from helpers_testlib import neg
 
 from ebpflite.errors import HelperError, MemoryFault
+from ebpflite.helpers import maps
+from ebpflite.helpers.maps import MapSpec
 
 
 def test_lookup_update_delete(bench):

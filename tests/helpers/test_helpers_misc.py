@@ -7,15 +7,15 @@ import errno
 import struct
 
 import pytest
+from helpers_testlib import neg
+
+from ebpflite.errors import HelperError
 from ebpflite.helpers import maps
 from ebpflite.helpers.contexts import XdpContext
 from ebpflite.helpers.impl.csum import csum_partial
 from ebpflite.helpers.impl.process import Process
 from ebpflite.helpers.impl.time import Clock
 from ebpflite.helpers.maps import MapSpec
-from helpers_testlib import neg
-
-from ebpflite.errors import HelperError
 
 
 def test_fixed_clock(linux):

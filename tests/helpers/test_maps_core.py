@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ebpflite.helpers import maps as M
-from ebpflite.helpers.maps import layout as L
-from ebpflite.vm.memory import AddressSpace
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ebpflite.errors import MapError
+from ebpflite.helpers import maps as M
+from ebpflite.helpers.maps import layout as L
+from ebpflite.vm.memory import AddressSpace
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "maps.md"
 

@@ -11,11 +11,11 @@ import textwrap
 
 import pytest
 from click.testing import CliRunner
-from ebpflite.helpers import maps as M
-from ebpflite.helpers.maps import layout as L
 
 from ebpflite.cli import cli
 from ebpflite.errors import MapError
+from ebpflite.helpers import maps as M
+from ebpflite.helpers.maps import layout as L
 
 
 def test_contents_persist_between_runs(tmp_path):

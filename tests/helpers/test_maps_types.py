@@ -8,15 +8,15 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ebpflite.errors import MapError
 from ebpflite.helpers import maps as M
 from ebpflite.helpers.maps import layout as L
 from ebpflite.helpers.maps import ringbuf as R
 from ebpflite.helpers.maps.lpm import mask_data
 from ebpflite.vm.program import Program
-from hypothesis import given
-from hypothesis import strategies as st
-
-from ebpflite.errors import MapError
 
 
 @pytest.fixture(autouse=True)

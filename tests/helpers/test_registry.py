@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from ebpflite.helpers import registry
 from ebpflite.helpers.registry import Arg, Ret
 

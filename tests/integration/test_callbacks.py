@@ -4,9 +4,9 @@ run the callback subprogram in a new frame of the same engine run."""
 from __future__ import annotations
 
 import pytest
-from ebpflite.loader.cc import compile_c
 
 import ebpflite
+from ebpflite.loader.cc import compile_c
 
 SOURCE = r"""
 #include <linux/bpf.h>

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ebpflite.helpers.pcap import Packet, read_packets, write_pcap
-from ebpflite.jit.compiler import JitProgram
-from ebpflite.loader.cc import compile_c
 
 import ebpflite
 from ebpflite.cli import cli
 from ebpflite.errors import EngineMismatch
+from ebpflite.helpers.pcap import Packet, read_packets, write_pcap
+from ebpflite.jit.compiler import JitProgram
+from ebpflite.loader.cc import compile_c
 
 SOURCE = r"""
 #include <linux/bpf.h>

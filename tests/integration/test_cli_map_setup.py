@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ebpflite.loader.cc import compile_c
 
 import ebpflite
 from ebpflite.cli import cli
+from ebpflite.loader.cc import compile_c
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "examples" / "data" / "sample.pcap"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from ebpflite.loader.cc import compile_c
 
 import ebpflite
 from ebpflite.errors import EngineMismatch
+from ebpflite.loader.cc import compile_c
 
 SOURCE = r"""
 #include <linux/bpf.h>

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ebpflite.loader.cc import compile_c
 
 import ebpflite
+from ebpflite.loader.cc import compile_c
 
 LOADER_CORPUS = Path(__file__).resolve().parents[1] / "loader" / "c"
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
+from ebpflite.errors import EbpfError
 from ebpflite.jit.compiler import JitProgram
 from ebpflite.vm.env import Environment
 from ebpflite.vm.insn import Insn, make
 from ebpflite.vm.interp import Interpreter
 from ebpflite.vm.isa import BY_NAME, Kind
 from ebpflite.vm.program import Program
-
-from ebpflite.errors import EbpfError
 
 M64 = (1 << 64) - 1
 EnvFactory = Callable[[], tuple[Environment, dict[str, int]]]

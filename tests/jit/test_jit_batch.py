@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from jit_harness import EXIT, insn, program
+
+from ebpflite.errors import ContextError, MemoryFault
 from ebpflite.jit.batch import PacketBatch
 from ebpflite.jit.compiler import JitProgram
 from ebpflite.vm.env import Environment
 from ebpflite.vm.interp import Interpreter
 from ebpflite.vm.memory import Region, low_alloc
-from jit_harness import EXIT, insn, program
-
-from ebpflite.errors import ContextError, MemoryFault
 
 # XDP: drop (1) short packets, pass (2) IPv4, drop others; rewrite byte 0 of passed packets
 PARSE = program(

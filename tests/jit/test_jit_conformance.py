@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from ebpflite.jit.compiler import JitProgram
 from ebpflite.vm.interp import conformance_environment
 from ebpflite.vm.program import Program

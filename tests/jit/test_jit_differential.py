@@ -21,12 +21,13 @@ thousands.
 
 from __future__ import annotations
 
-from ebpflite.helpers import maps, registry
-from ebpflite.vm.env import Environment
-from ebpflite.vm.isa import SPECS, Kind, PseudoSrc
 from hypothesis import given
 from hypothesis import strategies as st
 from jit_harness import EXIT, agree, buffer, insn, lddw, program
+
+from ebpflite.helpers import maps, registry
+from ebpflite.vm.env import Environment
+from ebpflite.vm.isa import SPECS, Kind, PseudoSrc
 
 BUF_SIZE = 64
 WRITABLE = list(range(0, 9))  # r9 holds the buffer's address, r10 the frame pointer

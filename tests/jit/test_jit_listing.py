@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ebpflite.jit.listing import render
-from ebpflite.vm.asm import assemble_program
 
 from ebpflite.cli import cli
 from ebpflite.errors import VerifierError
+from ebpflite.jit.listing import render
+from ebpflite.vm.asm import assemble_program
 
 SOURCE = "r0 = 7\nr0 += 1\nexit\n"
 C_SOURCE = r"""
@@ -48,9 +48,8 @@ def test_xlated_ir_and_jited_views_of_an_assembly_file(asm_file: Path):
 
 
 def test_views_of_an_elf_object(tmp_path: Path):
-    from ebpflite.loader.cc import compile_c
-
     import ebpflite
+    from ebpflite.loader.cc import compile_c
 
     src = tmp_path / "pass.c"
     src.write_text(C_SOURCE)

@@ -10,11 +10,11 @@ packet after packet.
 from __future__ import annotations
 
 import pytest
+
+import ebpflite
 from ebpflite.jit.compiler import JitProgram
 from ebpflite.jit.native import native_helper_numbers
 from ebpflite.loader.cc import compile_c
-
-import ebpflite
 
 SOURCE = r"""
 #include <linux/bpf.h>

@@ -27,10 +27,10 @@ from __future__ import annotations
 import random
 
 import pytest
-from ebpflite.jit.compiler import JitProgram
-from ebpflite.loader.cc import compile_c
 
 import ebpflite
+from ebpflite.jit.compiler import JitProgram
+from ebpflite.loader.cc import compile_c
 
 SOURCE = r"""
 #include <linux/bpf.h>
@@ -213,6 +213,7 @@ def _native_csum(frm: bytes, to: bytes, seed: int) -> int:
 
     import llvmlite.binding as llvm
     import llvmlite.ir as ir
+
     from ebpflite.jit.cache import new_target_machine
     from ebpflite.jit.native import NATIVE_FN_T, build_native_helpers
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from jit_harness import EXIT, M64, agree, buffer, insn, lddw, program
+
+from ebpflite.errors import BudgetExceeded, CallDepthExceeded, ExecutionError, HelperError, MemoryFault
 from ebpflite.jit.compiler import JitProgram
 from ebpflite.vm.env import Environment
 from ebpflite.vm.isa import MAX_CALL_DEPTH, MAX_TAIL_CALLS, PseudoSrc
 from ebpflite.vm.memory import Region, low_alloc
-from jit_harness import EXIT, M64, agree, buffer, insn, lddw, program
-
-from ebpflite.errors import BudgetExceeded, CallDepthExceeded, ExecutionError, HelperError, MemoryFault
 
 INT64_MIN = 1 << 63
 

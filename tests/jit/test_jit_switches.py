@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from jit_harness import insn, program
+
 from ebpflite.jit.compiler import JitProgram
 from ebpflite.jit.lower import function_shapes
 from ebpflite.jit.switches import MAX_SPAN, recover_switch
 from ebpflite.vm.env import Environment
 from ebpflite.vm.interp import Interpreter
 from ebpflite.vm.memory import Region, low_alloc
-from jit_harness import insn, program
 
 SOURCE = r"""
 typedef unsigned long long u64;

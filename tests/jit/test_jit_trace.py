@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from ebpflite.jit.compiler import JitProgram, TraceUnsupported
-from ebpflite.vm.asm import assemble_program
 
 from ebpflite import engines
 from ebpflite.errors import EbpfError
+from ebpflite.jit.compiler import JitProgram, TraceUnsupported
+from ebpflite.vm.asm import assemble_program
 
 
 def test_trace_true_raises_a_clear_ebpf_error():

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from jit_harness import EXIT, insn, program
+
 from ebpflite.jit import cache
 from ebpflite.jit.compiler import JitProgram
 from ebpflite.jit.views import annotate, ir_text, native_asm
-from jit_harness import EXIT, insn, program
 
 # a loop over the input buffer that LLVM cannot fold away
 LOOP = program(insn("mov", dst=0, imm=0), insn("mov", dst=3, imm=0),
@@ -59,8 +60,9 @@ def test_disk_cache_skips_code_generation(tmp_path):
 
 @pytest.mark.parametrize("level", [0, 1, 2, 3])
 def test_every_opt_level_gives_the_same_result(level: int):
-    from ebpflite.vm.env import Environment
     from jit_harness import buffer
+
+    from ebpflite.vm.env import Environment
 
     env = Environment.minimal()
     region = buffer(env, bytes(range(10)))

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from ebpflite.loader.cc import compile_c, find_compilers
 
 C_DIR = Path(__file__).resolve().parent / "c"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
-from ebpflite.loader.listing import object_listing
 
 from ebpflite.cli import cli
+from ebpflite.loader.listing import object_listing
 
 
 def run(*args: str):

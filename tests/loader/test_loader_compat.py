@@ -24,12 +24,12 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from ebpflite.loader import load_object
-from ebpflite.loader.btf import Kind
-from ebpflite.loader.cc import INCLUDE_DIR, compile_c, find_compilers
 
 import ebpflite
 from ebpflite.errors import LoaderError
+from ebpflite.loader import load_object
+from ebpflite.loader.btf import Kind
+from ebpflite.loader.cc import INCLUDE_DIR, compile_c, find_compilers
 from ebpflite.packets import ICMP, TCP, UDP, Dot1Q, Ether, ICMPv6, IPv4, IPv6, decode, internet_checksum
 
 HERE = Path(__file__).resolve().parent

@@ -5,12 +5,12 @@ from __future__ import annotations
 import struct
 
 import pytest
-from ebpflite.loader import load_object
-from ebpflite.loader.btf import parse_btf
-from ebpflite.loader.btf_ext import parse_btf_ext
 from elftools.elf.elffile import ELFFile
 
 from ebpflite.errors import BTFError, LoaderError
+from ebpflite.loader import load_object
+from ebpflite.loader.btf import parse_btf
+from ebpflite.loader.btf_ext import parse_btf_ext
 
 SH_FIELDS = {"name": (0, "<I"), "type": (4, "<I"), "flags": (8, "<Q"), "offset": (24, "<Q"), "size": (32, "<Q"),
              "link": (40, "<I"), "info": (44, "<I"), "entsize": (56, "<Q")}

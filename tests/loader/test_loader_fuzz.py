@@ -7,10 +7,10 @@ import io
 import random
 import struct
 
-from ebpflite.loader import load_object
 from elftools.elf.elffile import ELFFile
 
 from ebpflite.errors import EbpfError
+from ebpflite.loader import load_object
 
 MUTATIONS_PER_OBJECT = 400  # x 6 objects = 2400 loads, a few seconds
 

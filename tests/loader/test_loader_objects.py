@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
+from ebpflite.errors import LoaderError
 from ebpflite.loader import load_object
 from ebpflite.loader.maps import BPF_F_RDONLY_PROG
 from ebpflite.vm.isa import Kind, PseudoSrc
-
-from ebpflite.errors import LoaderError
 
 
 def _lddws(prog, src):

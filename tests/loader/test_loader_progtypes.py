@@ -1,6 +1,7 @@
 """Section names -> program types (libbpf's and ebpf-for-windows' tables)."""
 
 import pytest
+
 from ebpflite.loader.progtypes import PROG_TYPES, prog_type_for_section
 
 

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 
 import pytest
+
 from ebpflite.loader import load_object
 from ebpflite.loader.btf import parse_btf
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from ebpflite.helpers import registry
-from ebpflite.vm.insn import make
 from verifier_testlib import CALL, EXIT, LD, MAP, K, X, prog
 
 from ebpflite import verifier
 from ebpflite.errors import VerifierError
+from ebpflite.helpers import registry
+from ebpflite.vm.insn import make
 
 HASH = SimpleNamespace(name="h", type="hash", key_size=4, value_size=8, max_entries=8, flags=0)
 RDONLY = SimpleNamespace(name="ro", type="array", key_size=4, value_size=16, max_entries=1, flags=1 << 7)

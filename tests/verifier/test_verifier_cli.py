@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ebpflite.loader.cc import compile_c, find_compilers
 
 from ebpflite.cli import cli
 from ebpflite.errors import CompileError
+from ebpflite.loader.cc import compile_c, find_compilers
 
 CORPUS = Path(__file__).parent / "corpus"
 

@@ -12,12 +12,12 @@ import re
 from pathlib import Path
 
 import pytest
-from ebpflite.loader import load_object
-from ebpflite.loader.cc import compile_c, find_compilers
 from verifier_kernel import bpf_refused, kernel_verdict, unavailable
 
 from ebpflite import verifier
 from ebpflite.errors import CompileError
+from ebpflite.loader import load_object
+from ebpflite.loader.cc import compile_c, find_compilers
 
 CORPUS = Path(__file__).parent / "corpus"
 LINUX_SAFE = sorted((CORPUS / "safe").glob("*.c"))

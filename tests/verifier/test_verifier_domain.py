@@ -9,10 +9,11 @@ of members for which the condition holds.
 
 from __future__ import annotations
 
-from ebpflite.verifier.domain import M64, TOP, Scalar, Tnum, alu_op, endian_op, refine_width
-from ebpflite.vm import alu
 from hypothesis import given
 from hypothesis import strategies as st
+
+from ebpflite.verifier.domain import M64, TOP, Scalar, Tnum, alu_op, endian_op, refine_width
+from ebpflite.vm import alu
 
 INTERESTING = [0, 1, 2, 7, 8, 14, 255, 256, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 1 << 32,
                (1 << 63) - 1, 1 << 63, M64 - 1, M64]

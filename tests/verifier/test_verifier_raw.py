@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-from ebpflite.vm.insn import decode
-from ebpflite.vm.program import Program
 
 from ebpflite import engines, verifier
 from ebpflite.cli.run import conformance_environment
 from ebpflite.errors import VerifierError
+from ebpflite.vm.insn import decode
+from ebpflite.vm.program import Program
 
 SUITE = Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance"
 

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import random
 
-from ebpflite.helpers.runtime import ObjectRuntime
-from ebpflite.loader.maps import MapSpec
-from ebpflite.vm.insn import make
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from verifier_testlib import CALL, EXIT, LD, MAP, K, X, prog
 
 from ebpflite import verifier
 from ebpflite.errors import ExecutionError
+from ebpflite.helpers.runtime import ObjectRuntime
+from ebpflite.loader.maps import MapSpec
+from ebpflite.vm.insn import make
 
 ARRAY = MapSpec(name="arr", type="array", key_size=4, value_size=16, max_entries=2)
 SCALARS = (0, 7, 8, 9)

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from ebpflite.vm.asm import assemble, assemble_bytes, assemble_program
 from ebpflite.vm.insn import Insn, encode, make
 from ebpflite.vm.isa import BY_NAME, Kind

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ebpflite.vm.asm import assemble_bytes
 
 from ebpflite.cli import cli
 from ebpflite.errors import AssemblerError, DecodeError
+from ebpflite.vm.asm import assemble_bytes
 
 SOURCE = "mov %r0, 1\nL: jne %r0, 2, L\nexit\n"
 CODE = assemble_bytes(SOURCE)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ebpflite.vm.asm import assemble
 
 from ebpflite.errors import AssemblerError
+from ebpflite.vm.asm import assemble
 
 REPO = Path(__file__).resolve().parents[2]
 NEGATIVE = (REPO / ".." / "shared" / "conformance" / "negative").resolve()

@@ -10,13 +10,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ebpflite.vm.asm import assemble, assemble_program
 from ebpflite.vm.disasm import disassemble, format_insn, to_json
 from ebpflite.vm.insn import FIELDS, Insn, decode, encode, make
 from ebpflite.vm.isa import BY_NAME, SPECS, InsnSpec, Kind
 from ebpflite.vm.program import Program
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 SYNTAXES = ("llvm", "conformance")
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from ebpflite.errors import BudgetExceeded, CallDepthExceeded, ExecutionError, HelperError, MemoryFault
 from ebpflite.vm.env import Environment
 from ebpflite.vm.insn import Insn, make
 from ebpflite.vm.interp import Interpreter
 from ebpflite.vm.isa import BY_NAME, MAX_CALL_DEPTH, MAX_TAIL_CALLS, Kind, PseudoSrc
 from ebpflite.vm.memory import Region, low_alloc
 from ebpflite.vm.program import Program
-
-from ebpflite.errors import BudgetExceeded, CallDepthExceeded, ExecutionError, HelperError, MemoryFault
 
 M64 = (1 << 64) - 1
 INT64_MIN = 1 << 63

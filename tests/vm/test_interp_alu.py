@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from ebpflite.vm import alu
 from ebpflite.vm.insn import Insn, make
 from ebpflite.vm.interp import Interpreter
 from ebpflite.vm.isa import BY_NAME
 from ebpflite.vm.program import Program
-from hypothesis import given
-from hypothesis import strategies as st
 
 U64 = st.integers(0, (1 << 64) - 1)
 EDGE = st.sampled_from([0, 1, 2, 31, 32, 63, 64, (1 << 31), (1 << 32) - 1, (1 << 63), (1 << 64) - 1])

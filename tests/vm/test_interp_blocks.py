@@ -14,6 +14,10 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ebpflite.errors import BudgetExceeded, EbpfError, MemoryFault
 from ebpflite.vm import blocks
 from ebpflite.vm.env import Environment
 from ebpflite.vm.insn import Insn, decode, make
@@ -21,10 +25,6 @@ from ebpflite.vm.interp import Interpreter, conformance_environment
 from ebpflite.vm.isa import BY_NAME, SPECS, Kind, PseudoSrc
 from ebpflite.vm.memory import AddressSpace, Region, low_alloc
 from ebpflite.vm.program import Program
-from hypothesis import given
-from hypothesis import strategies as st
-
-from ebpflite.errors import BudgetExceeded, EbpfError, MemoryFault
 
 SUITE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance").resolve()
 

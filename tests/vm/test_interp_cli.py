@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ebpflite.vm.insn import encode, make
-from ebpflite.vm.isa import BY_NAME
 
 from ebpflite.cli import cli
 from ebpflite.errors import BudgetExceeded, DecodeError, EngineMismatch, MemoryFault, VerifierError
+from ebpflite.vm.insn import encode, make
+from ebpflite.vm.isa import BY_NAME
 
 SUITE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance").resolve()
 
