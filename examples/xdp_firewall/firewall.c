@@ -291,10 +291,6 @@ static __always_inline __u32 decide(struct packet_info *info)
 
 	if (info->l3_proto == ETH_P_IP) {
 		hits = bpf_map_lookup_elem(&blocklist_v4, &info->v4);
-		/* Keeps clang from merging the two lookups into one call whose map
-		 * is "v4 or v6": the kernel accepts that, ebpflite's verifier
-		 * (which joins the paths) does not yet. */
-		barrier_var(hits);
 	} else if (info->l3_proto == ETH_P_IPV6) {
 		hits = bpf_map_lookup_elem(&blocklist_v6, &info->v6);
 	} else {
