@@ -261,9 +261,9 @@ def write_readme(r: Results, kernel: dict[str, dict], command: str, exit_code: i
             "- Compute kernels run in the JIT unchecked (as for verified code); the `fnv (JIT checked)` row "
             "compares the interpreter with the JIT in checked mode (bench/test_bench_jit.py::"
             "test_jit_vs_interpreter).",
-            "- The JIT emits `bpf_map_lookup_elem` natively for array and hash maps in verified code "
-            "(jit/native.py); map updates and most other helpers still call back into Python, which is "
-            "why `map_ops` (128 updates per run) gains little from the JIT.",
+            "- In verified code the JIT emits map lookup, update and delete (array, per-CPU array, hash, "
+            "per-CPU hash) and `bpf_csum_diff` natively (jit/native.py); other helpers (redirect_map, "
+            "adjust_head/tail, ktime, prandom, ringbuf...) call back into the Python implementations.",
             f"- kernel, compute kernels: {kernel['compute kernels']['note']}.", "", *notes,
             "## Plot", "", "![engines against programs](engines.png)" if plotted else "(matplotlib missing)", "",
             "## Suites", "", *[f"- `bench/{s}`" for s in SUITES], ""]
