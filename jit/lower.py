@@ -217,6 +217,11 @@ class ModuleLowering:
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         ctx = fn.args[0]
         args = [ctx_load(b, ctx, Ctx.REG0 + i) for i in range(10)] + [ctx_load(b, ctx, Ctx.DEPTH)]
+        self._call_entry_and_return(fn, b, ctx, args)
+
+    def _call_entry_and_return(self, fn: ir.Function, b: ir.IRBuilder, ctx, args: list) -> None:
+        """Call the entry function with ``args`` (r0..r9, frame) and return the status;
+        on success r0..r5 go back to ``ctx[REG0..REG5]``."""
         res = b.call(self.functions[0], [ctx] + args)
         status = ctx_load(b, ctx, Ctx.STATUS)
         done = fn.append_basic_block("done")
@@ -248,17 +253,7 @@ class ModuleLowering:
         for word in (Ctx.STATUS, Ctx.COUNT, Ctx.DEPTH):
             ctx_store(b, ctx, word, 0)
         args = [_c(I64, 0)] + [ctx_load(b, ctx, Ctx.REG0 + i) for i in range(1, 6)] + [_c(I64, 0)] * 5
-        res = b.call(self.functions[0], [ctx] + args)
-        status = ctx_load(b, ctx, Ctx.STATUS)
-        done = fn.append_basic_block("done")
-        out = fn.append_basic_block("out")
-        b.cbranch(b.icmp_unsigned("==", status, _c(I64, 0)), done, out)
-        b.position_at_end(done)
-        for i in range(6):
-            ctx_store(b, ctx, Ctx.REG0 + i, b.extract_value(res, i))
-        b.branch(out)
-        b.position_at_end(out)
-        b.ret(status)
+        self._call_entry_and_return(fn, b, ctx, args)
 
     # u64 ebpf_batch(ctx*, batch*) -> status; batch layout in jit/batch.py (BatchWord)
     def _build_batch(self) -> None:
