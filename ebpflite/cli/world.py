@@ -197,7 +197,8 @@ def _replay_batch(prog, packets, counts: Counter, kept: list, keep: set[str]) ->
     runner = prog.runner("jit")
     limit = XDP_FRAME_SIZE - XDP_HEADROOM - XDP_TAILROOM
     valid = [i for i, pkt in enumerate(packets) if ETH_HLEN <= len(pkt.data) <= limit]
-    counts["invalid"] += len(packets) - len(valid)
+    if len(valid) < len(packets):  # shorter than an Ethernet header, as per-packet runs count them
+        counts["invalid"] += len(packets) - len(valid)
     if not valid:
         return
     batch = PacketBatch.from_packets((packets[i].data for i in valid), headroom=XDP_HEADROOM)
