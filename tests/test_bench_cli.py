@@ -33,9 +33,7 @@ def raw_prog(tmp_path) -> Path:
 
 
 def _add_reg(dst: int, src: int):
-    from ebpflite.vm.isa import BY_NAME
-
-    return make(next(s for s in BY_NAME["add"] if s.source == "X"), dst=dst, src=src)
+    return make("add", dst=dst, src=src)
 
 
 @pytest.fixture()

@@ -71,13 +71,14 @@ class Insn:
         return replace(self, **changes)
 
 
-def make(name_or_spec: str | InsnSpec, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0,
+def make(name_or_spec: str | InsnSpec, dst: int = 0, src: int | None = None, off: int = 0, imm: int = 0,
          imm_hi: int = 0, pc: int = 0, *, pseudo: int = 0) -> Insn:
     """Build an instruction from a conformance mnemonic (``"add32"``, ``"lddw"``...).
 
-    Fixed fields of the spec are filled in; for lddw ``pseudo`` selects the
-    pseudo source. Intended for code that generates programs (tests, the
-    assembler, the verifier's rewrites).
+    ALU and jump mnemonics name two forms (``add r0, 1`` and ``add r0, r1``):
+    giving ``src`` picks the register form. Fixed fields of the spec are
+    filled in; for lddw ``pseudo`` selects the pseudo source. Intended for
+    code that generates programs (tests, the assembler, the verifier).
     """
     from ebpflite.vm.isa import BY_NAME
 
@@ -87,7 +88,12 @@ def make(name_or_spec: str | InsnSpec, dst: int = 0, src: int = 0, off: int = 0,
         specs = BY_NAME.get(name_or_spec)
         if not specs:
             raise KeyError(f"unknown mnemonic {name_or_spec!r}")
-        spec = specs[pseudo] if specs[0].kind is Kind.LDDW else specs[0]
+        if specs[0].kind is Kind.LDDW:
+            spec = specs[pseudo]
+        else:
+            by_source = {s.source: s for s in specs}
+            spec = by_source["X"] if src is not None and len(by_source) == 2 else specs[0]
+    src = 0 if src is None else src
     values = {"dst": dst, "src": src, "off": off, "imm": imm}
     values.update(dict(spec.fixed))
     return Insn(spec, values["dst"], values["src"], values["off"], values["imm"], imm_hi, pc)

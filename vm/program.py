@@ -59,6 +59,15 @@ class Program:
     def from_bytes(cls, code: bytes, **kwargs: Any) -> Program:
         return cls(decode(code), **kwargs)
 
+    @classmethod
+    def of(cls, *insns: Insn, **kwargs: Any) -> Program:
+        """A program of ``insns`` placed at consecutive pcs (lddw takes two slots)."""
+        placed, pc = [], 0
+        for insn in insns:
+            placed.append(insn.with_fields(pc=pc))
+            pc += insn.slots
+        return cls(placed, **kwargs)
+
     @property
     def bytecode(self) -> bytes:
         return encode(self.insns)

@@ -18,29 +18,18 @@ from ebpflite.jit.compiler import JitProgram
 from ebpflite.vm.env import Environment
 from ebpflite.vm.insn import Insn, make
 from ebpflite.vm.interp import Interpreter
-from ebpflite.vm.isa import BY_NAME, Kind
 from ebpflite.vm.program import Program
 
 M64 = (1 << 64) - 1
 EnvFactory = Callable[[], tuple[Environment, dict[str, int]]]
 
 
-def insn(name: str, dst: int = 0, src: int | None = None, off: int = 0, imm: int = 0, imm_hi: int = 0,
-         pseudo: int = 0) -> Insn:
-    """``make`` that picks the register-source form of a mnemonic when ``src`` is given."""
-    specs = [s for s in BY_NAME[name] if s.source == "X"] if src is not None else []
-    if len(specs) == 1 and specs[0].kind is not Kind.LDDW:
-        return make(specs[0], dst=dst, src=src, off=off, imm=imm)
-    return make(name, dst=dst, src=src or 0, off=off, imm=imm, imm_hi=imm_hi, pseudo=pseudo)
+#: ``insn("add", dst=0, src=1)`` is the register form, ``insn("add", dst=0, imm=1)`` the immediate one
+insn = make
 
 
 def program(*insns: Insn, name: str = "prog") -> Program:
-    """Place instructions at consecutive pcs (lddw takes two slots)."""
-    placed, pc = [], 0
-    for one in insns:
-        placed.append(one.with_fields(pc=pc))
-        pc += one.slots
-    return Program(placed, name=name)
+    return Program.of(*insns, name=name)
 
 
 def lddw(dst: int, value: int) -> Insn:

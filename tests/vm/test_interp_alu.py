@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from ebpflite.vm import alu
 from ebpflite.vm.insn import Insn, make
 from ebpflite.vm.interp import Interpreter
-from ebpflite.vm.isa import BY_NAME
 from ebpflite.vm.program import Program
 
 U64 = st.integers(0, (1 << 64) - 1)
@@ -50,8 +49,7 @@ def oracle(op: str, width: int, a: int, b: int) -> int:
 
 
 def _register_form(name: str, dst: int, src: int) -> Insn:
-    spec = next(s for s in BY_NAME[name] if s.source == "X")
-    return make(spec, dst=dst, src=src)
+    return make(name, dst=dst, src=src)
 
 
 OPS = ["add", "sub", "mul", "or", "and", "xor", "lsh", "rsh", "arsh", "div", "mod", "sdiv", "smod"]
@@ -71,8 +69,7 @@ def test_alu_register_forms_match_the_oracle(op: str, width: int, a: int, b: int
 
 @given(a=OPERAND, imm=st.integers(-(1 << 31), (1 << 31) - 1))
 def test_immediates_are_sign_extended_for_64bit_ops(a: int, imm: int):
-    prog = Program([make("add", dst=1, imm=imm), make("mov", dst=0, src=0, pc=1), make("exit", pc=2)])
-    prog.insns[1] = _register_form("mov", 0, 1).with_fields(pc=1)
+    prog = Program.of(make("add", dst=1, imm=imm), make("mov", dst=0, src=1), make("exit"))
     assert Interpreter(prog).run(r1=a).r0 == (a + imm) & ((1 << 64) - 1)
 
 

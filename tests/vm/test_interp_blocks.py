@@ -36,16 +36,11 @@ def compile_at_once(monkeypatch):
 
 
 def reg(name: str, dst: int, src: int, off: int = 0) -> Insn:
-    return make(next(s for s in BY_NAME[name] if s.source == "X"), dst=dst, src=src, off=off)
+    return make(name, dst=dst, src=src, off=off)
 
 
 def program(*insns: Insn) -> Program:
-    """The instructions at consecutive pcs (an lddw takes two slots)."""
-    placed, pc = [], 0
-    for insn in insns:
-        placed.append(insn.with_fields(pc=pc))
-        pc += insn.slots
-    return Program(placed)
+    return Program.of(*insns)
 
 
 def outcome(interp: Interpreter, *args: int) -> tuple:
