@@ -82,7 +82,10 @@ def test_paths_with_different_types_are_kept_apart():
     assert e.check == "pointer_leak" and "stack pointer" in e.message
 
 
-def test_a_register_with_different_types_past_the_state_bound():
+def test_a_register_with_different_types_past_the_state_bound(monkeypatch):
+    from ebpflite.verifier import fixpoint
+
+    monkeypatch.setattr(fixpoint, "MAX_STATES", 8)
     # four diamonds, each giving one register a context or a stack pointer: 16 shapes > MAX_STATES
     body = [LD("ldxw", 6, 1, 16)]
     for r in (2, 3, 4, 5):
