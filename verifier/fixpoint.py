@@ -60,7 +60,7 @@ class _Run:
 
 class Analyzer:
     def __init__(self, cfg: CFG, machine: Machine, *, all_errors: bool = False, verbose: bool = False,
-                 max_insns: int = COMPLEXITY_LIMIT):
+                 max_insns: int = COMPLEXITY_LIMIT, max_states: int | None = None):
         self.cfg = cfg
         self.m = machine
         machine.call_function = self.call_function
@@ -70,6 +70,8 @@ class Analyzer:
         self.all_errors = all_errors
         self.verbose = verbose
         self.max_insns = max_insns
+        #: states kept apart per point (default :data:`MAX_STATES`, read when the analysis starts)
+        self.max_states = MAX_STATES if max_states is None else max_states
         self.errors: list[Finding] = []
         self._seen: set[tuple[int, str]] = set()
         self.processed = 0
@@ -138,9 +140,9 @@ class Analyzer:
             return
         st.forget(run.live[dst])
         if (src, dst) in run.func.back_edges:
-            run.back.setdefault(dst, StateSet()).add(st, MAX_STATES)
+            run.back.setdefault(dst, StateSet()).add(st, self.max_states)
         else:
-            run.pending.setdefault(dst, StateSet()).add(st, MAX_STATES)
+            run.pending.setdefault(dst, StateSet()).add(st, self.max_states)
 
     def _block(self, run: _Run, start: int, st: State, first: int = 0) -> None:
         block = run.func.blocks[start]
@@ -201,7 +203,7 @@ class Analyzer:
             if r0.type is T.STACK and r0.ref >= len(st.frames) - 1:
                 raise fail(pc, "stack_escape", "a function returns a pointer to its own stack frame, which is "
                            "gone once it returns", "r0 does not point into the callee's frame", r0=r0)
-            run.exits.add(st, MAX_STATES)
+            run.exits.add(st, self.max_states)
 
     # -- bpf-to-bpf calls -----------------------------------------------------------------------------
     def call_function(self, st: State, target: int, pc: int) -> list[State] | None:
