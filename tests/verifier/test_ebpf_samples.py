@@ -23,12 +23,12 @@ GOAL_KERNEL_ACCEPTED = 0.98
 GOAL_PREVAIL_ACCEPTED = 0.95
 
 #: measured floors (raise them when the verifier accepts more; never lower them to make a change pass)
-FLOOR_KERNEL_ACCEPTED = 275  # of 345 the kernel accepts
-FLOOR_PREVAIL_ACCEPTED = 308  # of 403 PREVAIL accepts (excluded entries left out)
-CEILING_KERNEL_REJECTED_ACCEPTED = 7  # of 29 the kernel rejects; the goal is 0
+FLOOR_KERNEL_ACCEPTED = 283  # of 345 the kernel accepts
+FLOOR_PREVAIL_ACCEPTED = 313  # of 403 PREVAIL accepts (excluded entries left out)
+CEILING_KERNEL_REJECTED_ACCEPTED = 3  # of 29 the kernel rejects; the goal is 0
 #: per project: programs the kernel accepts that we accept
-PROJECT_FLOORS = {"bpf_cilium_test": 46, "build": 20, "cilium": 37, "cilium-examples": 8, "linux": 99,
-                  "new_linux": 19, "ovs": 10, "prototype-kernel": 32, "suricata": 4}
+PROJECT_FLOORS = {"bpf_cilium_test": 52, "build": 20, "cilium": 37, "cilium-examples": 8, "linux": 100,
+                  "new_linux": 19, "ovs": 11, "prototype-kernel": 32, "suricata": 4}
 
 
 @pytest.fixture(scope="module")
