@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ebpflite.errors import EngineMismatch
+from ebpflite.vm.errors import EngineMismatch
 
 
 @dataclass

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ebpflite.errors import ContextError
+from ebpflite.vm.errors import ContextError
 from ebpflite.vm.memory import AddressSpace, Region, low_alloc
 
 EACCES = 13

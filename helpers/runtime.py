@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ebpflite.errors import ExecutionError, LoaderError
 from ebpflite.helpers import contexts, registry
 from ebpflite.helpers.impl.process import Process
 from ebpflite.helpers.impl.time import Clock
 from ebpflite.vm.env import DEFAULT_BUDGET, Environment
+from ebpflite.vm.errors import ExecutionError, LoaderError
 from ebpflite.vm.isa import Kind
 from ebpflite.vm.program import Program
 

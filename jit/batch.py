@@ -25,8 +25,8 @@ from enum import IntEnum
 
 import numpy as np
 
-from ebpflite.errors import ContextError
 from ebpflite.jit.abi import Ctx, Status
+from ebpflite.vm.errors import ContextError
 from ebpflite.vm.memory import Region, low_alloc
 
 XDP_MD_SIZE = 24  #: six u32 (data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex)

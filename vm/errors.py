@@ -6,6 +6,12 @@ misbehave at run time) must never crash the Python process or leak a raw
 of these typed exceptions, with a message that names *where* (file, section,
 instruction index, source line) and *what* (the field, the address, the
 condition).
+
+This module is the leaf of the package: it imports nothing of ebpflite, so
+every layer (vm, loader, verifier, helpers, jit, runtime, the API) can raise
+these without importing anything above itself. The public name is
+``ebpflite.errors``, which re-exports everything here; the classes carry that
+name as ``__module__`` so tracebacks and pickles show the public path.
 """
 
 from __future__ import annotations
@@ -154,3 +160,11 @@ class ContextError(EbpfError):
 class PacketError(EbpfError):
     """A packet that cannot be built as asked (a field value that does not fit,
     an address that does not parse, a checksum with no IP header to cover)."""
+
+
+__all__ = [name for name, value in list(globals().items())
+           if isinstance(value, type) and issubclass(value, EbpfError)]
+
+for _name in __all__:
+    globals()[_name].__module__ = "ebpflite.errors"
+del _name

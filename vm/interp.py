@@ -26,9 +26,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ebpflite.errors import BudgetExceeded, CallDepthExceeded, EbpfError, ExecutionError
 from ebpflite.vm.blocks import Blocks
 from ebpflite.vm.env import Environment, HelperFn, RunResult, TraceEntry
+from ebpflite.vm.errors import BudgetExceeded, CallDepthExceeded, EbpfError, ExecutionError
 from ebpflite.vm.handlers import M64, Exit, Handler, HandlerBuilder, Machine, Switch
 from ebpflite.vm.insn import Insn, decode
 from ebpflite.vm.isa import MAX_CALL_DEPTH, Kind
