@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from ebpflite.helpers import registry
 from ebpflite.verifier import cfg as cfgmod
-from ebpflite.verifier.contexts import descriptor
+from ebpflite.vm.contexts import descriptor
 from ebpflite.verifier.domain import ZERO
 from ebpflite.verifier.fixpoint import COMPLEXITY_LIMIT, Analyzer
 from ebpflite.verifier.report import Finding, Report

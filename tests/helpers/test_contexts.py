@@ -145,7 +145,7 @@ def test_detach_removes_regions():
 
 
 def test_layouts_agree_with_the_verifier():
-    contexts = pytest.importorskip("ebpflite.verifier.contexts")
+    contexts = pytest.importorskip("ebpflite.vm.contexts")
     lx, wx = contexts.descriptor("xdp", "linux"), contexts.descriptor("xdp", "windows")
     assert (lx.size, lx.data, lx.data_end, lx.meta) == (C.LINUX_XDP_MD.size, 0, 4, 8)
     assert (wx.size, wx.data, wx.data_end) == (C.WINDOWS_XDP_MD.size, 0, 8)

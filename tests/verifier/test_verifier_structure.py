@@ -9,7 +9,7 @@ from verifier_testlib import CALL, EXIT, LD, MAP, K, X, prog
 from ebpflite import verifier
 from ebpflite.helpers import contexts as runtime_contexts
 from ebpflite.verifier import cfg
-from ebpflite.verifier.contexts import descriptor, known_types
+from ebpflite.vm.contexts import descriptor, known_types
 from ebpflite.verifier.stats import KEYS, program_stats, stats_text
 from ebpflite.vm.insn import make
 from ebpflite.vm.program import Program
