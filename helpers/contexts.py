@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ebpflite.vm.contexts import descriptor
 from ebpflite.vm.errors import ContextError
 from ebpflite.vm.memory import AddressSpace, Region, low_alloc
 
@@ -50,17 +51,21 @@ XDP_FRAME_STRUCT = 40  #: sizeof(struct xdp_frame), kept free at the head of the
 XDP_META_MAX = 255  #: type_max(skb_shared_info.meta_len), a u8 (older kernels allowed 32)
 ETH_HLEN = 14
 
-LINUX_XDP_ACTIONS = {0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
-WINDOWS_XDP_ACTIONS = {1: "XDP_PASS", 2: "XDP_DROP", 3: "XDP_TX"}
-BIND_ACTIONS = {0: "BIND_PERMIT_SOFT", 1: "BIND_DENY", 2: "BIND_REDIRECT", 3: "BIND_PERMIT_HARD"}
 BIND_OPERATIONS = {"bind": 0, "post_bind": 1, "unbind": 2}
 
+# Layouts and action names come from the one table of context descriptors (vm/contexts.py),
+# which the verifier and the JIT batch loop read too.
+_LINUX_XDP = descriptor("xdp", "linux")
+_WINDOWS_XDP = descriptor("xdp", "windows")
+LINUX_XDP_ACTIONS = _LINUX_XDP.actions
+WINDOWS_XDP_ACTIONS = _WINDOWS_XDP.actions
+BIND_ACTIONS = descriptor("bind", "windows").actions
 #: Linux xdp_md: six u32 (data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex)
-LINUX_XDP_MD = struct.Struct("<6I")
+LINUX_XDP_MD = _LINUX_XDP.layout
 #: ebpf-for-windows xdp_md_t: data, data_end, data_meta (u64), ingress_ifindex (u32), padding
-WINDOWS_XDP_MD = struct.Struct("<QQQI4x")
+WINDOWS_XDP_MD = _WINDOWS_XDP.layout
 #: ebpf-for-windows bind_md_t (ebpf_nethooks.h)
-BIND_MD = struct.Struct("<QQQ16sB3xIB7x")
+BIND_MD = descriptor("bind", "windows").layout
 
 WINDOWS_AF_INET = 2
 
