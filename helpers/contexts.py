@@ -370,31 +370,3 @@ def xdp_from_ctx_in(packet: bytes, ctx_in: bytes, platform: str = "linux") -> Xd
         raise ContextError("ctx_in: xdp_md.rx_queue_index needs an ingress_ifindex")
     return XdpContext(packet, platform, meta_len=data, ingress_ifindex=ingress or 1,
                       rx_queue_index=rx_queue)
-
-
-def build(prog_type: str, platform: str, *, packet: bytes | None = None, ctx: bytes | None = None,
-          bind: BindRequest | None = None) -> Context:
-    """The context for one run of a ``prog_type`` program.
-
-    - ``xdp``: ``packet`` required; ``ctx`` is an ``xdp_md`` as for BPF_PROG_TEST_RUN;
-    - ``bind`` (Windows): a :class:`BindRequest`, or the raw 56-byte ``bind_md`` in ``ctx``;
-    - anything else: ``ctx`` -> r1 points to a copy (:class:`RawContext`), or
-      ``packet`` -> r1/r2 = a copy and its length (:class:`MemContext`).
-    """
-    if prog_type == "xdp":
-        if packet is None:
-            raise ContextError("an XDP program needs a packet (data_in)")
-        if ctx is not None:
-            return xdp_from_ctx_in(packet, ctx, platform)
-        return XdpContext(packet, platform)
-    if prog_type == "bind" and bind is not None:
-        return BindContext(bind)
-    if packet is not None and ctx is not None:
-        raise ContextError(f"a {prog_type} program takes either a packet or a context, not both "
-                           "(only xdp combines them)")
-    if packet is not None:
-        return MemContext(packet)
-    context = RawContext(ctx or b"")
-    if prog_type == "bind":
-        context.actions = BIND_ACTIONS
-    return context

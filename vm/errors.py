@@ -20,6 +20,9 @@ from __future__ import annotations
 class EbpfError(Exception):
     """Base class of all ebpflite errors."""
 
+    #: set when the error stopped a replay: the index of the failing packet in its source
+    packet_index: int | None = None
+
 
 # --- bytecode and assembly ---------------------------------------------------
 

@@ -8,6 +8,7 @@ import pytest
 
 from ebpflite.errors import ContextError
 from ebpflite.helpers import contexts as C
+from ebpflite.runtime.contexts import build as build_context
 from ebpflite.vm.memory import AddressSpace
 
 FRAME = bytes(range(60))
@@ -124,16 +125,16 @@ def test_bind_bad_protocol():
 
 
 def test_raw_and_mem_contexts():
-    raw = C.build("kprobe", "linux", ctx=b"\x01\x02")
+    raw = build_context("kprobe", "linux", ctx=b"\x01\x02")
     mem = attached(raw)
     mem.write_bytes(raw.registers()[0], b"\x09")
     assert raw.ctx_out() == b"\x09\x02" and raw.packet_out() is None
-    m = C.build("unspec", "linux", packet=b"abc")
+    m = build_context("unspec", "linux", packet=b"abc")
     assert m.registers()[1] == 3 and m.packet_out() == b"abc"
     with pytest.raises(ContextError, match="either a packet or a context"):
-        C.build("kprobe", "linux", packet=b"a", ctx=b"b")
+        build_context("kprobe", "linux", packet=b"a", ctx=b"b")
     with pytest.raises(ContextError, match="needs a packet"):
-        C.build("xdp", "linux", ctx=b"")
+        build_context("xdp", "linux", ctx=b"")
 
 
 def test_detach_removes_regions():
