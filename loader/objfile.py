@@ -32,6 +32,8 @@ from ebpflite.loader.maps import (
     apply_map_initialisers,
     data_section_map,
     is_data_section,
+    is_legacy_map_section,
+    link_legacy_inner,
     parse_btf_maps,
     parse_legacy_maps,
 )
@@ -42,7 +44,6 @@ from ebpflite.vm.insn import decode
 from ebpflite.vm.isa import Kind, PseudoSrc
 from ebpflite.vm.program import Program, SourceLine
 
-LEGACY_MAP_SECTIONS = ("maps",)
 BTF_MAP_SECTION = ".maps"
 
 
@@ -145,11 +146,11 @@ class _Loader:
     def _guess_platform(self, code_secs) -> str:
         if any(looks_like_windows(s.name) for s in code_secs):
             return "windows"
-        maps = self.raw.section("maps")
-        if maps is not None and maps.data:
-            nsyms = len(self._map_symbols(maps))
-            if nsyms and len(maps.data) == 32 * nsyms:
-                return "windows"
+        for maps in self.raw.sections:
+            if is_legacy_map_section(maps.name) and maps.data:
+                nsyms = len(self._map_symbols(maps))
+                if nsyms and len(maps.data) == 32 * nsyms:
+                    return "windows"
         return "linux"
 
     def _read_btf(self) -> tuple[Btf | None, BtfExt | None]:
@@ -169,9 +170,11 @@ class _Loader:
     def _read_maps(self, obj: ObjectFile) -> tuple[dict[tuple[int, int], int], dict[int, int]]:
         map_at: dict[tuple[int, int], int] = {}
         data_maps: dict[int, int] = {}
+        legacy: list[MapSpec] = []
         for sec in self.raw.sections:
-            if sec.name in LEGACY_MAP_SECTIONS and sec.data:
+            if is_legacy_map_section(sec.name) and sec.data:
                 specs = parse_legacy_maps(sec.data, self._map_symbols(sec), self.platform, self.file, sec.name)
+                legacy.extend(specs)
             elif sec.name == BTF_MAP_SECTION:
                 specs = parse_btf_maps(sec.size, self._map_symbols(sec), obj.btf, self.platform, self.file,
                                        sec.name)
@@ -183,6 +186,7 @@ class _Loader:
             for spec in specs:
                 map_at[(sec.index, spec.offset)] = len(obj.maps)
                 obj.maps.append(spec)
+        link_legacy_inner(legacy)
         for sec in self.raw.sections:
             if is_data_section(sec.name) and sec.type in (elfmod.SHT_PROGBITS, elfmod.SHT_NOBITS) \
                     and not sec.executable and sec.size:

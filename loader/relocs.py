@@ -28,6 +28,8 @@ import struct
 from dataclasses import dataclass
 
 from ebpflite.loader.elf import (
+    EM_BPF,
+    R_BPF_NONE,
     SHN_UNDEF,
     STB_LOCAL,
     STT_FUNC,
@@ -100,14 +102,18 @@ def resolve_fixups(raw: RawObject, sec: Section, map_at: dict[tuple[int, int], i
         opcode, regs, _off, imm = _SLOT.unpack_from(sec.data, rel.offset)
         sym = raw.symbols[rel.symbol]
         symname = sym.name or f"#{sym.index}"
-        if rel.type == 0:  # R_BPF_NONE
+        if rel.type == R_BPF_NONE and raw.machine == EM_BPF:
+            # Only EM_BPF objects number their relocations; early LLVM wrote EM_NONE objects
+            # whose every relocation has type 0 (OVS datapath.o), applied by opcode as below.
             continue
         if opcode == OP_CALL:
             fixups[slot] = _call_fixup(raw, sym, symname, imm, regs >> 4)
         elif opcode == OP_LDDW:
             if slot + 1 >= nslots:
                 raise LoaderError(f"relocated lddw at instruction {slot} is truncated", raw.file, sec.name)
-            fixups[slot] = _lddw_fixup(raw, sym, symname, imm, map_at, data_maps)
+            # SHT_REL keeps the addend in imm; SHT_RELA (.rela<section>) carries it in the entry
+            addend = rel.addend if rel.rela else imm
+            fixups[slot] = _lddw_fixup(raw, sym, symname, addend, map_at, data_maps)
         else:
             raise LoaderError(f"relocation (type {rel.type}) against '{symname}' at instruction {slot} "
                               f"applies to opcode 0x{opcode:02x}, which is neither lddw nor call",
