@@ -27,7 +27,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from ebpflite.errors import LoaderError
 from ebpflite.loader.elf import (
     EM_BPF,
     R_BPF_NONE,
@@ -38,6 +37,7 @@ from ebpflite.loader.elf import (
     RawObject,
     Section,
 )
+from ebpflite.vm.errors import LoaderError
 from ebpflite.vm.isa import CallSrc, PseudoSrc
 
 _SLOT = struct.Struct("<BBhi")
@@ -89,9 +89,10 @@ def find_functions(raw: RawObject, sec: Section) -> list[Function]:
 
 
 def resolve_fixups(raw: RawObject, sec: Section, map_at: dict[tuple[int, int], int],
-                   data_maps: dict[int, int]) -> dict[int, Fixup]:
+                   data_maps: dict[int, int], externs: dict[str, int] | None = None) -> dict[int, Fixup]:
     """Relocations of one code section, by slot. ``map_at[(section, offset)]`` finds map indexes,
-    ``data_maps[section]`` global-data map indexes."""
+    ``data_maps[section]`` global-data map indexes, ``externs[name]`` the code section that defines
+    a function the object calls but does not define (the builtins of ``loader.builtins``)."""
     fixups: dict[int, Fixup] = {}
     nslots = len(sec.data) // 8
     for rel in raw.relocs.get(sec.index, ()):
@@ -107,7 +108,7 @@ def resolve_fixups(raw: RawObject, sec: Section, map_at: dict[tuple[int, int], i
             # whose every relocation has type 0 (OVS datapath.o), applied by opcode as below.
             continue
         if opcode == OP_CALL:
-            fixups[slot] = _call_fixup(raw, sym, symname, imm, regs >> 4)
+            fixups[slot] = _call_fixup(raw, sym, symname, imm, regs >> 4, externs or {})
         elif opcode == OP_LDDW:
             if slot + 1 >= nslots:
                 raise LoaderError(f"relocated lddw at instruction {slot} is truncated", raw.file, sec.name)
@@ -121,8 +122,10 @@ def resolve_fixups(raw: RawObject, sec: Section, map_at: dict[tuple[int, int], i
     return fixups
 
 
-def _call_fixup(raw: RawObject, sym, symname: str, imm: int, src: int) -> Fixup:
+def _call_fixup(raw: RawObject, sym, symname: str, imm: int, src: int, externs: dict[str, int]) -> Fixup:
     if sym.shndx == SHN_UNDEF:
+        if symname in externs:  # a builtin (memset...): a local call to its linked code, whatever src was
+            return Fixup("call", externs[symname], 0)
         return Fixup("error", message=f"call to extern function '{symname}' (a kfunc or a function "
                                       "defined in another object) is not supported")
     if src != CallSrc.LOCAL:
@@ -213,6 +216,9 @@ def link_program(raw: RawObject, entry: Function, functions: dict[int, list[Func
                     _patch_pc_relative(out, pc, target, s + imm + 1, place, placed)
                 s += 2
                 continue
+            if opcode == OP_CALL and fix is not None and fix.kind == "call" and regs >> 4 != CallSrc.LOCAL:
+                out[pc][1] = (regs & 0x0F) | (CallSrc.LOCAL << 4)  # an extern call linked to a builtin
+                regs = out[pc][1]
             if opcode == OP_CALL and regs >> 4 == CallSrc.LOCAL:
                 if fix is not None:
                     sec_index, target_slot = fix.section, fix.target

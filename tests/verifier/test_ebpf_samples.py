@@ -24,11 +24,15 @@ GOAL_PREVAIL_ACCEPTED = 0.95
 
 #: measured floors (raise them when the verifier accepts more; never lower them to make a change pass)
 FLOOR_KERNEL_ACCEPTED = 283  # of 345 the kernel accepts
-FLOOR_PREVAIL_ACCEPTED = 313  # of 403 PREVAIL accepts (excluded entries left out)
+FLOOR_PREVAIL_ACCEPTED = 370  # of 403 PREVAIL accepts (excluded entries left out)
 CEILING_KERNEL_REJECTED_ACCEPTED = 3  # of 29 the kernel rejects; the goal is 0
-#: per project: programs the kernel accepts that we accept
-PROJECT_FLOORS = {"bpf_cilium_test": 52, "build": 20, "cilium": 37, "cilium-examples": 8, "linux": 100,
-                  "new_linux": 19, "ovs": 11, "prototype-kernel": 32, "suricata": 4}
+#: per project: (programs the kernel accepts that we accept, programs PREVAIL accepts that we accept).
+#: linux and new_linux PREVAIL floors went down by 2 and 1 on purpose: test_probe_write_user_kern.o and
+#: tracex7_kern.o (twice) call helpers kprobes may not use on Linux 6.18; PREVAIL accepts them, the
+#: kernel refuses them, and the kernel decides (../shared/ebpf-samples/README.md)
+PROJECT_FLOORS = {"bpf_cilium_test": (52, 52), "build": (20, 28), "cilium": (37, 37), "cilium-examples": (8, 8),
+                  "falco": (0, 71), "linux": (100, 108), "new_linux": (19, 19), "ovs": (11, 11),
+                  "prototype-kernel": (32, 32), "suricata": (4, 4)}
 
 
 @pytest.fixture(scope="module")
@@ -82,13 +86,15 @@ def test_kernel_rejected_programs_are_rejected(outcomes):
 @pytest.mark.parametrize("project", sorted(PROJECT_FLOORS))
 def test_no_project_loses_programs(outcomes, project):
     c = corpus.by_project(outcomes)[project]
-    assert c.kernel_accepts_we_accept >= PROJECT_FLOORS[project], (
-        f"{project}: accepted {c.kernel_accepts_we_accept} of {c.kernel_accepts} kernel-accepted programs, "
-        f"floor {PROJECT_FLOORS[project]}")
+    kernel_floor, prevail_floor = PROJECT_FLOORS[project]
+    assert c.kernel_accepts_we_accept >= kernel_floor and c.prevail_accepts_we_accept >= prevail_floor, (
+            f"{project}: accepted {c.kernel_accepts_we_accept} of {c.kernel_accepts} kernel-accepted programs "
+            f"(floor {kernel_floor}) and {c.prevail_accepts_we_accept} of {c.prevail_accepts} PREVAIL-accepted "
+            f"(floor {prevail_floor})")
 
 
-def test_floors_cover_every_project_with_kernel_accepted_programs(outcomes):
-    with_accepts = {p for p, c in corpus.by_project(outcomes).items() if c.kernel_accepts}
+def test_floors_cover_every_project_with_accepted_programs(outcomes):
+    with_accepts = {p for p, c in corpus.by_project(outcomes).items() if c.kernel_accepts or c.prevail_accepts}
     assert with_accepts == set(PROJECT_FLOORS)
 
 
