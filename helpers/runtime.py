@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ebpflite.errors import ExecutionError, LoaderError
+from ebpflite.errors import ExecutionError, HelperError, LoaderError
 from ebpflite.helpers import contexts, registry
 from ebpflite.helpers.impl.process import Process
 from ebpflite.helpers.impl.time import Clock
@@ -58,18 +58,33 @@ class Result:
 def check_helpers(program: Program, platform: str) -> dict[int, Any]:
     """The helper table for ``program``; LoaderError for a call ebpflite cannot make."""
     table = registry.profile(platform)
+    poisoned = (program.meta or {}).get("core", {}).get("poisoned", {})
+    extra: dict[int, Any] = {}
     for insn in program.insns:
         if insn.kind is not Kind.CALL:
             continue
         spec = table.get(insn.imm)
         where = f"instruction {insn.pc}"
+        if spec is None and insn.pc in poisoned:  # an unresolved CO-RE relocation: an error only if reached
+            extra[insn.imm] = _poisoned_call(poisoned)
+            continue
         if spec is None:
             raise LoaderError(f"{where}: call to unknown helper #{insn.imm}: {platform} has no helper "
                               "with that number", program.name, program.section or None)
         if spec.impl is None:
             raise LoaderError(f"{where}: calls {spec.name} (helper #{insn.imm}), which ebpflite does not "
                               "implement", program.name, program.section or None)
-    return {number: spec.impl for number, spec in table.items() if spec.impl is not None}
+    return {number: spec.impl for number, spec in table.items() if spec.impl is not None} | extra
+
+
+def _poisoned_call(poisoned: dict[int, str]):
+    """What a poisoned instruction (loader/core.py) does when it runs: a typed error naming it."""
+    text = next(iter(poisoned.values())) if len(poisoned) == 1 else \
+        "one of these CO-RE relocations: " + "; ".join(poisoned.values())
+
+    def reached(env, *args) -> int:
+        raise HelperError(f"reached an instruction the loader could not relocate: {text}")
+    return reached
 
 
 class ObjectRuntime:
