@@ -35,7 +35,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ebpflite.errors import BTFError, LoaderError
+from ebpflite.vm.errors import BTFError, LoaderError
 from ebpflite.loader.btf import Btf, BtfType, Kind, LazyBtf, parse_target_btf
 from ebpflite.loader.btf_ext import CoreRelo
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ebpflite.errors import LoaderError
+from ebpflite.vm.errors import LoaderError
 
 EM_NONE, EM_BPF = 0, 247
 ET_REL = 1

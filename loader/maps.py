@@ -26,8 +26,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from ebpflite.errors import LoaderError
 from ebpflite.loader.btf import Btf, Kind
+from ebpflite.vm.errors import LoaderError
 
 #: the kernel's enum bpf_map_type
 LINUX_MAP_TYPES = (

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ebpflite.errors import BTFError, DecodeError, LoaderError
 from ebpflite.loader import core
 from ebpflite.loader import elf as elfmod
 from ebpflite.loader.btf import Btf, parse_btf
@@ -42,6 +41,7 @@ from ebpflite.loader.maps import (
 )
 from ebpflite.loader.progtypes import PROG_TYPES, looks_like_windows, prog_type_for_section
 from ebpflite.loader.relocs import OP_CALL, Function, find_functions, link_program, resolve_fixups
+from ebpflite.vm.errors import BTFError, DecodeError, LoaderError
 from ebpflite.vm.insn import decode
 from ebpflite.vm.isa import Kind, PseudoSrc
 from ebpflite.vm.program import Program, SourceLine

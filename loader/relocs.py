@@ -27,7 +27,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from ebpflite.errors import LoaderError
 from ebpflite.loader.elf import (
     EM_BPF,
     R_BPF_NONE,
@@ -38,6 +37,7 @@ from ebpflite.loader.elf import (
     RawObject,
     Section,
 )
+from ebpflite.vm.errors import LoaderError
 from ebpflite.vm.isa import CallSrc, PseudoSrc
 
 _SLOT = struct.Struct("<BBhi")
