@@ -35,9 +35,9 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ebpflite.vm.errors import BTFError, LoaderError
 from ebpflite.loader.btf import Btf, BtfType, Kind, LazyBtf, parse_target_btf
 from ebpflite.loader.btf_ext import CoreRelo
+from ebpflite.vm.errors import BTFError, LoaderError
 
 #: libbpf's "poisoned" instruction: a call to this invalid helper number
 POISON_HELPER = 0xBAD2310
