@@ -176,6 +176,9 @@ NOT_SHOWN: dict[str, str] = {
                    "than a number (a pointer, a struct, void): \"global function f() returns __u32 *, but "
                    "global functions must return a number (int or enum)\". Assembly has no BTF; "
                    "tests/verifier/corpus/unsafe/global_returns_pointer.c is an example.",
+    "core": "an instruction whose CO-RE relocation the target BTF cannot satisfy (the loader poisons it, "
+            "as libbpf does, and the verifier reports the relocation if the instruction is reachable); it "
+            "needs a compiled object and a target BTF, so it is shown in docs/loader.md",
 }
 
 
