@@ -17,17 +17,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ebpflite.errors import VerifierError
 from ebpflite.helpers import registry
 from ebpflite.verifier import cfg as cfgmod
 from ebpflite.verifier import dialect
-from ebpflite.verifier.contexts import descriptor
 from ebpflite.verifier.domain import ZERO
 from ebpflite.verifier.fixpoint import COMPLEXITY_LIMIT, Analyzer
 from ebpflite.verifier.report import Finding, Report
 from ebpflite.verifier.state import T, Value, entry_state
 from ebpflite.verifier.stats import program_stats
+from ebpflite.verifier.subprogs import global_function_findings
 from ebpflite.verifier.transfer import Machine
+from ebpflite.vm.contexts import descriptor
+from ebpflite.vm.errors import VerifierError
 from ebpflite.vm.program import Program
 
 __all__ = ["verify", "check", "Report", "Finding", "program_stats"]
@@ -77,6 +78,10 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
         report.errors += dead
         if not all_errors:
             del report.errors[1:]
+        return report
+    globals_ = global_function_findings(program)
+    if globals_:
+        report.errors = [_locate(program, f) for f in globals_[:None if all_errors else 1]]
         return report
     machine = Machine(program, descriptor(program.prog_type, program.platform),
                       registry.profile(program.platform), lambda *a: None)

@@ -9,7 +9,7 @@ the program: a helper number the platform does not have, or one ebpflite
 does not implement, fails here, at load, naming the helper and the pc.
 
 :class:`ProgramRunner` runs one program on a packet or a context like
-``BPF_PROG_TEST_RUN``: it builds the context (``helpers.contexts``), runs an
+``BPF_PROG_TEST_RUN``: it builds the context (``runtime.contexts``), runs an
 engine ``repeat`` times on the same buffer (the kernel also reuses it), and
 returns a :class:`Result`.
 """
@@ -21,11 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ebpflite.errors import ExecutionError, LoaderError
 from ebpflite.helpers import contexts, registry
 from ebpflite.helpers.impl.process import Process
 from ebpflite.helpers.impl.time import Clock
+from ebpflite.runtime import engines
+from ebpflite.runtime.both import WorldSnapshot, compare_maps, compare_results
+from ebpflite.runtime.contexts import build as build_context
 from ebpflite.vm.env import DEFAULT_BUDGET, Environment
+from ebpflite.vm.errors import ExecutionError, HelperError, LoaderError
 from ebpflite.vm.isa import Kind
 from ebpflite.vm.program import Program
 
@@ -58,18 +61,33 @@ class Result:
 def check_helpers(program: Program, platform: str) -> dict[int, Any]:
     """The helper table for ``program``; LoaderError for a call ebpflite cannot make."""
     table = registry.profile(platform)
+    poisoned = (program.meta or {}).get("core", {}).get("poisoned", {})
+    extra: dict[int, Any] = {}
     for insn in program.insns:
         if insn.kind is not Kind.CALL:
             continue
         spec = table.get(insn.imm)
         where = f"instruction {insn.pc}"
+        if spec is None and insn.pc in poisoned:  # an unresolved CO-RE relocation: an error only if reached
+            extra[insn.imm] = _poisoned_call(poisoned)
+            continue
         if spec is None:
             raise LoaderError(f"{where}: call to unknown helper #{insn.imm}: {platform} has no helper "
                               "with that number", program.name, program.section or None)
         if spec.impl is None:
             raise LoaderError(f"{where}: calls {spec.name} (helper #{insn.imm}), which ebpflite does not "
                               "implement", program.name, program.section or None)
-    return {number: spec.impl for number, spec in table.items() if spec.impl is not None}
+    return {number: spec.impl for number, spec in table.items() if spec.impl is not None} | extra
+
+
+def _poisoned_call(poisoned: dict[int, str]):
+    """What a poisoned instruction (loader/core.py) does when it runs: a typed error naming it."""
+    text = next(iter(poisoned.values())) if len(poisoned) == 1 else \
+        "one of these CO-RE relocations: " + "; ".join(poisoned.values())
+
+    def reached(env, *args) -> int:
+        raise HelperError(f"reached an instruction the loader could not relocate: {text}")
+    return reached
 
 
 class ObjectRuntime:
@@ -142,8 +160,6 @@ class ProgramRunner:
 
     def __init__(self, runtime: ObjectRuntime, program: Program, engine: str = "interp", *, cpu: int = 0,
                  budget: int | None = DEFAULT_BUDGET):
-        from ebpflite import engines
-
         self.runtime = runtime
         self.program = program
         self.cpu = cpu
@@ -169,7 +185,7 @@ class ProgramRunner:
             if reusable is not None and ctx is None and bind is None and packet is not None:
                 reusable.load(packet)  # the same buffers as the last run: no new mappings per packet
                 return reusable
-            context = contexts.build(self.program.prog_type, self.runtime.platform, packet=packet, ctx=ctx,
+            context = build_context(self.program.prog_type, self.runtime.platform, packet=packet, ctx=ctx,
                                      bind=bind)
             plain = type(context) is contexts.XdpContext and ctx is None
             self._xdp_context = context if plain else None
@@ -180,9 +196,8 @@ class ProgramRunner:
         return self.run_context(build(), repeat, trace=trace)
 
     def _run_both(self, build, repeat: int, trace: bool) -> Result:
-        """Interpreter, then JIT from the same starting world (helpers/both.py); EngineMismatch
+        """Interpreter, then JIT from the same starting world (runtime/both.py); EngineMismatch
         at the first difference, else the interpreter's result."""
-        from ebpflite.helpers.both import WorldSnapshot, compare_maps, compare_results
 
         before = WorldSnapshot.take(self.runtime, self.env)
         interp = self.run_context(build(), repeat, trace=trace)
@@ -193,9 +208,18 @@ class ProgramRunner:
         compare_maps(self.runtime, after_interp, WorldSnapshot.take(self.runtime, self.env))
         return interp
 
-    def _tracer(self):
-        from ebpflite import engines
+    def _engine_for(self, context: contexts.Context, engine: Any) -> Any:
+        """``engine``, or a checked JIT when ``engine`` is unchecked native code and the context
+        is not the one the verifier assumed (``Context.exact``): the verifier's proof covers
+        the fields of the program type's descriptor, not whatever bytes a caller passed."""
+        if context.exact or getattr(engine, "checked", True):
+            return engine
+        checked = getattr(self, "_checked_jit", None)
+        if checked is None:
+            checked = self._checked_jit = engines.create("jit", self.program, self.env, checked=True)
+        return checked
 
+    def _tracer(self):
         tracer = getattr(self, "_tracing_engine", None)
         if tracer is None:
             tracer = self._tracing_engine = engines.create("interp", self.program, self.env, trace=True)
@@ -211,7 +235,7 @@ class ProgramRunner:
         context.attach(env.memory)
         printed: list[str] = []
         registers = context.registers()
-        engine = self._tracer() if trace else (engine or self.engine)
+        engine = self._tracer() if trace else self._engine_for(context, engine or self.engine)
         try:
             start = time.perf_counter_ns()
             for _ in range(repeat):
