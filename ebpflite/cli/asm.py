@@ -5,17 +5,16 @@
 the bytecode as hex text, one 8-byte slot a line (the suite's ``-- raw`` form).
 
 ``disasm FILE`` lists a program. FILE may be an ELF object (the listing
-then comes from :func:`ebpflite.loader.listing.object_listing`), raw
+then comes from :func:`ebpflite.cli.listing.object_listing`), raw
 bytecode, hex text, or assembly (listed as it assembles, with ``-l``
 showing each instruction's source line).
 
 ``--xlated``, ``--ir`` and ``--jited`` ask the JIT for its views of the
-program, through ``ebpflite.jit.listing.render(program, kind) -> str``.
+program, through ``ebpflite.cli.stages.render(program, kind) -> str``.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from pathlib import Path
@@ -101,8 +100,9 @@ def _read_text(path: Path) -> str:
 def _load_program(path: Path, data: bytes, section: str | None) -> Program:
     """Raw bytecode, hex text, or assembly; ELF objects go through the loader."""
     if data.startswith(ELF_MAGIC):
-        loader = _optional("ebpflite.loader", "an ELF object needs the loader")
-        obj = loader.load_object(str(path))
+        from ebpflite.loader import load_object
+
+        obj = load_object(str(path))
         if not obj.programs:
             raise click.UsageError(f"{path} holds no programs")
         if section is None:
@@ -149,22 +149,17 @@ def _with_source(program: Program, lines: list[str], plain: bool) -> list[str]:
     return out
 
 
-def _optional(module: str, why: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise click.UsageError(f"{why}, and {module} is not available yet ({exc})") from None
-
-
 def _object_listing(path: Path, section: str | None, show_source: bool, as_json: bool) -> str:
-    listing = _optional("ebpflite.loader.listing", "listing an ELF object needs the loader's listing")
-    text = listing.object_listing(str(path), section=section, show_source=show_source, as_json=as_json)
+    from ebpflite.cli.listing import object_listing
+
+    text = object_listing(str(path), section=section, show_source=show_source, as_json=as_json)
     return text if text.endswith("\n") else text + "\n"
 
 
 def _jit_view(program: Program, kind: str) -> str:
-    listing = _optional("ebpflite.jit.listing", f"--{kind} needs the JIT listing")
-    text = listing.render(program, kind)
+    from ebpflite.cli.stages import render
+
+    text = render(program, kind)
     return text if text.endswith("\n") else text + "\n"
 
 

@@ -2,7 +2,7 @@
 
 In the spirit of ``netsh ebpf show sections`` and ``bpftool btf dump file``;
 ``disasm FILE.o`` lives with the assembler verbs and calls
-``ebpflite.loader.listing.object_listing``.
+``ebpflite.cli.listing.object_listing``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ebpflite.loader import listing
+from ebpflite.cli import listing
 from ebpflite.loader.objfile import load_object
 
 _PLATFORM = click.option("--platform", type=click.Choice(["linux", "windows"]), default=None,

@@ -1,6 +1,6 @@
 """Text and JSON views of an object file, for ``ebpflite disasm/sections/maps``.
 
-Why here: the listing needs what only the loader knows (which programs a
+A view of the CLI, built from what the loader gives (which programs a
 section holds, map names for lddw, line info), in the spirit of
 ``netsh ebpf show disassembly|sections`` and ``llvm-objdump -d -l``: each
 instruction as ``pc: bytes  text``, helper calls by name with their
