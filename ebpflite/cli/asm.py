@@ -22,7 +22,7 @@ from pathlib import Path
 import click
 
 from ebpflite.vm.asm import assemble_program
-from ebpflite.vm.disasm import disassemble, registry_names, to_json
+from ebpflite.vm.disasm import disassemble, helper_names, to_json
 from ebpflite.vm.insn import decode
 from ebpflite.vm.program import Program
 
@@ -79,7 +79,7 @@ def disasm_cmd(path: Path, section: str | None, show_source: bool, syntax: str, 
     if view is not None:
         click.echo(_jit_view(program, view), nl=False)
         return
-    names = registry_names(platform)
+    names = helper_names(platform)
     if as_json:
         click.echo(json.dumps(to_json(program, syntax, helper_name=names, platform=platform), indent=2))
         return

@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ebpflite.helpers import registry
 from ebpflite.loader.objfile import ObjectFile, load_object
+from ebpflite.vm.disasm import format_insn, helper_names
 from ebpflite.vm.errors import LoaderError
 from ebpflite.vm.insn import encode_one
 from ebpflite.vm.isa import Kind, PseudoSrc
@@ -43,10 +45,8 @@ def _map_namer(program: Program):
 
 
 def _insn_text(program: Program, insn) -> str:
-    from ebpflite.vm.disasm import format_insn, registry_names  # written alongside; imported lazily
-
-    text = format_insn(insn, "llvm", registry_names(program.platform), _map_namer(program), verbose=True,
-                       platform=program.platform)
+    text = format_insn(insn, "llvm", helper_names(program.platform), _map_namer(program), verbose=True,
+                       platform=program.platform, helper_args=registry.helper_args(program.platform))
     if insn.kind is Kind.LDDW and insn.src in (PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX_VALUE):
         text = text.split("  #")[0] + f"  # &{_map_namer(program)(insn.imm)}+{insn.imm_hi & 0xFFFFFFFF}"
     return text
