@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ebpflite.errors import LoaderError
 from ebpflite.helpers import registry
-from ebpflite.loader.objfile import ObjectFile, load_object
+from ebpflite.loader import ObjectFile, load_object
 from ebpflite.vm.disasm import format_insn, helper_names
-from ebpflite.vm.errors import LoaderError
 from ebpflite.vm.insn import encode_one
 from ebpflite.vm.isa import Kind, PseudoSrc
 from ebpflite.vm.program import Program

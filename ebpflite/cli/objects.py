@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from ebpflite.cli import listing
-from ebpflite.loader.objfile import load_object
+from ebpflite.loader import load_object
 
 _PLATFORM = click.option("--platform", type=click.Choice(["linux", "windows"]), default=None,
                          help="Program/map type numbering (default: guessed from the object).")

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from ebpflite import verifier
-from ebpflite.loader.objfile import load_object
+from ebpflite.loader import load_object
 from ebpflite.verifier.stats import stats_text
 
 
