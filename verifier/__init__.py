@@ -18,12 +18,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ebpflite.helpers import registry
+from ebpflite.loader.progtypes import require_type
 from ebpflite.verifier import cfg as cfgmod
 from ebpflite.verifier.domain import ZERO
 from ebpflite.verifier.fixpoint import COMPLEXITY_LIMIT, Analyzer
 from ebpflite.verifier.report import Finding, Report
 from ebpflite.verifier.state import T, Value, entry_state
 from ebpflite.verifier.stats import program_stats
+from ebpflite.verifier.subprogs import global_function_findings
 from ebpflite.verifier.transfer import Machine
 from ebpflite.vm.contexts import descriptor
 from ebpflite.vm.errors import VerifierError
@@ -51,6 +53,8 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
     if program.platform not in registry.PLATFORMS:
         raise VerifierError(f"unknown platform {program.platform!r} (choose from "
                             f"{', '.join(registry.PLATFORMS)})")
+    if memory_size is None:
+        require_type(program)  # an object's section that names no type: LoaderError saying to choose one
     report = Report(program)
     try:
         report.stats = program_stats(program)
@@ -64,6 +68,10 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
             report.errors.append(_locate(program, Finding(p.pc, p.message, p.formula, {}, p.hint, check="cfg")))
         if not all_errors:
             del report.errors[1:]
+        return report
+    globals_ = global_function_findings(program)
+    if globals_:
+        report.errors = [_locate(program, f) for f in globals_[:None if all_errors else 1]]
         return report
     machine = Machine(program, descriptor(program.prog_type, program.platform),
                       registry.profile(program.platform), lambda *a: None)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import click
 
+from ebpflite.cli.loadopts import BTF_OPTION, TYPE_OPTION
 from ebpflite.vm.asm import assemble_program
 from ebpflite.vm.disasm import disassemble, helper_names, to_json
 from ebpflite.vm.insn import decode
@@ -66,16 +67,19 @@ def asm_cmd(source: Path, output: Path | None, as_hex: bool, platform: str) -> N
 @click.option("--xlated", "view", flag_value="xlated", help="The verifier's rewritten program (needs the JIT).")
 @click.option("--ir", "view", flag_value="ir", help="The LLVM IR the JIT generates.")
 @click.option("--jited", "view", flag_value="jited", help="The native code the JIT generates.")
+@TYPE_OPTION
+@BTF_OPTION
 def disasm_cmd(path: Path, section: str | None, show_source: bool, syntax: str, as_json: bool, plain: bool,
-               labels: bool | None, platform: str, view: str | None) -> None:
+               labels: bool | None, platform: str, view: str | None, prog_type: str | None,
+               btf: Path | None) -> None:
     """Disassemble PATH: an ELF object, raw bytecode, hex text or assembly."""
     data = path.read_bytes()
     if data.startswith(ELF_MAGIC) and view is None:
-        click.echo(_object_listing(path, section, show_source, as_json), nl=False)
+        click.echo(_object_listing(path, section, show_source, as_json, btf), nl=False)
         return
     if section is not None and not data.startswith(ELF_MAGIC):
         raise click.UsageError(f"{path} is not an ELF object, so it has no section {section!r}")
-    program = _load_program(path, data, section)
+    program = _load_program(path, data, section, prog_type, btf)
     if view is not None:
         click.echo(_jit_view(program, view), nl=False)
         return
@@ -97,12 +101,13 @@ def _read_text(path: Path) -> str:
         raise click.UsageError(f"{path} is not a text file ({exc.reason})") from None
 
 
-def _load_program(path: Path, data: bytes, section: str | None) -> Program:
+def _load_program(path: Path, data: bytes, section: str | None, prog_type: str | None = None,
+                  btf: Path | None = None) -> Program:
     """Raw bytecode, hex text, or assembly; ELF objects go through the loader."""
     if data.startswith(ELF_MAGIC):
         from ebpflite.loader import load_object
 
-        obj = load_object(str(path))
+        obj = load_object(str(path), prog_type=prog_type, btf=btf)
         if not obj.programs:
             raise click.UsageError(f"{path} holds no programs")
         if section is None:
@@ -149,10 +154,10 @@ def _with_source(program: Program, lines: list[str], plain: bool) -> list[str]:
     return out
 
 
-def _object_listing(path: Path, section: str | None, show_source: bool, as_json: bool) -> str:
+def _object_listing(path: Path, section: str | None, show_source: bool, as_json: bool, btf: Path | None) -> str:
     from ebpflite.cli.listing import object_listing
 
-    text = object_listing(str(path), section=section, show_source=show_source, as_json=as_json)
+    text = object_listing(str(path), section=section, show_source=show_source, as_json=as_json, btf=btf)
     return text if text.endswith("\n") else text + "\n"
 
 

@@ -88,9 +88,10 @@ def program_json(program: Program) -> dict[str, Any]:
 
 
 def object_listing(path: str, section: str | None = None, show_source: bool = False,
-                   as_json: bool = False) -> str:
-    """The disassembly of every program (or those of ``section``) of the object at ``path``."""
-    obj = load_object(path, partial=True)
+                   as_json: bool = False, btf=None) -> str:
+    """The disassembly of every program (or those of ``section``) of the object at ``path``
+    (CO-RE relocations applied against ``btf``, see ``load_object``)."""
+    obj = load_object(path, partial=True, btf=btf)
     names = _select(obj, section)
     if as_json:
         doc = {"file": path, "programs": [program_json(obj.programs[n]) for n in names if n in obj.programs],
