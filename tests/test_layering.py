@@ -10,7 +10,8 @@ allows. The layers, lowest first:
   tables, helper numbering: imports nothing above it;
 - ``loader``: ELF/BTF to programs: only vm;
 - ``helpers``: maps, helper implementations, context classes: only vm;
-- ``verifier``: only vm, loader and the helper prototypes (``helpers.registry``);
+- ``verifier``: only vm, loader and the helper prototypes and per-type allow-lists
+  (``helpers.registry``, ``helpers.allowed``);
 - ``jit``: only vm and the helpers' native descriptions (registry, map layouts);
 - ``runtime``: running programs (runner, engines, replay): below the API;
 - ``api``: ``ebpflite`` itself (load, errors, packets, testing, the pytest plugin);
@@ -35,7 +36,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "vm": (),
     "loader": ("vm",),
     "helpers": ("vm",),
-    "verifier": ("vm", "loader", "ebpflite.helpers.registry"),
+    "verifier": ("vm", "loader", "ebpflite.helpers.registry", "ebpflite.helpers.allowed"),
     "jit": ("vm", "ebpflite.helpers.registry", "ebpflite.helpers.maps"),
     "runtime": ("vm", "loader", "verifier", "helpers", "jit"),
     "api": ("vm", "loader", "verifier", "helpers", "runtime"),

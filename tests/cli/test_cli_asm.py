@@ -115,8 +115,8 @@ def test_disasm_section_needs_an_object(tmp_path: Path) -> None:
 def test_disasm_elf_delegates_to_the_object_listing(tmp_path: Path, monkeypatch) -> None:
     calls = []
 
-    def object_listing(path, section=None, show_source=False, as_json=False):
-        calls.append((path, section, show_source, as_json))
+    def object_listing(path, section=None, show_source=False, as_json=False, btf=None):
+        calls.append((path, section, show_source, as_json, btf))
         return "listing"
 
     monkeypatch.setattr(cli_listing, "object_listing", object_listing)
@@ -124,7 +124,7 @@ def test_disasm_elf_delegates_to_the_object_listing(tmp_path: Path, monkeypatch)
     obj.write_bytes(b"\x7fELF" + bytes(60))
     result = run("disasm", str(obj), "xdp", "-l", "--json")
     assert result.output == "listing\n"
-    assert calls == [(str(obj), "xdp", True, True)]
+    assert calls == [(str(obj), "xdp", True, True, None)]
 
 
 def test_jit_views_go_through_the_stage_views(source: Path, monkeypatch) -> None:
