@@ -377,20 +377,29 @@ def xdp_from_ctx_in(packet: bytes, ctx_in: bytes, platform: str = "linux") -> Xd
 
 
 def build(prog_type: str, platform: str, *, packet: bytes | None = None, ctx: bytes | None = None,
-          bind: BindRequest | None = None) -> Context:
+          bind: BindRequest | None = None, net=None) -> Context:
     """The context for one run of a ``prog_type`` program.
 
     - ``xdp``: ``packet`` required; ``ctx`` is an ``xdp_md`` as for BPF_PROG_TEST_RUN;
+    - ``sched_cls``, ``sched_act``, ``socket_filter``, ``cgroup_skb``, ``lwt_*`` (Linux): an
+      ``__sk_buff`` over ``packet`` (required), ``ctx`` its ctx_in (helpers/skb.py), devices from ``net``;
     - ``bind`` (Windows): a :class:`BindRequest`, or the raw 56-byte ``bind_md`` in ``ctx``;
     - anything else: ``ctx`` -> r1 points to a copy (:class:`RawContext`), or
       ``packet`` -> r1/r2 = a copy and its length (:class:`MemContext`).
     """
+    from ebpflite.helpers import skb
+
     if prog_type == "xdp":
         if packet is None:
             raise ContextError("an XDP program needs a packet (data_in)")
         if ctx is not None:
             return xdp_from_ctx_in(packet, ctx, platform)
         return XdpContext(packet, platform)
+    if platform == "linux" and prog_type in skb.SKB_TYPES:
+        if packet is None:
+            raise skb.TestRunRefused(EINVAL, f"a {prog_type} program runs on a packet (data_in): the kernel "
+                                     "builds its __sk_buff from one")
+        return skb.SkbContext(prog_type, packet, ctx, net=net)
     if prog_type == "bind" and bind is not None:
         return BindContext(bind)
     if packet is not None and ctx is not None:

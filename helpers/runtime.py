@@ -25,6 +25,7 @@ from ebpflite.errors import ExecutionError, LoaderError
 from ebpflite.helpers import contexts, registry
 from ebpflite.helpers.impl.process import Process
 from ebpflite.helpers.impl.time import Clock
+from ebpflite.helpers.net import Net
 from ebpflite.vm.env import DEFAULT_BUDGET, Environment
 from ebpflite.vm.isa import Kind
 from ebpflite.vm.program import Program
@@ -85,6 +86,8 @@ class ObjectRuntime:
         self.cpus = cpus
         self.seed = seed
         self.process = process or Process()
+        #: devices, routes and sockets tc and socket programs see (helpers/net.py)
+        self.net = Net()
         self.clock = clock or Clock()
         self.maps: dict[str, Any] = {}
         self._by_spec: dict[int, Any] = {}
@@ -128,7 +131,7 @@ class ObjectRuntime:
                     env.memory.add(region)
         env.state.update(platform=self.platform, maps_by_address=self.by_address,
                          program_maps=self._program_maps, process=self.process, clock=self.clock,
-                         seed=self.seed)
+                         seed=self.seed, net=self.net)
         return env
 
     def runner(self, name: str, engine: str = "interp", **options: Any) -> ProgramRunner:
@@ -170,7 +173,7 @@ class ProgramRunner:
                 reusable.load(packet)  # the same buffers as the last run: no new mappings per packet
                 return reusable
             context = contexts.build(self.program.prog_type, self.runtime.platform, packet=packet, ctx=ctx,
-                                     bind=bind)
+                                     bind=bind, net=self.runtime.net)
             plain = type(context) is contexts.XdpContext and ctx is None
             self._xdp_context = context if plain else None
             return context

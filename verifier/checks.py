@@ -114,6 +114,8 @@ def access(m: Machine, st: State, reg: int, k: int, size: int, write: bool, stor
     if atomic and t not in (T.STACK, T.MAP_VALUE, T.MEM):
         raise fail(pc, "atomic_region", f"atomic operations are not allowed on {t.value} memory",
                    f"{name}.type in {{stack, map_value}}", **{name: base})
+    if write and t is not T.CTX:
+        m.other_stores.add(pc)  # verifier/xlate.py: a store rewritten for the context must be only that
     if t is T.STACK:
         return _stack(m, st, base, name, k, size, write, stored, pc)
     if t is T.CTX:
@@ -199,6 +201,7 @@ def _ctx(m: Machine, base: Value, name: str, k: int, size: int, write: bool, sto
         if not field.writable:
             raise fail(pc, "ctx_access", f"field {field.name} of {desc.name} is read-only for "
                        f"{m.prog_type} programs", f"{formula} && writable", **{name: base})
+        m.ctx_stores.setdefault(pc, set()).add(field.name)
         return stored or UNKNOWN
     if field.kind in ("data", "data_end", "data_meta"):
         if off != field.offset or size != field.size:

@@ -15,7 +15,7 @@ the 32-bit field holds the real address and no context rewriting is needed
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,11 @@ class Field:
     size: int
     kind: str = "scalar"
     writable: bool = False
+    #: bytes of the kernel field a store lands in, when narrower than the uapi field
+    #: (``__sk_buff.tc_index`` is a u32 backed by a u16): the xlated program narrows the store
+    store_width: int = 0
+    #: stores of a value at or above this are dropped (``queue_mapping``: NO_QUEUE_MAPPING)
+    store_limit: int | None = None
 
     @property
     def end(self) -> int:
@@ -108,8 +113,15 @@ def _sk_buff(packet: bool, meta: bool, writable: tuple[str, ...]) -> tuple[Field
         fields.append(Field("data_meta", 140, 4, "data_meta"))
     fields += [Field("tstamp", 152, 8, writable="tstamp" in writable), Field("wire_len", 160, 4),
                Field("gso_segs", 164, 4), Field("gso_size", 176, 4), Field("hwtstamp", 184, 8)]
-    return tuple(fields)
+    # the kernel's sk_buff keeps these in 16 bits (convert_ctx_access narrows stores to them)
+    narrow = {"tc_index": (2, None), "tc_classid": (2, None), "queue_mapping": (2, 0xFFFF)}
+    return tuple(replace(f, store_width=narrow[f.name][0], store_limit=narrow[f.name][1])
+                 if f.name in narrow else f for f in fields)
 
+
+#: the whole uapi ``struct __sk_buff``, whatever a program type may touch of it: the layout of
+#: BPF_PROG_TEST_RUN's ctx_in/ctx_out and of the runtime's context (helpers/skb.py)
+SK_BUFF = ContextDescriptor("__sk_buff", 192, _sk_buff(True, True, ()))
 
 _TC_WRITABLE = ("mark", "priority", "tc_index", "cb", "tc_classid", "queue_mapping", "tstamp")
 

@@ -33,7 +33,7 @@ import importlib
 from ebpflite.vm.env import HelperFn
 
 FAMILIES = ("maps", "time", "trace", "random", "process", "xdp", "ringbuf", "perf", "csum", "loop",
-            "tailcall", "probe", "spinlock", "strings")
+            "tailcall", "probe", "spinlock", "strings", "skb")
 
 
 def implementations(platform: str) -> dict[str, HelperFn]:
