@@ -23,6 +23,7 @@ from typing import Any
 
 from ebpflite.errors import ExecutionError, LoaderError
 from ebpflite.helpers import contexts, registry
+from ebpflite.helpers.impl import sockets
 from ebpflite.helpers.impl.process import Process
 from ebpflite.helpers.impl.time import Clock
 from ebpflite.helpers.net import Net
@@ -242,6 +243,7 @@ class ProgramRunner:
             env.state.pop("ctx", None)
             env.state.pop("ringbuf_reserved", None)
             env.state.pop("spin_locks", None)
+            sockets.forget(env)
             env.maps = self._own_maps
         r0 = outcome.r0
         return Result(return_value=r0 & 0xFFFFFFFF, r0=r0, action=context.action(r0),
@@ -254,6 +256,10 @@ class ProgramRunner:
         """What the kernel's verifier enforces statically: no lock or ringbuf record left behind."""
         if env.state.get("spin_locks"):
             raise ExecutionError("the program exited holding a bpf_spin_lock")
+        held = sockets.held_references(env)
+        if held:
+            raise ExecutionError(f"the program exited holding {held} socket reference(s) from "
+                                 "bpf_sk_lookup_*/bpf_skc_lookup_tcp; release each with bpf_sk_release")
         if env.state.get("ringbuf_reserved"):
             n = len(env.state["ringbuf_reserved"])
             raise ExecutionError(f"the program exited with {n} ring buffer record(s) reserved but neither "

@@ -55,9 +55,9 @@ def test_unknown_helper_fails_at_load():
     rt = ObjectRuntime({"p": Program.from_bytes(code, name="p", prog_type="xdp")}, [])
     with pytest.raises(LoaderError, match="instruction 0: call to unknown helper #9999"):
         rt.runner("p")
-    code = bytes.fromhex("8500000012000000 9500000000000000")  # call 18 (skb_vlan_push): not implemented
+    code = bytes.fromhex("8500000034000000 9500000000000000")  # call 52 (sk_redirect_map): not implemented
     rt = ObjectRuntime({"p": Program.from_bytes(code, name="p")}, [])
-    with pytest.raises(LoaderError, match="calls bpf_skb_vlan_push \\(helper #18\\), which ebpflite does not"):
+    with pytest.raises(LoaderError, match="calls bpf_sk_redirect_map \\(helper #52\\), which ebpflite does not"):
         rt.runner("p")
 
 
