@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from ebpflite.errors import ContextError
+from ebpflite.vm.errors import ContextError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 AF_INET, AF_INET6 = 2, 10

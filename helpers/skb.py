@@ -46,10 +46,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ebpflite.errors import ContextError
 from ebpflite.helpers.contexts import Context
 from ebpflite.helpers.net import AF_INET, AF_INET6, Device, Net, Tunnel
-from ebpflite.verifier.contexts import SK_BUFF, TC_ACTIONS
+from ebpflite.vm.contexts import SK_BUFF, TC_ACTIONS
+from ebpflite.vm.errors import ContextError
 from ebpflite.vm.memory import Region, low_alloc
 
 ETH_HLEN = 14

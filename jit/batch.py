@@ -25,11 +25,12 @@ from enum import IntEnum
 
 import numpy as np
 
-from ebpflite.errors import ContextError
 from ebpflite.jit.abi import Ctx, Status
+from ebpflite.vm.contexts import LINUX_XDP
+from ebpflite.vm.errors import ContextError
 from ebpflite.vm.memory import Region, low_alloc
 
-XDP_MD_SIZE = 24  #: six u32 (data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex)
+XDP_MD_SIZE = LINUX_XDP.size  #: the Linux xdp_md (vm/contexts.py), which the native loop points at each packet
 _BATCH_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p)
 
 
@@ -99,7 +100,7 @@ def run_batch(jit, packets: PacketBatch | Iterable[bytes], *, ingress_ifindex: i
     if not len(batch):
         return BatchResult(verdicts, batch, 0)
     md = low_alloc(XDP_MD_SIZE)
-    md[12:20] = np.frombuffer(np.array([ingress_ifindex, rx_queue_index], dtype="<u4").tobytes(), np.uint8)
+    md[:] = np.frombuffer(LINUX_XDP.layout.pack(0, 0, 0, ingress_ifindex, rx_queue_index, 0), np.uint8)
     packet_region = env.memory.add(Region("packet", batch.buf, "packet"))
     md_region = env.memory.add(Region("xdp_md", md, "ctx"))
     try:

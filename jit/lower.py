@@ -31,6 +31,7 @@ import llvmlite.ir as ir
 from ebpflite.jit.abi import CALLBACK_ARGS, CallKind, Ctx, Status
 from ebpflite.jit.native import build_native_helpers
 from ebpflite.jit.switches import SwitchPlan, recover_switch
+from ebpflite.vm.contexts import LINUX_XDP
 from ebpflite.vm.insn import Insn
 from ebpflite.vm.isa import MAX_CALL_DEPTH, STACK_SIZE, Kind, PseudoSrc
 from ebpflite.vm.program import Program
@@ -286,8 +287,8 @@ class ModuleLowering:
         length = b.load(b.gep(b.inttoptr(lengths, PTR), [i], source_etype=I32), typ=I32)
         data = b.add(base, b.zext(off, I64))
         end = b.add(data, b.zext(length, I64))
-        for index, value in ((0, data), (1, end), (2, data)):
-            b.store(b.trunc(value, I32), b.gep(md_ptr, [_c(I64, index)], source_etype=I32))
+        for offset, value in ((LINUX_XDP.data, data), (LINUX_XDP.data_end, end), (LINUX_XDP.meta, data)):
+            b.store(b.trunc(value, I32), b.gep(md_ptr, [_c(I64, offset // 4)], source_etype=I32))
         b.store(data, row_ptr)
         b.store(end, b.gep(row_ptr, [_c(I64, 1)], source_etype=I64))
         ctx_store(b, ctx, Ctx.COUNT, 0)
@@ -298,8 +299,8 @@ class ModuleLowering:
         b.cbranch(b.icmp_unsigned("==", status, _c(I64, 0)), ok, stop)
         b.position_at_end(ok)
         b.store(b.trunc(b.extract_value(res, 0), I32), b.gep(b.inttoptr(verdicts, PTR), [i], source_etype=I32))
-        new_data = b.zext(b.load(md_ptr, typ=I32), I64)
-        new_end = b.zext(b.load(b.gep(md_ptr, [_c(I64, 1)], source_etype=I32), typ=I32), I64)
+        new_data = b.zext(b.load(b.gep(md_ptr, [_c(I64, LINUX_XDP.data // 4)], source_etype=I32), typ=I32), I64)
+        new_end = b.zext(b.load(b.gep(md_ptr, [_c(I64, LINUX_XDP.data_end // 4)], source_etype=I32), typ=I32), I64)
         b.store(b.trunc(b.sub(new_end, new_data), I32), b.gep(b.inttoptr(lengths, PTR), [i], source_etype=I32))
         b.store(b.trunc(b.sub(new_data, base), I32), b.gep(b.inttoptr(offsets, PTR), [i], source_etype=I32))
         i.add_incoming(b.add(i, _c(I64, 1)), ok)

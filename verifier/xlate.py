@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ebpflite.verifier.contexts import ContextDescriptor
+from ebpflite.vm.contexts import ContextDescriptor
 from ebpflite.vm.insn import Insn, make
 from ebpflite.vm.isa import Kind
 from ebpflite.vm.patch import expand

@@ -20,10 +20,10 @@ import ipaddress
 import struct
 from typing import Any
 
-from ebpflite.errors import HelperError
 from ebpflite.helpers.impl._common import EINVAL, M32, M64, err, read, s32, write
 from ebpflite.helpers.net import AF_INET, AF_INET6, Net
 from ebpflite.vm.env import Environment
+from ebpflite.vm.errors import HelperError
 
 ENODEV, EAFNOSUPPORT = 19, 97
 BPF_FIB_LOOKUP_DIRECT, BPF_FIB_LOOKUP_OUTPUT, BPF_FIB_LOOKUP_SKIP_NEIGH = 1 << 0, 1 << 1, 1 << 2

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ebpflite.errors import HelperError
 from ebpflite.helpers.impl._common import EFAULT, EINVAL, ENOTSUPP, M32, M64, err, read, write
 from ebpflite.helpers.net import Tunnel
 from ebpflite.vm.env import Environment
+from ebpflite.vm.errors import HelperError
 
 EACCES, ENOMEM, ENOENT, EALREADY, EPROTO = 13, 12, 2, 114, 71
 INT_MAX = (1 << 31) - 1

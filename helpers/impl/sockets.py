@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from ebpflite.errors import HelperError
 from ebpflite.helpers.impl._common import M32, M64, read
 from ebpflite.helpers.net import Net, Socket
 from ebpflite.vm.env import Environment
+from ebpflite.vm.errors import HelperError
 from ebpflite.vm.memory import Region, low_alloc
 
 BPF_TCP_ESTABLISHED, BPF_TCP_LISTEN, BPF_TCP_CLOSE = 1, 10, 7
@@ -36,7 +36,7 @@ IPPROTO = {"tcp": 6, "udp": 17}
 
 def _view(sock: Socket) -> np.ndarray:
     """``struct bpf_sock`` of ``sock``, field by field from the bpf_sock descriptor."""
-    from ebpflite.verifier.contexts import descriptor
+    from ebpflite.vm.contexts import descriptor
 
     desc = descriptor("cgroup_sock")
     buf = low_alloc(desc.size)

@@ -16,7 +16,7 @@ from ebpflite.errors import ContextError
 from ebpflite.helpers import skb as S
 from ebpflite.helpers.net import Net
 from ebpflite.packets import UDP, Dot1Q, Ether, IPv4, IPv6, checksum_errors, decode
-from ebpflite.verifier.contexts import SK_BUFF
+from ebpflite.vm.contexts import SK_BUFF
 
 FIELDS = {f.name: f for f in SK_BUFF.fields}
 

@@ -38,7 +38,7 @@ def objs(tmp_path_factory):
 
 def ctx(*cb: int, **fields: int) -> bytes:
     """An __sk_buff ctx_in with cb[0..] and any other field by name (offsets from the descriptor)."""
-    from ebpflite.verifier.contexts import SK_BUFF
+    from ebpflite.vm.contexts import SK_BUFF
 
     raw = bytearray(SK_BUFF.size)
     for i, value in enumerate(cb):
