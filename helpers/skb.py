@@ -49,7 +49,7 @@ import numpy as np
 from ebpflite.helpers.contexts import Context
 from ebpflite.helpers.net import AF_INET, AF_INET6, Device, Net, Tunnel
 from ebpflite.vm.contexts import SK_BUFF, TC_ACTIONS
-from ebpflite.vm.errors import ContextError
+from ebpflite.vm.errors import ContextError, TestRunRefused
 from ebpflite.vm.memory import Region, low_alloc
 
 ETH_HLEN = 14
@@ -95,16 +95,6 @@ _SETTABLE = np.zeros(SK_BUFF.size, dtype=bool)
 for _name in CTX_IN_FIELDS:
     _SETTABLE[_FIELD[_name][0]:_FIELD[_name][0] + _FIELD[_name][1]] = True
 _FMT = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}
-
-
-class TestRunRefused(ContextError):
-    """BPF_PROG_TEST_RUN would refuse this input; ``errno`` is the kernel's error number."""
-
-    __test__ = False  # not a pytest test class, whatever its name
-
-    def __init__(self, code: int, message: str):
-        self.errno = code
-        super().__init__(f"{message} (the kernel refuses it: {_errno.errorcode[code]})")
 
 
 def _field(name: str) -> tuple[int, int]:
@@ -318,6 +308,11 @@ class SkbContext(Context):
 
     def registers(self) -> tuple[int, ...]:
         return (self.md_region.start,)
+
+    def action(self, r0: int) -> str | None:
+        """The name of a return value read as the kernel does, as a signed int (TC_ACT_UNSPEC is -1)."""
+        value = r0 & 0xFFFFFFFF
+        return self.actions.get(value - (1 << 32) if value >> 31 else value)
 
     def packet_out(self) -> bytes:
         """data_out: from data (tc) or from 14 zero bytes pushed before the network header."""

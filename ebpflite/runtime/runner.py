@@ -26,6 +26,7 @@ from ebpflite.helpers.impl import sockets
 from ebpflite.helpers.impl.process import Process
 from ebpflite.helpers.impl.time import Clock
 from ebpflite.helpers.net import Net
+from ebpflite.helpers.skb import SkbContext
 from ebpflite.runtime import engines
 from ebpflite.runtime.both import WorldSnapshot, compare_maps, compare_results
 from ebpflite.runtime.contexts import build as build_context
@@ -170,14 +171,19 @@ class ProgramRunner:
             raise ValueError(f"repeat must be at least 1, not {repeat}")
 
         def build() -> contexts.Context:
-            reusable = getattr(self, "_xdp_context", None)
-            if reusable is not None and ctx is None and bind is None and packet is not None:
-                reusable.load(packet)  # the same buffers as the last run: no new mappings per packet
-                return reusable
+            reusable = getattr(self, "_reusable_context", None)
+            if reusable is not None and bind is None and packet is not None:
+                # the same buffers as the last run: no new mappings per packet
+                if isinstance(reusable, SkbContext):
+                    reusable.load(packet, ctx)
+                    return reusable
+                if ctx is None:
+                    reusable.load(packet)
+                    return reusable
             context = build_context(self.program.prog_type, self.runtime.platform, packet=packet, ctx=ctx,
                                     bind=bind, net=self.runtime.net)
-            plain = type(context) is contexts.XdpContext and ctx is None
-            self._xdp_context = context if plain else None
+            plain = (type(context) is contexts.XdpContext and ctx is None) or isinstance(context, SkbContext)
+            self._reusable_context = context if plain else None
             return context
 
         if self.engine_name == "both":
