@@ -345,6 +345,11 @@ class Machine:
         pc = insn.pc
         spec = self.helpers.get(number)
         if spec is None:
+            # a CO-RE relocation the loader could not resolve (loader/core.py poisons the instruction)
+            poisoned = (self.program.meta or {}).get("core", {}).get("poisoned", {}).get(pc)
+            if poisoned is not None:
+                raise fail(pc, "core", poisoned, hint="guard the access with bpf_core_field_exists() "
+                           "(or bpf_core_type_exists/bpf_core_enum_value_exists), or build against this kernel")
             raise fail(pc, "helper", f"unknown helper #{number} on {self.platform}",
                        f"{number} in helpers({self.platform})")
         if not spec.known:
