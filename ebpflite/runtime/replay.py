@@ -19,8 +19,10 @@ go through it:
   (:class:`~ebpflite.errors.ContextError`) counts as ``invalid``.
 
 Both give a :class:`Replay`: action counts, the packets that go on (the
-hook's ``keep`` actions, after any rewrite, timestamps kept), and, on
-request, one :class:`PacketRecord` per packet. Packets come from any
+hook's ``keep`` actions, after any rewrite, timestamps kept; a hook's
+``verdict`` decides instead where the action name does not say it alone, as
+for a socket filter, whose return value is the number of bytes to keep),
+and, on request, one :class:`PacketRecord` per packet. Packets come from any
 iterable (a list, or a generator that streams a capture); the batch path
 consumes it ``chunk_size`` packets at a time, so memory stays bounded. A
 program-type hook is one entry in :data:`PACKET_HOOKS`.
