@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import bpf_syscall as K
 import pytest
 
-import bpf_syscall as K
 from ebpflite import load
 from ebpflite.errors import EbpfError, TestRunRefused, VerifierError
 from ebpflite.loader import load_object
