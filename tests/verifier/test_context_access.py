@@ -217,3 +217,16 @@ def test_packet_pointers_of_other_structures():
                "if r4 > r3 goto out\nr0 = *(u32 *)(r2 + 0)\nout:\nr0 = 1\nexit")
         report = _verify(asm, prog_type)
         assert report.ok, report.text()
+
+
+def test_fields_are_reached_from_the_unmodified_pointer():
+    """The kernel refuses a load through a moved context pointer ("dereference of modified ctx ptr")."""
+    e = _verify("r1 += 4\nr0 = *(u32 *)(r1 + 0)\nr0 = 0\nexit", "xdp").errors[0]
+    assert e.check == "ctx_access" and "r1 is the context pointer moved by 4 bytes" in e.message
+
+
+@pytest.mark.kernel
+def test_the_kernel_refuses_a_moved_context_pointer(kernel_618):
+    code = _insn(0x07, 1, imm=4) + _insn(0x61, 0, 1, 0) + _insn(0xB7, 0) + _insn(0x95)
+    loaded, log = load_raw(PROG_TYPE_NUMBERS["xdp"], code)
+    assert not loaded and "dereference of modified ctx ptr" in log
