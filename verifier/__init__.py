@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ebpflite.helpers import registry
+from ebpflite.loader.progtypes import require_type
 from ebpflite.verifier import cfg as cfgmod
 from ebpflite.verifier.domain import ZERO
 from ebpflite.verifier.fixpoint import COMPLEXITY_LIMIT, Analyzer
@@ -52,6 +53,8 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
     if program.platform not in registry.PLATFORMS:
         raise VerifierError(f"unknown platform {program.platform!r} (choose from "
                             f"{', '.join(registry.PLATFORMS)})")
+    if memory_size is None:
+        require_type(program)  # an object's section that names no type: LoaderError saying to choose one
     report = Report(program)
     try:
         report.stats = program_stats(program)

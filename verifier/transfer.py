@@ -355,8 +355,9 @@ class Machine:
             # a CO-RE relocation the loader could not resolve (loader/core.py poisons the instruction)
             poisoned = (self.program.meta or {}).get("core", {}).get("poisoned", {}).get(pc)
             if poisoned is not None:
-                raise fail(pc, "core", poisoned, hint="guard the access with bpf_core_field_exists() "
-                           "(or bpf_core_type_exists/bpf_core_enum_value_exists), or build against this kernel")
+                raise fail(pc, "core", poisoned, hint="guard the access with bpf_core_field_exists() (or "
+                           "bpf_core_type_exists/bpf_core_enum_value_exists), or relocate against the BTF of "
+                           "the kernel the program is for (--btf)")
             raise fail(pc, "helper", f"unknown helper #{number} on {self.platform}",
                        f"{number} in helpers({self.platform})")
         if not spec.known:

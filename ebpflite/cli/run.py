@@ -65,10 +65,11 @@ def _run_engine(engine: str, program: Program, mem: bytes, budget: int, trace: b
 
 
 def _jit_available() -> None:
-    try:
-        import ebpflite.jit.compiler  # noqa: F401
-    except ImportError as exc:
-        raise click.ClickException(f"the JIT engine is not available ({exc}); use --engine interp") from None
+    from ebpflite.runtime.engines import unavailable
+
+    reason = unavailable("jit")
+    if reason is not None:
+        raise click.ClickException(f"the JIT engine is not available ({reason}); use --engine interp")
 
 
 def compare(program: Program, mem: bytes, budget: int, trace: bool) -> RunResult:
