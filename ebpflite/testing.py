@@ -351,23 +351,22 @@ def sk_buff(*, cb: Iterable[int] = (), **fields: int) -> bytes:
     priority, ingress_ifindex, ifindex, cb, tstamp, wire_len, gso_segs, gso_size, hwtstamp)."""
     import struct as _struct
 
-    from ebpflite.helpers.skb import CTX_IN_FIELDS
-    from ebpflite.vm.contexts import SK_BUFF
+    from ebpflite.helpers.skb import CTX_IN_FIELDS, SKB_SLOTS
+    from ebpflite.vm.contexts import SK_BUFF_SIZE
 
-    layout = {f.name: f for f in SK_BUFF.fields}
     settable = {name for name in CTX_IN_FIELDS if not name.startswith("cb[")}
-    raw = bytearray(SK_BUFF.size)
+    raw = bytearray(SK_BUFF_SIZE)
     for name, value in fields.items():
         if name not in settable:
             raise ValueError(f"__sk_buff.{name} cannot be set in ctx_in (the kernel refuses it); settable: "
                              f"{', '.join(sorted(settable | {'cb'}))}")
-        f = layout[name]
-        _struct.pack_into({4: "<I", 8: "<Q"}[f.size], raw, f.offset, value & ((1 << 8 * f.size) - 1))
+        offset, size = SKB_SLOTS[name]
+        _struct.pack_into({4: "<I", 8: "<Q"}[size], raw, offset, value & ((1 << 8 * size) - 1))
     cb = list(cb)
     if len(cb) > 5:
         raise ValueError(f"__sk_buff.cb has 5 words, not {len(cb)}")
     for i, value in enumerate(cb):
-        _struct.pack_into("<I", raw, layout[f"cb[{i}]"].offset, value & 0xFFFFFFFF)
+        _struct.pack_into("<I", raw, SKB_SLOTS[f"cb[{i}]"][0], value & 0xFFFFFFFF)
     return bytes(raw)
 
 
@@ -377,18 +376,17 @@ def skb_fields(result: Any) -> dict[str, Any]:
     when the run was not on an ``__sk_buff``."""
     import struct as _struct
 
-    from ebpflite.helpers.skb import CTX_OUT_FIELDS
-    from ebpflite.vm.contexts import SK_BUFF
+    from ebpflite.helpers.skb import CTX_OUT_FIELDS, SKB_SLOTS
+    from ebpflite.vm.contexts import SK_BUFF_SIZE
 
     ctx = getattr(result, "ctx", None)
     action = str(getattr(result, "action", "") or "")
-    if ctx is None or len(ctx) != SK_BUFF.size or not action.startswith(("TC_ACT_", "SK_")):
+    if ctx is None or len(ctx) != SK_BUFF_SIZE or not action.startswith(("TC_ACT_", "SK_")):
         return {}
-    layout = {f.name: f for f in SK_BUFF.fields}
     out: dict[str, Any] = {}
     for name in CTX_OUT_FIELDS:
-        f = layout[name]
-        value = _struct.unpack_from({4: "<I", 8: "<Q"}[f.size], ctx, f.offset)[0]
+        offset, size = SKB_SLOTS[name]
+        value = _struct.unpack_from({4: "<I", 8: "<Q"}[size], ctx, offset)[0]
         if name.startswith("cb["):
             out.setdefault("cb", []).append(value)
         else:

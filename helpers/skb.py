@@ -26,7 +26,7 @@ program gives the kernel's results:
   tstamp, cb[], wire_len, gso_segs and hwtstamp written back.
 
 The context a program gets is the uapi ``struct __sk_buff`` itself, laid out
-by the one descriptor (``SK_BUFF`` in the context descriptors), with every
+by the one descriptor (``SK_BUFF`` in vm/contexts.py), with every
 field holding what the kernel's ``convert_ctx_access`` would load: packet
 pointers are real addresses that fit the u32 fields (:func:`low_alloc`, as
 for XDP), ``protocol`` and ``vlan_proto`` hold the big-endian value. The
@@ -48,7 +48,7 @@ import numpy as np
 
 from ebpflite.helpers.contexts import Context
 from ebpflite.helpers.net import AF_INET, AF_INET6, Device, Net, Tunnel
-from ebpflite.vm.contexts import SK_BUFF, TC_ACTIONS
+from ebpflite.vm.contexts import SK_BUFF, SK_BUFF_SIZE, TC_ACTIONS
 from ebpflite.vm.errors import ContextError, TestRunRefused
 from ebpflite.vm.memory import Region, low_alloc
 
@@ -81,17 +81,27 @@ SKB_TYPES = DIRECT_ACCESS_TYPES | {"socket_filter"}
 
 CGROUP_SKB_ACTIONS = {0: "SK_DROP", 1: "SK_PASS"}
 
-#: (offset, size) of each uapi field, from the one descriptor
-_FIELD = {f.name: (f.offset, f.size) for f in SK_BUFF.fields}
-_CB = _FIELD["cb[0]"][0]
-_CB_LEN = 20
+def _slots() -> dict[str, tuple[int, int]]:
+    """(offset, size) of each uapi member, from the one descriptor, with arrays of u32 (``cb``, the
+    IPv6 addresses) also by element: ``cb[2]``, ``remote_ip6[0]``."""
+    out: dict[str, tuple[int, int]] = {}
+    for f in SK_BUFF:
+        out[f.name] = (f.offset, f.size)
+        if f.size > 8:
+            out.update({f"{f.name}[{i}]": (f.offset + 4 * i, 4) for i in range(f.size // 4)})
+    return out
+
+
+#: where each member (and array element) of ``struct __sk_buff`` lies: name -> (offset, size)
+SKB_SLOTS = _slots()
+_FIELD = SKB_SLOTS
 #: fields BPF_PROG_TEST_RUN reads from ctx_in (convert___skb_to_skb); every other byte must be 0
 CTX_IN_FIELDS = ("mark", "priority", "ingress_ifindex", "ifindex", *(f"cb[{i}]" for i in range(5)), "tstamp",
                  "wire_len", "gso_segs", "gso_size", "hwtstamp")
 #: fields it writes back into ctx_out (convert_skb_to___skb)
 CTX_OUT_FIELDS = ("mark", "priority", "ingress_ifindex", "ifindex", *(f"cb[{i}]" for i in range(5)), "tstamp",
                   "wire_len", "gso_segs", "hwtstamp")
-_SETTABLE = np.zeros(SK_BUFF.size, dtype=bool)
+_SETTABLE = np.zeros(SK_BUFF_SIZE, dtype=bool)
 for _name in CTX_IN_FIELDS:
     _SETTABLE[_FIELD[_name][0]:_FIELD[_name][0] + _FIELD[_name][1]] = True
 _FMT = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}
@@ -130,7 +140,7 @@ class SkbContext(Context):
             self.actions = TC_ACTIONS
         elif prog_type == "cgroup_skb":
             self.actions = CGROUP_SKB_ACTIONS
-        self.md = low_alloc(SK_BUFF.size)
+        self.md = low_alloc(SK_BUFF_SIZE)
         self.md_region = Region("ctx __sk_buff", self.md, "ctx", writable=True)
         self.buf = np.zeros(0, dtype=np.uint8)
         self.packet_region: Region | None = None
@@ -220,10 +230,10 @@ class SkbContext(Context):
             raise TestRunRefused(_errno.EINVAL, "ctx_in is empty: give no ctx_in, or a __sk_buff")
         if len(ctx_in) > PAGE_SIZE:
             raise TestRunRefused(_errno.E2BIG, f"ctx_in of {len(ctx_in)} bytes is larger than a page")
-        if len(ctx_in) > SK_BUFF.size and any(ctx_in[SK_BUFF.size:]):
-            raise TestRunRefused(_errno.E2BIG, f"ctx_in has non-zero bytes after the {SK_BUFF.size}-byte "
+        if len(ctx_in) > SK_BUFF_SIZE and any(ctx_in[SK_BUFF_SIZE:]):
+            raise TestRunRefused(_errno.E2BIG, f"ctx_in has non-zero bytes after the {SK_BUFF_SIZE}-byte "
                                  "__sk_buff")
-        return ctx_in[:SK_BUFF.size].ljust(SK_BUFF.size, b"\0")
+        return ctx_in[:SK_BUFF_SIZE].ljust(SK_BUFF_SIZE, b"\0")
 
     def _check_ctx_fields(self, ctx: bytes | None, values: dict[str, int]) -> None:
         """convert___skb_to_skb: only the settable fields may be non-zero, wire_len and gso_segs in range."""
@@ -232,7 +242,7 @@ class SkbContext(Context):
         raw = np.frombuffer(ctx, dtype=np.uint8)
         bad = np.flatnonzero(raw.astype(bool) & ~_SETTABLE)
         if len(bad):
-            where = next((f.name for f in SK_BUFF.fields if f.offset <= bad[0] < f.end), None)
+            where = next((f.name for f in SK_BUFF if f.offset <= bad[0] < f.end), None)
             what = f"field {where}" if where else "padding"
             raise TestRunRefused(_errno.EINVAL, f"ctx_in sets {what} (byte {bad[0]}); a caller may set only "
                                  + ", ".join(_names(CTX_IN_FIELDS)))
@@ -321,7 +331,7 @@ class SkbContext(Context):
 
     def ctx_out(self) -> bytes:
         """ctx_out: ctx_in (zeros without one) with convert_skb_to___skb's fields written back."""
-        out = bytearray(self.ctx_in or bytes(SK_BUFF.size))
+        out = bytearray(self.ctx_in or bytes(SK_BUFF_SIZE))
         for name in CTX_OUT_FIELDS:
             off, size = _field(name)
             struct.pack_into(_FMT[size], out, off, self._out_value(name))

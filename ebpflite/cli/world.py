@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from ebpflite.cli.loadopts import BTF_OPTION, TYPE_OPTION
 from ebpflite.cli.mapargs import MAP_OPTION
 from ebpflite.errors import EbpfError
 
@@ -37,11 +38,14 @@ PROGRESS_THRESHOLD = 1000
 
 
 def _program(obj_path: Path, prog_name: str | None, engine: str, verify: bool, platform: str | None,
-             pin_dir: str | None = None, map_entries=(), prog_type: str | None = None):
+             pin_dir: str | None = None, map_entries=(), prog_type: str | None = None, btf: Path | None = None):
     from ebpflite.api import load
     from ebpflite.cli import mapargs
 
-    obj = load(obj_path, engine=engine, verify=verify, platform=platform, pin_dir=pin_dir, prog_type=prog_type)
+    # with --prog, only that program is verified: the object's other sections may need another --type
+    checked = ([prog_name] if prog_name else True) if verify else False
+    obj = load(obj_path, engine=engine, verify=checked, platform=platform, pin_dir=pin_dir, prog_type=prog_type,
+               btf=btf)
     mapargs.apply(obj.maps, map_entries)
     if not obj.programs:
         raise click.ClickException(f"{obj_path} has no programs")
@@ -73,31 +77,30 @@ def prog_group() -> None:
 @_ENGINE
 @_VERIFY
 @_PLATFORM
-@click.option("--type", "prog_type", default=None, metavar="TYPE",
-              help="Load every program as this type (bpftool prog load ... type TYPE), e.g. sched_cls for "
-                   "tc sections that name no type.")
+@TYPE_OPTION
+@BTF_OPTION
 @click.option("-j", "--json", "as_json", is_flag=True, help="JSON output (as bpftool -j).")
 def prog_run(obj: Path, prog_name: str | None, data_in: Path | None, data_out: Path | None, ctx_in: Path | None,
              ctx_out: Path | None, repeat: int, pin_dir: str | None, map_entries, engine: str, verify: bool,
-             platform: str | None, prog_type: str | None, as_json: bool) -> None:
+             platform: str | None, prog_type: str | None, btf: Path | None, as_json: bool) -> None:
     """Run a program once (or --repeat times) on a packet and/or context, like bpftool prog run.
 
     For tc, socket filter and cgroup skb programs --data-in is the frame and --ctx-in a
     __sk_buff, as BPF_PROG_TEST_RUN takes them; inputs the kernel refuses fail with its errno."""
+    import os
+
     from ebpflite.helpers.skb import SKB_TYPES
-    from ebpflite.vm.contexts import SK_BUFF
+    from ebpflite.vm.contexts import SK_BUFF_SIZE
     from ebpflite.vm.errors import TestRunRefused
 
-    _, prog = _program(obj, prog_name, engine, verify, platform, pin_dir, map_entries, prog_type)
+    _, prog = _program(obj, prog_name, engine, verify, platform, pin_dir, map_entries, prog_type, btf)
     packet = data_in.read_bytes() if data_in else None
     ctx = ctx_in.read_bytes() if ctx_in else None
     if ctx is None and ctx_out is not None and prog.prog_type in SKB_TYPES:
-        ctx = bytes(SK_BUFF.size)  # the kernel gives a ctx_out-only run a zeroed __sk_buff as its input
+        ctx = bytes(SK_BUFF_SIZE)  # the kernel gives a ctx_out-only run a zeroed __sk_buff as its input
     try:
         res = prog.run(packet=packet, ctx=ctx, repeat=repeat)
     except TestRunRefused as exc:
-        import os
-
         raise click.ClickException(f"failed to run program: {os.strerror(exc.errno)}: {exc}") from None
     if data_out is not None and res.packet is not None:
         data_out.write_bytes(res.packet)
@@ -132,10 +135,13 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="One JSON record pe
 @_ENGINE
 @_VERIFY
 @_PLATFORM
+@TYPE_OPTION
+@BTF_OPTION
 def xdp_cmd(obj: Path, prog_name: str | None, pcap_in: Path, pcap_out: Path | None, as_json: bool,
-            pin_dir: str | None, map_entries, engine: str, verify: bool, platform: str | None) -> None:
+            pin_dir: str | None, map_entries, engine: str, verify: bool, platform: str | None,
+            prog_type: str | None, btf: Path | None) -> None:
     """Replay a capture through an XDP program: actions with counts, passed packets to --out."""
-    _, prog = _program(obj, prog_name, engine, verify, platform, pin_dir, map_entries)
+    _, prog = _program(obj, prog_name, engine, verify, platform, pin_dir, map_entries, prog_type, btf)
     if prog.prog_type != "xdp":
         raise click.ClickException(f"program {prog.name} is a {prog.prog_type} program, not xdp")
     _replay(prog, engine, pcap_in, pcap_out, as_json)
@@ -155,10 +161,11 @@ def xdp_cmd(obj: Path, prog_name: str | None, pcap_in: Path, pcap_out: Path | No
 @MAP_OPTION
 @_ENGINE
 @_VERIFY
+@BTF_OPTION
 def tc_cmd(obj: Path, prog_name: str | None, pcap_in: Path, pcap_out: Path | None, as_json: bool, prog_type: str,
-           pin_dir: str | None, map_entries, engine: str, verify: bool) -> None:
+           pin_dir: str | None, map_entries, engine: str, verify: bool, btf: Path | None) -> None:
     """Replay a capture through a tc program (__sk_buff): TC_ACT_* counts, passed packets to --out."""
-    _, prog = _program(obj, prog_name, engine, verify, "linux", pin_dir, map_entries, prog_type)
+    _, prog = _program(obj, prog_name, engine, verify, "linux", pin_dir, map_entries, prog_type, btf)
     _replay(prog, engine, pcap_in, pcap_out, as_json)
 
 
@@ -175,12 +182,14 @@ def tc_cmd(obj: Path, prog_name: str | None, pcap_in: Path, pcap_out: Path | Non
 @MAP_OPTION
 @_ENGINE
 @_VERIFY
+@BTF_OPTION
 def socket_cmd(obj: Path, prog_name: str | None, pcap_in: Path, pcap_out: Path | None, as_json: bool,
-               prog_type: str | None, pin_dir: str | None, map_entries, engine: str, verify: bool) -> None:
+               prog_type: str | None, pin_dir: str | None, map_entries, engine: str, verify: bool,
+               btf: Path | None) -> None:
     """Replay a capture through a socket filter (kept, trimmed or dropped) or a cgroup skb program."""
-    _, prog = _program(obj, prog_name, engine, verify, "linux", pin_dir, map_entries, prog_type)
+    _, prog = _program(obj, prog_name, engine, verify, "linux", pin_dir, map_entries, prog_type, btf)
     if prog_type is None and prog.prog_type not in ("socket_filter", "cgroup_skb"):
-        _, prog = _program(obj, prog_name, engine, verify, "linux", pin_dir, map_entries, "socket_filter")
+        _, prog = _program(obj, prog_name, engine, verify, "linux", pin_dir, map_entries, "socket_filter", btf)
     _replay(prog, engine, pcap_in, pcap_out, as_json)
 
 
@@ -246,7 +255,7 @@ def _report(prog, pcap_in: Path, packets, counts: Counter, kept: list, pcap_out:
 def bind_cmd(obj: Path, prog_name: str | None, address: str, protocol: str, process_id: int, app_id: str,
              operation: str, pin_dir: str | None, map_entries, engine: str, verify: bool, as_json: bool) -> None:
     """Run an ebpf-for-windows bind program on one bind request and print its decision."""
-    from ebpflite.helpers.contexts import BindRequest
+    from ebpflite.api import BindRequest
 
     _, prog = _program(obj, prog_name, engine, verify, "windows", pin_dir, map_entries)
     request = BindRequest(address, protocol, process_id, app_id, operation)

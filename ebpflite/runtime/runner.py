@@ -27,6 +27,7 @@ from ebpflite.helpers.impl.process import Process
 from ebpflite.helpers.impl.time import Clock
 from ebpflite.helpers.net import Net
 from ebpflite.helpers.skb import SkbContext
+from ebpflite.loader.progtypes import require_type
 from ebpflite.runtime import engines
 from ebpflite.runtime.both import WorldSnapshot, compare_maps, compare_results
 from ebpflite.runtime.contexts import build as build_context
@@ -165,6 +166,7 @@ class ProgramRunner:
 
     def __init__(self, runtime: ObjectRuntime, program: Program, engine: str = "interp", *, cpu: int = 0,
                  budget: int | None = DEFAULT_BUDGET):
+        require_type(program)  # a section that names no type: its context is unknown (LoaderError)
         self.runtime = runtime
         self.program = program
         self.cpu = cpu

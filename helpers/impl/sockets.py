@@ -35,30 +35,28 @@ IPPROTO = {"tcp": 6, "udp": 17}
 
 
 def _view(sock: Socket) -> np.ndarray:
-    """``struct bpf_sock`` of ``sock``, field by field from the bpf_sock descriptor."""
-    from ebpflite.vm.contexts import descriptor
+    """``struct bpf_sock`` of ``sock``, member by member from the one layout (``SOCK_MEMBERS``)."""
+    from ebpflite.vm.contexts import SOCK_MEMBERS
 
-    desc = descriptor("cgroup_sock")
-    buf = low_alloc(desc.size)
+    size = max(f.end for f in SOCK_MEMBERS)
+    buf = low_alloc(size)
     state = sock.state or (BPF_TCP_ESTABLISHED if sock.remote is not None
                            else BPF_TCP_LISTEN if sock.protocol == "tcp" else BPF_TCP_CLOSE)
-    values = {"bound_dev_if": sock.bound_dev_if, "family": sock.family,
-              "type": SOCK_STREAM if sock.protocol == "tcp" else SOCK_DGRAM, "protocol": IPPROTO[sock.protocol],
-              "mark": sock.mark, "priority": sock.priority, "src_port": sock.local_port,
-              "dst_port": int.from_bytes(sock.remote_port.to_bytes(2, "big"), "little"), "state": state,
-              "rx_queue_mapping": M32}  # -1: no receive queue recorded
-    if sock.family == 2:
-        values["src_ip4"] = int.from_bytes(sock.local.packed, "little")
-        if sock.remote is not None:
-            values["dst_ip4"] = int.from_bytes(sock.remote.packed, "little")
+    ip4 = sock.family == 2
+    remote = sock.remote.packed if sock.remote is not None else bytes(4 if ip4 else 16)
+    u32 = {"bound_dev_if": sock.bound_dev_if, "family": sock.family,
+           "type": SOCK_STREAM if sock.protocol == "tcp" else SOCK_DGRAM, "protocol": IPPROTO[sock.protocol],
+           "mark": sock.mark, "priority": sock.priority, "src_port": sock.local_port, "state": state,
+           "rx_queue_mapping": M32}  # -1: no receive queue recorded
+    raw = {name: (value & M32).to_bytes(4, "little") for name, value in u32.items()}
+    raw["dst_port"] = sock.remote_port.to_bytes(2, "big")  # a __be16, as the kernel's skc_dport
+    if ip4:
+        raw["src_ip4"], raw["dst_ip4"] = sock.local.packed, remote
     else:
-        for i in range(4):
-            values[f"src_ip6[{i}]"] = int.from_bytes(sock.local.packed[4 * i:4 * i + 4], "little")
-            if sock.remote is not None:
-                values[f"dst_ip6[{i}]"] = int.from_bytes(sock.remote.packed[4 * i:4 * i + 4], "little")
-    for f in desc.fields:
-        if f.name in values:
-            struct.pack_into("<I", buf, f.offset, values[f.name] & M32)
+        raw["src_ip6"], raw["dst_ip6"] = sock.local.packed, remote
+    for f in SOCK_MEMBERS:
+        if f.name in raw:
+            buf[f.offset:f.offset + len(raw[f.name])] = np.frombuffer(raw[f.name], dtype=np.uint8)
     return buf
 
 

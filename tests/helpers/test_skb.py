@@ -16,9 +16,9 @@ from ebpflite.errors import ContextError
 from ebpflite.helpers import skb as S
 from ebpflite.helpers.net import Net
 from ebpflite.packets import UDP, Dot1Q, Ether, IPv4, IPv6, checksum_errors, decode
-from ebpflite.vm.contexts import SK_BUFF
+from ebpflite.vm.contexts import SK_BUFF_SIZE
 
-FIELDS = {f.name: f for f in SK_BUFF.fields}
+FIELDS = S.SKB_SLOTS  #: name -> (offset, size), cb[i] and remote_ip6[i] included
 
 
 def frame(**ip) -> bytes:
@@ -27,10 +27,10 @@ def frame(**ip) -> bytes:
 
 
 def ctx_in(**values: int) -> bytes:
-    raw = bytearray(SK_BUFF.size)
+    raw = bytearray(SK_BUFF_SIZE)
     for name, value in values.items():
-        f = FIELDS[name]
-        struct.pack_into({4: "<I", 8: "<Q"}[f.size], raw, f.offset, value)
+        offset, size = FIELDS[name]
+        struct.pack_into({4: "<I", 8: "<Q"}[size], raw, offset, value)
     return bytes(raw)
 
 
@@ -100,12 +100,12 @@ def test_ctx_out_writes_back_what_the_kernel_does():
     c.set_field("mark", 77)
     c.set_field("cb[3]", 0xABCD)
     out = c.ctx_out()
-    assert struct.unpack_from("<I", out, FIELDS["mark"].offset)[0] == 77
-    assert struct.unpack_from("<I", out, FIELDS["cb[3]"].offset)[0] == 0xABCD
-    assert struct.unpack_from("<I", out, FIELDS["wire_len"].offset)[0] == len(pkt)
-    assert struct.unpack_from("<I", out, FIELDS["ifindex"].offset)[0] == 1
-    assert struct.unpack_from("<I", out, FIELDS["gso_size"].offset)[0] == 1400  # ctx_in's, not written back
-    assert struct.unpack_from("<Q", out, FIELDS["hwtstamp"].offset)[0] == 4
+    assert struct.unpack_from("<I", out, FIELDS["mark"][0])[0] == 77
+    assert struct.unpack_from("<I", out, FIELDS["cb[3]"][0])[0] == 0xABCD
+    assert struct.unpack_from("<I", out, FIELDS["wire_len"][0])[0] == len(pkt)
+    assert struct.unpack_from("<I", out, FIELDS["ifindex"][0])[0] == 1
+    assert struct.unpack_from("<I", out, FIELDS["gso_size"][0])[0] == 1400  # ctx_in's, not written back
+    assert struct.unpack_from("<Q", out, FIELDS["hwtstamp"][0])[0] == 4
 
 
 BAD = [
@@ -232,6 +232,6 @@ def test_vlan_push_moves_the_previous_tag_into_the_packet(ebpf_load):
     pkt = frame()
     res = ebpf_load(VLAN).programs["vlan"].run(packet=pkt, ctx=ctx_in())
     assert res.return_value == 0xA888  # the skb's tag is the last one pushed (htons(0x88a8))
-    assert struct.unpack_from("<I", res.ctx, FIELDS["cb[0]"].offset)[0] == 20
+    assert struct.unpack_from("<I", res.ctx, FIELDS["cb[0]"][0])[0] == 20
     assert res.packet == pkt[:12] + b"\x81\x00\x00\x0a" + pkt[12:]
     assert decode(res.packet)[Dot1Q].vid == 10

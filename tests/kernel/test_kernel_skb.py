@@ -38,14 +38,15 @@ def objs(tmp_path_factory):
 
 def ctx(*cb: int, **fields: int) -> bytes:
     """An __sk_buff ctx_in with cb[0..] and any other field by name (offsets from the descriptor)."""
-    from ebpflite.vm.contexts import SK_BUFF
+    from ebpflite.helpers.skb import SKB_SLOTS
+    from ebpflite.vm.contexts import SK_BUFF_SIZE
 
-    raw = bytearray(SK_BUFF.size)
+    raw = bytearray(SK_BUFF_SIZE)
     for i, value in enumerate(cb):
-        struct.pack_into("<I", raw, 48 + 4 * i, value & 0xFFFFFFFF)
+        struct.pack_into("<I", raw, SKB_SLOTS[f"cb[{i}]"][0], value & 0xFFFFFFFF)
     for name, value in fields.items():
-        f = next(f for f in SK_BUFF.fields if f.name == name)
-        struct.pack_into({4: "<I", 8: "<Q"}[f.size], raw, f.offset, value)
+        offset, size = SKB_SLOTS[name]
+        struct.pack_into({4: "<I", 8: "<Q"}[size], raw, offset, value)
     return bytes(raw)
 
 
