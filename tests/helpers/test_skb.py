@@ -235,3 +235,48 @@ def test_vlan_push_moves_the_previous_tag_into_the_packet(ebpf_load):
     assert struct.unpack_from("<I", res.ctx, FIELDS["cb[0]"][0])[0] == 20
     assert res.packet == pkt[:12] + b"\x81\x00\x00\x0a" + pkt[12:]
     assert decode(res.packet)[Dot1Q].vid == 10
+
+
+TAIL = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+    __uint(max_entries, 2);
+    __type(key, __u32);
+    __type(value, __u32);
+} stages SEC(".maps");
+
+/* the second stage marks the packet and passes it; the __sk_buff goes along with the tail call */
+SEC("tc")
+int stage1(struct __sk_buff *skb)
+{
+    skb->mark = 0x100;
+    skb->cb[0] = skb->len;
+    return TC_ACT_OK;
+}
+
+SEC("tc")
+int entry(struct __sk_buff *skb)
+{
+    skb->priority = 5;
+    bpf_tail_call(skb, &stages, 1);
+    return TC_ACT_SHOT;  /* slot 1 empty */
+}
+char _license[] SEC("license") = "GPL";
+"""
+
+
+def test_tail_calls_carry_the_skb_on_both_engines(ebpf_load):
+    """Verified code on the JIT runs without an instruction count: a tail call must not underflow it."""
+    obj = ebpf_load(TAIL)
+    pkt = frame()
+    assert obj.programs["entry"].run(packet=pkt).action == "TC_ACT_SHOT"
+    obj.maps["stages"].set_program(1, obj.programs["stage1"].program)
+    res = obj.programs["entry"].run(packet=pkt, ctx=ctx_in())
+    assert res.action == "TC_ACT_OK"
+    out = dict(zip(("mark", "priority"), struct.unpack_from("<I", res.ctx, FIELDS["mark"][0])
+                   + struct.unpack_from("<I", res.ctx, FIELDS["priority"][0])))
+    assert out == {"mark": 0x100, "priority": 5}
+    assert struct.unpack_from("<I", res.ctx, FIELDS["cb[0]"][0])[0] == len(pkt)
