@@ -276,7 +276,6 @@ def test_tail_calls_carry_the_skb_on_both_engines(ebpf_load):
     obj.maps["stages"].set_program(1, obj.programs["stage1"].program)
     res = obj.programs["entry"].run(packet=pkt, ctx=ctx_in())
     assert res.action == "TC_ACT_OK"
-    out = dict(zip(("mark", "priority"), struct.unpack_from("<I", res.ctx, FIELDS["mark"][0])
-                   + struct.unpack_from("<I", res.ctx, FIELDS["priority"][0])))
-    assert out == {"mark": 0x100, "priority": 5}
+    assert struct.unpack_from("<I", res.ctx, FIELDS["mark"][0])[0] == 0x100
+    assert struct.unpack_from("<I", res.ctx, FIELDS["priority"][0])[0] == 5
     assert struct.unpack_from("<I", res.ctx, FIELDS["cb[0]"][0])[0] == len(pkt)
