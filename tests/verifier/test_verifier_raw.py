@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ebpflite import engines, verifier
-from ebpflite.cli.run import conformance_environment
+from ebpflite.vm.interp import conformance_environment
 from ebpflite.errors import VerifierError
 from ebpflite.vm.insn import decode
 from ebpflite.vm.program import Program
