@@ -115,8 +115,8 @@ def test_disasm_section_needs_an_object(tmp_path: Path) -> None:
 def test_disasm_elf_delegates_to_the_loader_listing(tmp_path: Path, monkeypatch) -> None:
     calls = []
 
-    def object_listing(path, section=None, show_source=False, as_json=False):
-        calls.append((path, section, show_source, as_json))
+    def object_listing(path, section=None, show_source=False, as_json=False, btf=None):
+        calls.append((path, section, show_source, as_json, btf))
         return "listing"
 
     monkeypatch.setitem(sys.modules, "ebpflite.loader.listing",
@@ -125,7 +125,7 @@ def test_disasm_elf_delegates_to_the_loader_listing(tmp_path: Path, monkeypatch)
     obj.write_bytes(b"\x7fELF" + bytes(60))
     result = run("disasm", str(obj), "xdp", "-l", "--json")
     assert result.output == "listing\n"
-    assert calls == [(str(obj), "xdp", True, True)]
+    assert calls == [(str(obj), "xdp", True, True, None)]
 
 
 def test_disasm_elf_without_the_listing_module(tmp_path: Path, monkeypatch) -> None:
