@@ -166,10 +166,11 @@ def _spread(n: int, inputs: list[bytes]) -> list[tuple[bytes, int]]:
 def time_engine(target: Target, engine: str, n: int) -> Row:
     """Average time per run of ``engine`` over ``n`` runs (one untimed warm-up run first)."""
     if engine == "jit":
-        try:
-            import ebpflite.jit.compiler  # noqa: F401
-        except ImportError as exc:
-            return Row(engine, note=f"the JIT is not available: {exc}")
+        from ebpflite.runtime.engines import unavailable
+
+        reason = unavailable("jit")
+        if reason is not None:
+            return Row(engine, note=f"the JIT is not available: {reason}")
     if not target.elf:
         return _time_raw(target, engine, n)
     from ebpflite.api import Object

@@ -183,7 +183,7 @@ def _report(prog, pcap_in: Path, packets, counts: Counter, kept: list, pcap_out:
 def bind_cmd(obj: Path, prog_name: str | None, address: str, protocol: str, process_id: int, app_id: str,
              operation: str, pin_dir: str | None, map_entries, engine: str, verify: bool, as_json: bool) -> None:
     """Run an ebpf-for-windows bind program on one bind request and print its decision."""
-    from ebpflite.helpers.contexts import BindRequest
+    from ebpflite.api import BindRequest
 
     _, prog = _program(obj, prog_name, engine, verify, "windows", pin_dir, map_entries)
     request = BindRequest(address, protocol, process_id, app_id, operation)
