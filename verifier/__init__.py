@@ -27,7 +27,7 @@ from ebpflite.verifier.state import T, Value, entry_state
 from ebpflite.verifier.stats import program_stats
 from ebpflite.verifier.subprogs import global_function_findings
 from ebpflite.verifier.transfer import Machine
-from ebpflite.vm.contexts import descriptor
+from ebpflite.vm.contexts import attach_of, descriptor
 from ebpflite.vm.errors import VerifierError
 from ebpflite.vm.program import Program
 
@@ -73,7 +73,7 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
     if globals_:
         report.errors = [_locate(program, f) for f in globals_[:None if all_errors else 1]]
         return report
-    machine = Machine(program, descriptor(program.prog_type, program.platform),
+    machine = Machine(program, descriptor(program.prog_type, program.platform, attach_of(program.section)),
                       registry.profile(program.platform), lambda *a: None)
     analyzer = Analyzer(graph, machine, all_errors=all_errors, verbose=verbose, max_insns=max_insns)
     analyzer.run(entry_state(Value(T.CTX, ZERO)) if memory_size is None else _memory_entry(memory_size))

@@ -200,7 +200,12 @@ class HandlerBuilder:
             if fn is None:
                 raise HelperError(f"call to unknown helper {_helper_name(number, env)}: "
                                   "it is not in this environment's helper table", pc)
-            result = fn(env, R[1], R[2], R[3], R[4], R[5])
+            try:
+                result = fn(env, R[1], R[2], R[3], R[4], R[5])
+            except HelperError as exc:
+                if exc.pc is None and type(exc) is HelperError:  # a helper's own error: name the call
+                    raise HelperError(exc.reason, pc) from None
+                raise
             if result.__class__ is not int:  # numpy integers, bools: convert; anything else is an error
                 try:
                     result = int(result)
