@@ -8,7 +8,6 @@ the registers involved and a hint when there is a usual fix.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ebpflite.verifier.domain import ZERO, Scalar
@@ -337,11 +336,3 @@ def check_mem_arg(m: Machine, st: State, reg: int, size: Scalar, write: bool, pc
     raise fail(pc, "helper_arg", f"{what}: r{reg} must point to memory (stack, map value or packet), "
                f"not a {base.type.value}", f"r{reg}.type in {{stack, packet, map_value, mem}}",
                **{f"r{reg}": base})
-
-
-def spill_scalar_in(frame, lo: int, size: int) -> None:
-    for off in range(lo, lo + size, 8):
-        k = (-off - 1) // 8
-        slot = frame.stack.get(k)
-        if slot is not None and slot.spill is not None:
-            frame.stack[k] = StackSlot(replace(slot.spill, type=T.SCALAR, num=Scalar.unknown()))

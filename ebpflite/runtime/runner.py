@@ -131,12 +131,8 @@ class ObjectRuntime:
             self.maps[live.name] = live
             self._by_spec[id(spec)] = live
         for live in self.maps.values():
-            resolve = getattr(live, "resolve_programs", None)
-            if resolve is not None:
-                resolve(self.programs)
-            resolve = getattr(live, "resolve_maps", None)
-            if resolve is not None:  # map-in-map initialisers name other maps of the object
-                resolve(self.maps)
+            live.resolve_programs(self.programs)  # prog_array initialisers name programs
+            live.resolve_maps(self.maps)  # map-in-map initialisers name other maps of the object
             if btf is not None:  # values read as numpy records built from the BTF types
                 live.use_btf(btf)
         self.by_address = {live.address: live for live in self.maps.values()}
