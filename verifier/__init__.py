@@ -20,7 +20,7 @@ from dataclasses import replace
 from ebpflite.helpers import registry
 from ebpflite.loader.progtypes import require_type
 from ebpflite.verifier import cfg as cfgmod
-from ebpflite.verifier import dialect
+from ebpflite.verifier import dialect, xlate
 from ebpflite.verifier.domain import ZERO
 from ebpflite.verifier.fixpoint import COMPLEXITY_LIMIT, Analyzer
 from ebpflite.verifier.report import Finding, Report
@@ -28,7 +28,7 @@ from ebpflite.verifier.state import T, Value, entry_state
 from ebpflite.verifier.stats import program_stats
 from ebpflite.verifier.subprogs import global_function_findings
 from ebpflite.verifier.transfer import Machine
-from ebpflite.vm.contexts import descriptor
+from ebpflite.vm.contexts import attach_of, descriptor
 from ebpflite.vm.errors import VerifierError
 from ebpflite.vm.program import Program
 
@@ -86,7 +86,7 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
     if globals_:
         report.errors = [_locate(program, f) for f in globals_[:None if all_errors else 1]]
         return report
-    machine = Machine(program, descriptor(program.prog_type, program.platform),
+    machine = Machine(program, descriptor(program.prog_type, program.platform, attach_of(program.section)),
                       registry.profile(program.platform), lambda *a: None)
     analyzer = Analyzer(graph, machine, all_errors=all_errors, verbose=verbose, max_insns=max_insns,
                         max_states=max_states)
@@ -98,7 +98,12 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
     report.loop_bounds = dict(analyzer.loop_bounds)
     if report.ok:
         report.max_insns = analyzer.max_count or 0
-        report.xlated = replace(program, insns=list(program.insns), verified=True,
+        try:
+            xlated = xlate.rewrite(program, machine.ctx, machine.ctx_stores, machine.other_stores)
+        except xlate.XlateConflict as exc:
+            report.errors.append(_locate(program, Finding(exc.pc, str(exc), check="ctx_access")))
+            return report
+        report.xlated = replace(xlated, insns=list(xlated.insns), verified=True,
                                 meta={**program.meta, "max_insns": report.max_insns})
     if verbose:
         report.invariants = {pc: (describe_state(analyzer.pre[pc]),

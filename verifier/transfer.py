@@ -28,7 +28,7 @@ from ebpflite.verifier.state import (
     T,
     Value,
 )
-from ebpflite.vm.contexts import ContextDescriptor
+from ebpflite.vm.contexts import ContextDescriptor, attach_of
 from ebpflite.vm.insn import Insn
 from ebpflite.vm.isa import MAX_CALL_DEPTH, Kind, PseudoSrc
 
@@ -65,7 +65,7 @@ class Machine:
         self.helpers = helpers
         #: short names of the helpers this program type may call (None: any)
         self.allowed_helpers = allowed.allowed(program.prog_type, program.platform,
-                                               allowed.attach_of(program.section))
+                                               attach_of(program.section))
         self.sleepable = allowed.sleepable(program.prog_type, program.section)
         self.call_function = call_function
         #: (state, target, r1..r5 of the callback, pc, return range, times) -> state after the helper
@@ -77,6 +77,9 @@ class Machine:
         self.notes: dict[int, str] = {}
         #: function start -> deepest stack byte any analysis touched
         self.stack_depth: dict[int, int] = {}
+        #: pc -> context fields stored to there, and pcs storing elsewhere (verifier/xlate.py)
+        self.ctx_stores: dict[int, set[str]] = {}
+        self.other_stores: set[int] = set()
         self.frame_funcs: list[int] = [0]
         self.dispatch = {
             Kind.ALU: self.alu, Kind.ENDIAN: self.endian, Kind.LDDW: self.lddw, Kind.LDX: self.ldx,

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ebpflite.vm.errors import ExecutionError
-from ebpflite.vm.isa import PseudoSrc
+from ebpflite.vm.isa import (
+    DEFAULT_BUDGET,  # noqa: F401 - public here too (Environment default)
+    PseudoSrc,
+)
 from ebpflite.vm.memory import AddressSpace, Stack
 
 HelperFn = Callable[["Environment", int, int, int, int, int], int]
 
-DEFAULT_BUDGET = 10_000_000  #: instructions per run for unverified programs
 
 
 class LiveMap(Protocol):
@@ -41,8 +43,8 @@ class Environment:
     memory: AddressSpace = field(default_factory=AddressSpace)
     stack: Stack = field(default_factory=Stack)
     helpers: dict[int, HelperFn] = field(default_factory=dict)
-    #: live maps by the index lddw instructions use
-    maps: list[Any] = field(default_factory=list)
+    #: live maps by the index lddw instructions use (None where the program uses no map)
+    maps: list[LiveMap | None] = field(default_factory=list)
     #: instructions per run; None for no limit (verified programs)
     budget: int | None = DEFAULT_BUDGET
     #: set by the tail_call helper: the Program to continue with

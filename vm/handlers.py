@@ -200,7 +200,12 @@ class HandlerBuilder:
             if fn is None:
                 raise HelperError(f"call to unknown helper {_helper_name(number, env)}: "
                                   "it is not in this environment's helper table", pc)
-            result = fn(env, R[1], R[2], R[3], R[4], R[5])
+            try:
+                result = fn(env, R[1], R[2], R[3], R[4], R[5])
+            except HelperError as exc:
+                if exc.pc is None and type(exc) is HelperError:  # a helper's own error: name the call
+                    raise HelperError(exc.reason, pc) from None
+                raise
             if result.__class__ is not int:  # numpy integers, bools: convert; anything else is an error
                 try:
                     result = int(result)
@@ -337,11 +342,19 @@ class HandlerBuilder:
         indirect = insn.kind is Kind.LD_IND
 
         def handler() -> int:
-            packet = env.state.get("skb_data")
-            if packet is None:
-                raise ExecutionError(f"{name} needs a packet context (run the program on a packet)", pc)
-            data, length = packet
             offset = alu.sign_extend((R[s] if indirect else 0) + imm, 32)
+            packet = env.state.get("skb_data")
+            if packet is None:  # an __sk_buff context: its own rules (negative SKF_NET/LL_OFF offsets...)
+                load = getattr(env.state.get("ctx"), "ld_abs", None)
+                if load is None:
+                    raise ExecutionError(f"{name} needs a packet context (run the program on a packet)", pc)
+                value = load(offset, size)
+                if value is None:
+                    R[0] = 0  # the kernel ends the program with r0 = 0
+                    raise Exit
+                R[0] = value
+                return nxt
+            data, length = packet
             if offset < 0 or offset + size > length:
                 R[0] = 0  # the kernel ends the program with r0 = 0
                 raise Exit

@@ -22,8 +22,6 @@ from pathlib import Path
 import click
 
 from ebpflite.cli.loadopts import BTF_OPTION, TYPE_OPTION
-from ebpflite.vm.asm import assemble_program
-from ebpflite.vm.disasm import disassemble, helper_names, to_json
 from ebpflite.vm.insn import decode
 from ebpflite.vm.program import Program
 
@@ -44,6 +42,8 @@ def _hex_lines(code: bytes) -> str:
               help="Whose helper numbers `call NAME` uses.")
 def asm_cmd(source: Path, output: Path | None, as_hex: bool, platform: str) -> None:
     """Assemble SOURCE (llvm or conformance syntax) into bytecode."""
+    from ebpflite.vm.asm import assemble_program
+
     text = _read_text(source)
     code = assemble_program(text, name=source.stem, file=str(source), platform=platform).bytecode
     if output is None:
@@ -83,6 +83,8 @@ def disasm_cmd(path: Path, section: str | None, show_source: bool, syntax: str, 
     if view is not None:
         click.echo(_jit_view(program, view), nl=False)
         return
+    from ebpflite.vm.disasm import disassemble, helper_names, to_json
+
     names = helper_names(platform)
     if as_json:
         click.echo(json.dumps(to_json(program, syntax, helper_name=names, platform=platform), indent=2))
@@ -129,6 +131,8 @@ def _load_program(path: Path, data: bytes, section: str | None, prog_type: str |
             code = bytes.fromhex(digits)
             return Program(decode(code, check_targets=False), name=path.stem)
         if path.suffix != ".bin" and stripped:
+            from ebpflite.vm.asm import assemble_program
+
             return assemble_program(text, name=path.stem, file=str(path))
     return Program(decode(data, check_targets=False), name=path.stem)
 

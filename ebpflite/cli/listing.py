@@ -15,9 +15,7 @@ import json
 from typing import Any
 
 from ebpflite.errors import LoaderError
-from ebpflite.helpers import registry
 from ebpflite.loader import ObjectFile, load_object
-from ebpflite.vm.disasm import format_insn, helper_names
 from ebpflite.vm.insn import encode_one
 from ebpflite.vm.isa import Kind, PseudoSrc
 from ebpflite.vm.program import Program
@@ -45,6 +43,9 @@ def _map_namer(program: Program):
 
 
 def _insn_text(program: Program, insn) -> str:
+    from ebpflite.helpers import registry  # prototypes: only the disassembly needs them
+    from ebpflite.vm.disasm import format_insn, helper_names
+
     text = format_insn(insn, "llvm", helper_names(program.platform), _map_namer(program), verbose=True,
                        platform=program.platform, helper_args=registry.helper_args(program.platform))
     if insn.kind is Kind.LDDW and insn.src in (PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX_VALUE):

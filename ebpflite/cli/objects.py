@@ -12,9 +12,7 @@ from pathlib import Path
 
 import click
 
-from ebpflite.cli import listing
 from ebpflite.cli.loadopts import BTF_OPTION, TYPE_OPTION
-from ebpflite.loader import load_object
 
 _PLATFORM = click.option("--platform", type=click.Choice(["linux", "windows"]), default=None,
                          help="Program/map type numbering (default: guessed from the object).")
@@ -31,6 +29,9 @@ _PLATFORM = click.option("--platform", type=click.Choice(["linux", "windows"]), 
 def sections_cmd(path: Path, as_json: bool, verbose: bool, platform: str | None, prog_type: str | None,
                  btf: Path | None) -> None:
     """List the programs of an object: section, program type, maps used, size."""
+    from ebpflite.cli import listing
+    from ebpflite.loader import load_object
+
     obj = load_object(path, platform=platform, partial=True, prog_type=prog_type, btf=btf)
     rows = listing.sections_rows(obj)
     if verbose:
@@ -59,6 +60,9 @@ def sections_cmd(path: Path, as_json: bool, verbose: bool, platform: str | None,
 @BTF_OPTION
 def maps_cmd(path: Path, as_json: bool, platform: str | None, btf: Path | None) -> None:
     """List the map specifications of an object (declared maps and global data)."""
+    from ebpflite.cli import listing
+    from ebpflite.loader import load_object
+
     obj = load_object(path, platform=platform, partial=True, btf=btf)
     if as_json:
         click.echo(json.dumps({"file": str(path), "maps": [m.to_dict() for m in obj.maps]}, indent=2))
@@ -71,6 +75,8 @@ def maps_cmd(path: Path, as_json: bool, platform: str | None, btf: Path | None) 
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def btf_cmd(path: Path, as_json: bool) -> None:
     """Dump the object's BTF types, as ``bpftool btf dump file`` does."""
+    from ebpflite.loader import load_object
+
     obj = load_object(path, partial=True)
     if obj.btf is None:
         raise click.ClickException(f"{path} has no .BTF section (compile with -g)")

@@ -15,10 +15,7 @@ from pathlib import Path
 
 import click
 
-from ebpflite import verifier
 from ebpflite.cli.loadopts import BTF_OPTION, TYPE_OPTION
-from ebpflite.loader import load_object
-from ebpflite.verifier.stats import stats_text
 
 
 def _select(obj, section: str | None):
@@ -45,6 +42,10 @@ def _select(obj, section: str | None):
 def verify_cmd(path: Path, section: str | None, prog_type: str | None, btf: Path | None, platform: str | None,
                verbose: bool, all_errors: bool, as_json: bool) -> None:
     """Verify the programs of an object file (or one SECTION / program name)."""
+    from ebpflite import verifier
+    from ebpflite.loader import load_object
+    from ebpflite.verifier.stats import stats_text
+
     obj = load_object(path, platform=platform, prog_type=prog_type, btf=btf)
     programs = _select(obj, section)
     if not programs:
