@@ -70,6 +70,12 @@ class Context:
 
     #: names of return values (XDP_PASS...), for results and the CLI
     actions: dict[int, str] = {}
+    #: True when the context is laid out exactly as the verifier's descriptor for the program
+    #: type assumes: every field a verified program may touch exists, and its pointer fields
+    #: (data, data_end...) hold the addresses of regions the run maps. Only then may verified
+    #: code run unchecked; on any other context (raw bytes, a memory buffer) a verified program
+    #: runs in the JIT's checked mode, so a wrong guess costs a MemoryFault, never a segfault.
+    exact: bool = False
 
     def __init__(self) -> None:
         self.memory: AddressSpace | None = None
@@ -105,6 +111,8 @@ class Context:
 
 class XdpContext(Context):
     """An XDP buffer and its ``xdp_md``, for ``platform`` ``"linux"`` or ``"windows"``."""
+
+    exact = True
 
     def __init__(self, packet: bytes, platform: str = "linux", *, meta_len: int = 0,
                  ingress_ifindex: int = 1, rx_queue_index: int = 0):
@@ -309,6 +317,7 @@ class BindContext(Context):
     """ebpf-for-windows ``bind_md_t``: app id (UTF-16LE, NUL-terminated), pid, sockaddr_in."""
 
     actions = BIND_ACTIONS
+    exact = True
 
     def __init__(self, request: BindRequest):
         super().__init__()

@@ -193,6 +193,19 @@ class ProgramRunner:
         compare_maps(self.runtime, after_interp, WorldSnapshot.take(self.runtime, self.env))
         return interp
 
+    def _engine_for(self, context: contexts.Context, engine: Any) -> Any:
+        """``engine``, or a checked JIT when ``engine`` is unchecked native code and the context
+        is not the one the verifier assumed (``Context.exact``): the verifier's proof covers
+        the fields of the program type's descriptor, not whatever bytes a caller passed."""
+        if context.exact or getattr(engine, "checked", True):
+            return engine
+        checked = getattr(self, "_checked_jit", None)
+        if checked is None:
+            from ebpflite import engines
+
+            checked = self._checked_jit = engines.create("jit", self.program, self.env, checked=True)
+        return checked
+
     def _tracer(self):
         from ebpflite import engines
 
@@ -211,7 +224,7 @@ class ProgramRunner:
         context.attach(env.memory)
         printed: list[str] = []
         registers = context.registers()
-        engine = self._tracer() if trace else (engine or self.engine)
+        engine = self._tracer() if trace else self._engine_for(context, engine or self.engine)
         try:
             start = time.perf_counter_ns()
             for _ in range(repeat):

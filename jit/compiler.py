@@ -31,6 +31,7 @@ from ebpflite.jit.callbacks import Trampoline
 from ebpflite.jit.lower import LowerOptions
 from ebpflite.jit.native import map_table_rows, native_helper_numbers
 from ebpflite.vm.env import Environment, RunResult
+from ebpflite.vm.insn import check_program
 from ebpflite.vm.isa import MAX_CALL_DEPTH
 from ebpflite.vm.program import Program
 
@@ -67,6 +68,7 @@ class JitProgram:
                 "hook); traces come from the interpreter: use engine 'interp' with trace=True")
         if not program.insns:
             raise ExecutionError(f"program {program.name!r} is empty: it has no instructions to run")
+        check_program(program.insns)  # hand-built programs skip the decoder's register checks
         self.program = program
         self.env = env if env is not None else Environment.minimal()
         self.checked = (not program.verified) if checked is None else bool(checked)

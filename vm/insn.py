@@ -130,7 +130,28 @@ def _select_spec(pc: int, raw: bytes, opcode: int, values: dict[str, int]) -> In
     return spec
 
 
-_WRITES_DST = {Kind.ALU, Kind.ENDIAN, Kind.LDX, Kind.LDDW}
+def check_frame_pointer(spec: InsnSpec, values: dict[str, int], pc: int | None, raw: bytes | None) -> None:
+    """Raise :class:`DecodeError` when the instruction writes r10 (the frame pointer is read-only)."""
+    for reg_field in spec.written_register_fields:
+        if values[reg_field] != FRAME_REG:
+            continue
+        if reg_field == "dst":
+            raise DecodeError(f"{spec.name} writes to the read-only frame pointer r10", pc, "dst", raw)
+        raise DecodeError(f"{spec.name} writes the old memory value to its source register, the read-only "
+                          "frame pointer r10", pc, "src", raw)
+
+
+def check_program(insns: Iterable[Insn]) -> None:
+    """The decoder's register checks on instructions built without decoding (hand-built or
+    assembled programs): the engines run them first, so neither can be asked to write r10."""
+    for insn in insns:
+        values = {"dst": insn.dst, "src": insn.src}
+        for reg_field in ("dst", "src"):
+            if insn.spec.is_operand(reg_field) and not 0 <= values[reg_field] <= MAX_REG:
+                raise DecodeError(f"invalid register r{values[reg_field]} in field '{reg_field}'",
+                                  insn.pc, reg_field, encode_one(insn))
+        if any(values[f] == FRAME_REG for f in insn.spec.written_register_fields):
+            check_frame_pointer(insn.spec, values, insn.pc, encode_one(insn))
 
 
 def decode(code: bytes | bytearray | memoryview, *, check_targets: bool = True) -> list[Insn]:
@@ -150,8 +171,7 @@ def decode(code: bytes | bytearray | memoryview, *, check_targets: bool = True) 
             if spec.is_operand(reg_field) and values[reg_field] > MAX_REG:
                 raise DecodeError(f"invalid register r{values[reg_field]} in field '{reg_field}'",
                                   pc, reg_field, raw)
-        if spec.kind in _WRITES_DST and dst == FRAME_REG:
-            raise DecodeError(f"{spec.name} writes to the read-only frame pointer r10", pc, "dst", raw)
+        check_frame_pointer(spec, values, pc, raw)
         imm_hi = 0
         if spec.kind is Kind.LDDW:
             if pc + 1 >= nslots:

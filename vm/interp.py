@@ -30,7 +30,7 @@ from ebpflite.errors import BudgetExceeded, CallDepthExceeded, EbpfError, Execut
 from ebpflite.vm.blocks import Blocks
 from ebpflite.vm.env import Environment, HelperFn, RunResult, TraceEntry
 from ebpflite.vm.handlers import M64, Exit, Handler, HandlerBuilder, Machine, Switch
-from ebpflite.vm.insn import Insn, decode
+from ebpflite.vm.insn import Insn, check_program, decode
 from ebpflite.vm.isa import MAX_CALL_DEPTH, Kind
 from ebpflite.vm.memory import Region, low_alloc
 from ebpflite.vm.program import Program
@@ -72,6 +72,7 @@ class Interpreter:
 
     def _compile(self, program: Program) -> tuple[list[Handler], dict[int, int]]:
         """The handler of each slot, and the code index each jump at a pc goes to."""
+        check_program(program.insns)  # hand-built programs skip the decoder's register checks
         nslots = program.nslots
         code: list[Handler] = [None] * nslots  # type: ignore[list-item]
         code.append(_fail(nslots, f"execution fell off the end of program {program.name!r} "

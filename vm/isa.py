@@ -150,6 +150,9 @@ class Kind(Enum):
     LD_IND = "ld_ind"  #: legacy packet load r0 = ntoh(*(size *)(skb->data + src + imm))
 
 
+#: kinds whose ``dst`` register receives the result
+_WRITES_DST = frozenset({Kind.ALU, Kind.ENDIAN, Kind.LDX, Kind.LDDW})
+
 #: fields of an instruction, in encoding order after the opcode
 FIELDS = ("dst", "src", "off", "imm")
 OPERAND = None  #: marks a field as an operand (any value allowed)
@@ -198,6 +201,21 @@ class InsnSpec:
     @property
     def slots(self) -> int:
         return 2 if self.kind is Kind.LDDW else 1
+
+    @property
+    def written_register_fields(self) -> tuple[str, ...]:
+        """The register fields (``dst``, ``src``) this form writes.
+
+        The decoder reads it to keep r10 read-only: besides ``dst`` of ALU,
+        byte swaps, loads and lddw, the fetch atomics and xchg put the old
+        memory value in ``src``. cmpxchg writes r0 (a fixed register), not
+        ``src``, so it is not listed here.
+        """
+        if self.kind in _WRITES_DST:
+            return ("dst",)
+        if self.kind is Kind.ATOMIC and (self.op.startswith("fetch_") or self.op == "xchg"):
+            return ("src",)
+        return ()
 
 
 def _fx(**fields: int) -> tuple[tuple[str, int], ...]:
