@@ -52,16 +52,19 @@ from typing import Any
 
 import llvmlite.ir as ir
 
+from ebpflite.jit import native_world, native_xdp
 from ebpflite.jit.abi import Ctx
-
-I1 = ir.IntType(1)
-I8 = ir.IntType(8)
-I32 = ir.IntType(32)
-I64 = ir.IntType(64)
-PTR = ir.PointerType()
-#: {handled, r0}: handled = 0 means "call the Python helper instead"
-RESULT_T = ir.LiteralStructType([I1, I64])
-NATIVE_FN_T = ir.FunctionType(RESULT_T, [PTR] + [I64] * 5)
+from ebpflite.jit.native_ir import (  # noqa: F401 - NATIVE_FN_T and RESULT_T are part of this API
+    I1,
+    I8,
+    I32,
+    I64,
+    NATIVE_FN_T,
+    PTR,
+    RESULT_T,
+    Emitter,
+    _c,
+)
 
 # descriptor offsets (docs/maps.md, helpers/maps/layout.py DESCRIPTOR)
 _TYPE, _KEY_SIZE, _VALUE_SIZE, _MAX_ENTRIES, _NCPUS, _VALUE_STRIDE, _ENTRY_STRIDE = 4, 8, 12, 16, 24, 28, 32
@@ -73,73 +76,6 @@ FNV_PRIME = 0x01000193
 BPF_NOEXIST, BPF_EXIST = 1, 2
 EINVAL, ENOENT, EEXIST, E2BIG = 22, 2, 17, 7
 M32 = 0xFFFFFFFF
-
-
-def _c(ty: ir.IntType, v: int) -> ir.Constant:
-    return ir.Constant(ty, v)
-
-
-class Emitter:
-    """An IRBuilder for one native helper with the few idioms they all use."""
-
-    def __init__(self, module: ir.Module, name: str, fnty: ir.FunctionType = NATIVE_FN_T):
-        self.module = module
-        self.fn = ir.Function(module, fnty, name)
-        self.fn.linkage = "internal"
-        self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
-
-    def block(self, name: str) -> ir.Block:
-        return self.fn.append_basic_block(name)
-
-    def at(self, block: ir.Block) -> None:
-        self.b.position_at_end(block)
-
-    def ptr(self, addr):
-        return self.b.inttoptr(addr, PTR)
-
-    def load(self, addr, ty: ir.IntType, offset=0):
-        """``*(ty *)(addr + offset)`` (addr an i64 address)."""
-        off = offset if isinstance(offset, ir.Value) else _c(I64, offset)
-        return self.b.load(self.b.gep(self.ptr(addr), [off], source_etype=I8), typ=ty, align=1)
-
-    def store(self, value, addr, offset=0) -> None:
-        off = offset if isinstance(offset, ir.Value) else _c(I64, offset)
-        self.b.store(value, self.b.gep(self.ptr(addr), [off], source_etype=I8), align=1)
-
-    def field(self, desc, offset: int, ty: ir.IntType = I32):
-        """A descriptor field, zero-extended to i64."""
-        value = self.load(desc, ty, offset)
-        return value if ty is I64 else self.b.zext(value, I64)
-
-    def memmove(self, dst, src, size) -> None:
-        fn = self.module.declare_intrinsic("llvm.memmove", [PTR, PTR, I64])
-        self.b.call(fn, [self.ptr(dst), self.ptr(src), size, _c(I1, 0)])
-
-    def memset(self, dst, size) -> None:
-        fn = self.module.declare_intrinsic("llvm.memset", [PTR, I64])
-        self.b.call(fn, [self.ptr(dst), _c(I8, 0), size, _c(I1, 0)])
-
-    def ret(self, r0) -> None:
-        """Return ``{1, r0}`` (handled); an int r0 is a constant (negative: -errno)."""
-        if isinstance(r0, int):
-            self.b.ret(ir.Constant(RESULT_T, [1, r0]))
-            return
-        value = self.b.insert_value(ir.Constant(RESULT_T, ir.Undefined), _c(I1, 1), 0)
-        self.b.ret(self.b.insert_value(value, r0, 1))
-
-    def decline(self) -> None:
-        self.b.ret(ir.Constant(RESULT_T, [0, 0]))
-
-    def branch_if(self, cond, then: ir.Block, name: str) -> None:
-        """Go to ``then`` when ``cond`` holds, continue in a new block otherwise."""
-        cont = self.block(name)
-        self.b.cbranch(cond, then, cont)
-        self.at(cont)
-
-    def loop_phi(self, ty: ir.IntType, start, start_block: ir.Block):
-        phi = self.b.phi(ty)
-        phi.add_incoming(start, start_block)
-        return phi
 
 
 # --- shared pieces: hashing, probing, the current CPU, the map table ----------------------
@@ -514,6 +450,9 @@ NATIVE_HELPERS: dict[str, tuple[Builder, frozenset[str]]] = {
     "bpf_map_delete_elem": (build_map_delete, frozenset({"linux", "windows"})),
     "bpf_csum_diff": (build_csum_diff, frozenset({"linux"})),  # Windows sums differently
 }
+# batch-only helpers (they decline outside batch runs): the XDP frame, redirects, clock, random, CPU
+NATIVE_HELPERS.update({name: (builder, frozenset({"linux"})) for name, builder in native_xdp.HELPERS.items()})
+NATIVE_HELPERS.update({name: (builder, frozenset({"linux"})) for name, builder in native_world.HELPERS.items()})
 
 
 def build_native_helpers(module: ir.Module, names: Iterable[str]) -> dict[str, ir.Function]:
