@@ -537,8 +537,12 @@ class BatchResult:
 
 def run_batch(jit: Any, packets: PacketBatch | Iterable[bytes], *, ingress_ifindex: int = 1,
               rx_queue_index: int = 0) -> BatchResult:
-    """Run ``jit`` (a :class:`~ebpflite.jit.compiler.JitProgram` of a Linux XDP program) on every packet
-    and keep every packet's bytes afterwards (:meth:`BatchResult.packet`)."""
+    """Run ``jit`` (a :class:`~ebpflite.jit.compiler.JitProgram` of a Linux XDP program) on every packet.
+
+    As before frames existed, the batch is rewritten "in place" from the caller's view: on
+    return ``batch.packet(i)`` is packet ``i`` after its run (its buffer, offsets and lengths
+    now describe the outputs; a refused packet reads as empty), and so is
+    :meth:`BatchResult.packet`."""
     batch = packets if isinstance(packets, PacketBatch) else PacketBatch.from_packets(packets)
     n = len(batch)
     output = BatchOutput(np.zeros(int(batch.lengths.sum(dtype=np.int64)) + 16 * n + OUT_RECORD_MAX, dtype=np.uint8),
@@ -547,5 +551,9 @@ def run_batch(jit: Any, packets: PacketBatch | Iterable[bytes], *, ingress_ifind
     with BatchRunner(jit, capacity=max(1, n), redirects=True, ingress_ifindex=ingress_ifindex,
                      rx_queue_index=rx_queue_index) as runner:
         run = runner.run(batch.buf, batch.offsets, batch.lengths, output=output, out_offsets=out_offsets)
-        return BatchResult(run.verdicts.copy(), run.out_lengths.copy(), output.buf[:output.used], out_offsets,
-                           batch, run.redirects.copy() if run.redirects is not None else None)
+        result = BatchResult(run.verdicts.copy(), run.out_lengths.copy(), output.buf[:output.used], out_offsets,
+                             batch, run.redirects.copy() if run.redirects is not None else None)
+    batch.buf = result.out
+    batch.offsets = np.where(out_offsets >= 0, out_offsets + 16, 0)
+    batch.lengths = result.out_lengths.copy()
+    return result
