@@ -1,6 +1,7 @@
 """Run every benchmark suite in bench/ once and write bench/README.md and bench/engines.png.
 
     python bench/report.py [--quick]
+    python bench/report.py --corpus-only    # only the verifier-over-the-corpus section
 
 All suites run in ONE pytest process (pytest-benchmark's ``--benchmark-json``),
 so every ratio in the report compares figures measured in the same run on the
@@ -8,6 +9,11 @@ same (noisy, shared) machine. The kernel's own time per run comes from
 ``ebpflite bench``'s kernel row (``bpftool prog run ... repeat N`` in a private
 bpffs) measured right after, or says why it is unavailable. ``--quick`` keeps
 each benchmark short and leaves out the 10,000-instruction programs.
+
+The section "Verifier over the shared corpus" times ``verify()`` on every
+program of ../shared/ebpf-samples (tests/verifier/ebpf_samples.py, the run
+the corpus test asserts counts on); it compares nothing with the other
+figures, so ``--corpus-only`` refreshes it alone, in place.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -69,6 +76,44 @@ def kernel_rows(n: int) -> dict[str, dict]:
     out["compute kernels"] = {"available": False, "ns_per_run": None,
                               "note": "not loadable: bench/c/kernels.c sections are not a kernel program type"}
     return out
+
+
+CORPUS_BEGIN, CORPUS_END = "<!-- corpus-timing:begin -->", "<!-- corpus-timing:end -->"
+
+
+def corpus_section() -> list[str]:
+    """Verifier wall time per program over ../shared/ebpf-samples: median and slowest."""
+    sys.path.insert(0, str(ROOT / "tests" / "verifier"))
+    import ebpf_samples
+
+    lines = [CORPUS_BEGIN, "## Verifier over the shared corpus", ""]
+    if not (ebpf_samples.SAMPLES / "verdicts.json").is_file():
+        return lines + [f"(not measured: no corpus at {ebpf_samples.SAMPLES})", "", CORPUS_END]
+    start = time.perf_counter()
+    outcomes = ebpf_samples.run()
+    wall = time.perf_counter() - start
+    t = ebpf_samples.timing(outcomes)
+    c = ebpf_samples.counts(outcomes)
+    lines += [f"`verify()` on each of the {t['programs']} programs of ../shared/ebpf-samples that load "
+              f"(one process, one program at a time; loading not included): median "
+              f"**{fmt_time(t['median_s'])}**, slowest **{fmt_time(t['slowest'][0][1])}**, total "
+              f"{t['total_s']:.1f} s ({wall:.1f} s with loading). Accepted {c.kernel_accepts_we_accept} of the "
+              f"{c.kernel_accepts} programs the kernel accepts.", "",
+              "| slowest programs | time | verdict |", "| --- | ---: | --- |"]
+    lines += [f"| `{name}` | {fmt_time(secs)} | {verdict} |" for name, secs, verdict in t["slowest"]]
+    return lines + ["", CORPUS_END]
+
+
+def replace_corpus_section(lines: list[str]) -> None:
+    path = BENCH / "README.md"
+    text = path.read_text()
+    block = "\n".join(lines)
+    if CORPUS_BEGIN in text and CORPUS_END in text:
+        text = text[:text.index(CORPUS_BEGIN)] + block + text[text.index(CORPUS_END) + len(CORPUS_END):]
+    else:
+        marker = "## Plot"
+        text = text.replace(marker, block + "\n\n" + marker, 1) if marker in text else text + "\n" + block + "\n"
+    path.write_text(text)
 
 
 # --- reading the JSON -------------------------------------------------------------------------------
@@ -265,6 +310,7 @@ def write_readme(r: Results, kernel: dict[str, dict], command: str, exit_code: i
             "per-CPU hash) and `bpf_csum_diff` natively (jit/native.py); other helpers (redirect_map, "
             "adjust_head/tail, ktime, prandom, ringbuf...) call back into the Python implementations.",
             f"- kernel, compute kernels: {kernel['compute kernels']['note']}.", "", *notes,
+            *corpus_section(), "",
             "## Plot", "", "![engines against programs](engines.png)" if plotted else "(matplotlib missing)", "",
             "## Suites", "", *[f"- `bench/{s}`" for s in SUITES], ""]
     (BENCH / "README.md").write_text("\n".join(text))
@@ -274,7 +320,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs, no 10,000-instruction programs")
     parser.add_argument("--from-json", type=Path, help="reuse a pytest-benchmark JSON instead of running")
+    parser.add_argument("--corpus-only", action="store_true",
+                        help="only re-measure the verifier over ../shared/ebpf-samples, in place")
     args = parser.parse_args(argv)
+    if args.corpus_only:
+        replace_corpus_section(corpus_section())
+        print(f"updated the corpus section of {BENCH / 'README.md'}")
+        return 0
     command = "python bench/report.py" + (" --quick" if args.quick else "")
     with tempfile.TemporaryDirectory() as tmp:
         out = args.from_json or Path(tmp) / "bench.json"

@@ -8,21 +8,25 @@
 ``load`` parses the ELF (``ebpflite.loader``), verifies each program when
 ``verify`` is true (``ebpflite.verifier.check``, which returns the xlated
 program engines may run without runtime checks), and instantiates the maps
-once for the whole object (``helpers.runtime.ObjectRuntime``).
+once for the whole object (``runtime.runner.ObjectRuntime``). Running goes
+through the runtime layer (``ebpflite.runtime``): one run with :meth:`ProgramHandle.run`,
+many packets with :meth:`ProgramHandle.replay`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ebpflite.helpers.contexts import BindRequest
 from ebpflite.helpers.impl.process import Process
 from ebpflite.helpers.impl.time import Clock
-from ebpflite.helpers.runtime import ObjectRuntime, ProgramRunner, Result
+from ebpflite.runtime.replay import PacketLike, PacketRecord, Replay, Replayer
+from ebpflite.runtime.runner import ObjectRuntime, ProgramRunner, Result
 from ebpflite.vm.program import Program
 
-__all__ = ["load", "Object", "ProgramHandle", "Result", "BindRequest", "Process", "Clock"]
+__all__ = ["load", "Object", "ProgramHandle", "Result", "Replay", "BindRequest", "Process", "Clock"]
 
 
 class ProgramHandle:
@@ -52,6 +56,21 @@ class ProgramHandle:
 
         ``trace=True`` fills ``result.trace`` with every executed instruction."""
         return self.runner(engine).run(packet, ctx, repeat=repeat, bind=bind, trace=trace)
+
+    def replayer(self, engine: str | None = None, *, records: bool = False,
+                 batch: bool | None = None) -> Replayer:
+        """How :meth:`replay` would run (``.mode`` is ``"batch"`` or ``"per-packet"``)."""
+        return Replayer(self.runner(engine), records=records, batch=batch)
+
+    def replay(self, packets: Iterable[PacketLike], *, engine: str | None = None, records: bool = False,
+               batch: bool | None = None, on_record: Callable[[PacketRecord], None] | None = None) -> Replay:
+        """Run every packet of ``packets`` (bytes or captured packets, any iterable) through the program.
+
+        Returns action counts, the packets that go on (XDP_PASS/XDP_TX, rewritten, timestamps
+        kept) and with ``records=True`` one record per packet. With the JIT, batch-safe
+        Linux XDP programs run in the native batch loop (``batch=False`` forbids it); see
+        :mod:`ebpflite.runtime.replay`."""
+        return self.replayer(engine, records=records, batch=batch).run(packets, on_record=on_record)
 
     def __repr__(self) -> str:
         return f"<program {self.name} ({self.prog_type}, {len(self.program)} insns)>"
@@ -93,7 +112,7 @@ def load(path: str | os.PathLike | bytes, *, platform: str | None = None, prog_t
     ``engine`` is ``"interp"``, ``"jit"`` or ``"both"`` (each run goes through
     both engines from the same maps, clock and random state, and raises
     :class:`~ebpflite.errors.EngineMismatch` at the first difference; see
-    helpers/both.py). ``cpus`` is the number of CPUs per-CPU maps have; ``pin_dir`` backs maps
+    runtime/both.py). ``cpus`` is the number of CPUs per-CPU maps have; ``pin_dir`` backs maps
     with files there; ``seed`` makes bpf_get_prandom_u32 reproducible;
     ``process``/``clock`` set what the process and time helpers report.
     """

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ebpflite.errors import ContextError
+from ebpflite.vm.contexts import descriptor
+from ebpflite.vm.errors import ContextError
 from ebpflite.vm.memory import AddressSpace, Region, low_alloc
 
 EACCES = 13
@@ -50,17 +51,21 @@ XDP_FRAME_STRUCT = 40  #: sizeof(struct xdp_frame), kept free at the head of the
 XDP_META_MAX = 255  #: type_max(skb_shared_info.meta_len), a u8 (older kernels allowed 32)
 ETH_HLEN = 14
 
-LINUX_XDP_ACTIONS = {0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
-WINDOWS_XDP_ACTIONS = {1: "XDP_PASS", 2: "XDP_DROP", 3: "XDP_TX"}
-BIND_ACTIONS = {0: "BIND_PERMIT_SOFT", 1: "BIND_DENY", 2: "BIND_REDIRECT", 3: "BIND_PERMIT_HARD"}
 BIND_OPERATIONS = {"bind": 0, "post_bind": 1, "unbind": 2}
 
+# Layouts and action names come from the one table of context descriptors (vm/contexts.py),
+# which the verifier and the JIT batch loop read too.
+_LINUX_XDP = descriptor("xdp", "linux")
+_WINDOWS_XDP = descriptor("xdp", "windows")
+LINUX_XDP_ACTIONS = _LINUX_XDP.actions
+WINDOWS_XDP_ACTIONS = _WINDOWS_XDP.actions
+BIND_ACTIONS = descriptor("bind", "windows").actions
 #: Linux xdp_md: six u32 (data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex)
-LINUX_XDP_MD = struct.Struct("<6I")
+LINUX_XDP_MD = _LINUX_XDP.layout
 #: ebpf-for-windows xdp_md_t: data, data_end, data_meta (u64), ingress_ifindex (u32), padding
-WINDOWS_XDP_MD = struct.Struct("<QQQI4x")
+WINDOWS_XDP_MD = _WINDOWS_XDP.layout
 #: ebpf-for-windows bind_md_t (ebpf_nethooks.h)
-BIND_MD = struct.Struct("<QQQ16sB3xIB7x")
+BIND_MD = descriptor("bind", "windows").layout
 
 WINDOWS_AF_INET = 2
 
@@ -374,31 +379,3 @@ def xdp_from_ctx_in(packet: bytes, ctx_in: bytes, platform: str = "linux") -> Xd
         raise ContextError("ctx_in: xdp_md.rx_queue_index needs an ingress_ifindex")
     return XdpContext(packet, platform, meta_len=data, ingress_ifindex=ingress or 1,
                       rx_queue_index=rx_queue)
-
-
-def build(prog_type: str, platform: str, *, packet: bytes | None = None, ctx: bytes | None = None,
-          bind: BindRequest | None = None) -> Context:
-    """The context for one run of a ``prog_type`` program.
-
-    - ``xdp``: ``packet`` required; ``ctx`` is an ``xdp_md`` as for BPF_PROG_TEST_RUN;
-    - ``bind`` (Windows): a :class:`BindRequest`, or the raw 56-byte ``bind_md`` in ``ctx``;
-    - anything else: ``ctx`` -> r1 points to a copy (:class:`RawContext`), or
-      ``packet`` -> r1/r2 = a copy and its length (:class:`MemContext`).
-    """
-    if prog_type == "xdp":
-        if packet is None:
-            raise ContextError("an XDP program needs a packet (data_in)")
-        if ctx is not None:
-            return xdp_from_ctx_in(packet, ctx, platform)
-        return XdpContext(packet, platform)
-    if prog_type == "bind" and bind is not None:
-        return BindContext(bind)
-    if packet is not None and ctx is not None:
-        raise ContextError(f"a {prog_type} program takes either a packet or a context, not both "
-                           "(only xdp combines them)")
-    if packet is not None:
-        return MemContext(packet)
-    context = RawContext(ctx or b"")
-    if prog_type == "bind":
-        context.actions = BIND_ACTIONS
-    return context

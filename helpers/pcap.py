@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ebpflite.errors import PcapError
+from ebpflite.vm.errors import PcapError
 
 LINKTYPE_ETHERNET = 1
 

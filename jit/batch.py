@@ -46,19 +46,26 @@ from typing import Any
 
 import numpy as np
 
-from ebpflite.errors import ContextError, ExecutionError
+from ebpflite.helpers.contexts import (
+    ETH_HLEN,
+    XDP_FRAME_SIZE,
+    XDP_FRAME_STRUCT,
+    XDP_HEADROOM,
+    XDP_MAX_DATA,
+    XDP_META_MAX,
+    XDP_TAILROOM,
+)
 from ebpflite.jit.abi import Ctx, Status
+from ebpflite.vm.contexts import LINUX_XDP
+from ebpflite.vm.errors import ContextError, ExecutionError
 from ebpflite.vm.memory import Region, low_alloc
 
-XDP_MD_SIZE = 24  #: six u32 (data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex)
-MD_DATA, MD_DATA_END, MD_META, MD_INGRESS, MD_RXQ = 0, 4, 8, 12, 16  #: byte offsets in the Linux xdp_md
-FRAME_SIZE = 4096  #: the kernel's test-run frame (helpers/contexts.py XDP_FRAME_SIZE)
-HEADROOM = 256
-TAILROOM = 320
-FRAME_STRUCT = 40  #: bytes adjust_head keeps free at the head of the frame
-META_MAX = 255
-ETH_HLEN = 14
-MAX_DATA = FRAME_SIZE - HEADROOM - TAILROOM  #: the largest packet a linear frame holds
+XDP_MD_SIZE = LINUX_XDP.size  #: the Linux xdp_md (vm/contexts.py), which the native loop points at each packet
+#: byte offsets of the xdp_md fields the loop and the native XDP helpers read and write
+MD_DATA, MD_DATA_END, MD_META = LINUX_XDP.data, LINUX_XDP.data_end, LINUX_XDP.meta
+# the kernel's test-run frame, as helpers/contexts.py XdpContext lays it out
+FRAME_SIZE, HEADROOM, TAILROOM, FRAME_STRUCT = XDP_FRAME_SIZE, XDP_HEADROOM, XDP_TAILROOM, XDP_FRAME_STRUCT
+META_MAX, MAX_DATA = XDP_META_MAX, XDP_MAX_DATA
 #: bytes one output record may take: a pcap record header and the whole usable frame
 OUT_RECORD_MAX = 16 + FRAME_SIZE - TAILROOM
 _BATCH_TYPE = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p)
@@ -366,9 +373,8 @@ class BatchRunner:
         self.block = np.zeros(BLOCK_WORDS, dtype=np.uint64)
         self.frame = low_alloc(FRAME_SIZE)
         self.md = low_alloc(XDP_MD_SIZE)
-        md_words = self.md.view("<u4")
-        md_words[MD_INGRESS // 4] = self.ingress_ifindex
-        md_words[MD_RXQ // 4] = self.rx_queue_index
+        self.md[:] = np.frombuffer(LINUX_XDP.layout.pack(0, 0, 0, self.ingress_ifindex, self.rx_queue_index, 0),
+                                   np.uint8)
         self.frame_region = env.memory.add(Region("packet", self.frame, "packet"))
         self.md_region = env.memory.add(Region("ctx xdp_md", self.md, "ctx", writable=False))
         self.world = World(self.block)

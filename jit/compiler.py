@@ -24,13 +24,13 @@ import sys
 
 import numpy as np
 
-from ebpflite.errors import BudgetExceeded, CallDepthExceeded, EbpfError, ExecutionError
 from ebpflite.jit.abi import CTX_WORDS, Ctx, Status
 from ebpflite.jit.cache import CompiledCode, compile_program
 from ebpflite.jit.callbacks import Trampoline
 from ebpflite.jit.lower import LowerOptions
 from ebpflite.jit.native import map_table_rows, native_helper_numbers
 from ebpflite.vm.env import Environment, RunResult
+from ebpflite.vm.errors import BudgetExceeded, CallDepthExceeded, EbpfError, ExecutionError
 from ebpflite.vm.insn import check_program
 from ebpflite.vm.isa import MAX_CALL_DEPTH
 from ebpflite.vm.program import Program

@@ -22,7 +22,7 @@ import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from ebpflite.errors import BTFError
+from ebpflite.vm.errors import BTFError
 
 BTF_MAGIC = 0xEB9F
 _HEADER = struct.Struct("<HBBIIIII")

@@ -22,8 +22,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from ebpflite.errors import BTFError
 from ebpflite.loader.btf import Btf, Kind
+from ebpflite.vm.errors import BTFError
 
 _HDR = struct.Struct("<HBBIIIII")
 _CORE = struct.Struct("<II")

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ebpflite.errors import CompileError
+from ebpflite.vm.errors import CompileError
 
 INCLUDE_DIR = Path(__file__).resolve().parents[1] / "include"
 WINDOWS_INCLUDE_DIR = INCLUDE_DIR / "ebpf-for-windows"

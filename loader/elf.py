@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ebpflite.errors import LoaderError
+from ebpflite.vm.errors import LoaderError
 
 EM_NONE, EM_BPF = 0, 247
 ET_REL = 1
@@ -64,6 +64,8 @@ class Reloc:
     type: int
     symbol: int  #: index into RawObject.symbols
     addend: int = 0
+    #: from an SHT_RELA section: ``addend`` is explicit (SHT_REL keeps it in the instruction's imm)
+    rela: bool = False
 
 
 @dataclass
@@ -240,5 +242,5 @@ def _read_relocs(raw: RawObject, sec: Section, file: str) -> list[Reloc]:
         if sym >= len(raw.symbols):
             raise LoaderError(f"relocation {i} refers to symbol {sym}, but the symbol table has "
                               f"{len(raw.symbols)} entries", file, sec.name)
-        out.append(Reloc(offset, rtype, sym, addend))
+        out.append(Reloc(offset, rtype, sym, addend, rela))
     return out

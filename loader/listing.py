@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ebpflite.errors import LoaderError
 from ebpflite.loader.objfile import ObjectFile, load_object
+from ebpflite.vm.errors import LoaderError
 from ebpflite.vm.insn import encode_one
 from ebpflite.vm.isa import Kind, PseudoSrc
 from ebpflite.vm.program import Program

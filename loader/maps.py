@@ -26,8 +26,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from ebpflite.errors import LoaderError
 from ebpflite.loader.btf import Btf, Kind
+from ebpflite.vm.errors import LoaderError
 
 #: the kernel's enum bpf_map_type
 LINUX_MAP_TYPES = (
@@ -165,12 +165,21 @@ def parse_legacy_maps(data: bytes, symbols: list[MapSymbol], platform: str, file
                    if k not in ("type", "key_size", "value_size", "max_entries", "flags", "pinning")})
         spec.extra["layout"] = flavour
         specs.append(spec)
-    _link_legacy_inner(specs, file, section)
     return specs
 
 
-def _link_legacy_inner(specs: list[MapSpec], file: str | None, section: str) -> None:
-    """Map-in-map: inner_map_idx (libbpf, windows) or inner_id (iproute2, windows) name the template."""
+def is_legacy_map_section(name: str) -> bool:
+    """``maps`` (bpf_load.c, iproute2, libbpf 0.x), or one ``maps/<name>`` section per map (PREVAIL's
+    and the kernel samples' older layout)."""
+    return name == "maps" or name.startswith("maps/")
+
+
+def link_legacy_inner(specs: list[MapSpec]) -> None:
+    """Map-in-map: inner_map_idx (libbpf, windows) or inner_id (iproute2, windows) name the template.
+
+    ``specs`` are all legacy maps of the object in section then offset order, which is the order
+    inner_map_idx counts in (bpf_load.c numbers the maps of its one section; with one section per
+    map, PREVAIL numbers them in section order)."""
     by_id = {s.extra["id"]: s for s in specs if s.extra.get("id")}
     for spec in specs:
         if spec.type not in MAP_IN_MAP_TYPES:
@@ -305,8 +314,11 @@ def apply_map_initialisers(specs: list[MapSpec], relocs: list[tuple[int, str]], 
                            section: str) -> None:
     """``.rel.maps``: (offset in section, symbol name) pairs filling ``values`` slots."""
     for off, target in relocs:
-        owner = next((s for s in specs if s.offset <= off < s.offset + _def_extent(s)), None)
-        if owner is None or "values_offset" not in owner.extra:
+        # only maps with a `values` array can own an initialiser (a plain map's extent is not known
+        # from its spec, and a huge max_entries must not make it swallow the maps that follow it)
+        owner = next((s for s in specs if "values_offset" in s.extra
+                      and s.offset <= off < s.offset + _def_extent(s)), None)
+        if owner is None:
             raise LoaderError(f"relocation at offset {off} does not fall in the 'values' of any map",
                               file, section)
         rel = off - owner.offset - owner.extra["values_offset"]

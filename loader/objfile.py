@@ -23,26 +23,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ebpflite.errors import BTFError, DecodeError, LoaderError
 from ebpflite.loader import elf as elfmod
 from ebpflite.loader.btf import Btf, parse_btf
 from ebpflite.loader.btf_ext import BtfExt, CoreRelo, parse_btf_ext
+from ebpflite.loader.builtins import BUILTINS, builtin_code
 from ebpflite.loader.maps import (
     MapSpec,
     MapSymbol,
     apply_map_initialisers,
     data_section_map,
     is_data_section,
+    is_legacy_map_section,
+    link_legacy_inner,
     parse_btf_maps,
     parse_legacy_maps,
 )
 from ebpflite.loader.progtypes import PROG_TYPES, looks_like_windows, prog_type_for_section
-from ebpflite.loader.relocs import Function, find_functions, link_program, resolve_fixups
+from ebpflite.loader.relocs import OP_CALL, Function, find_functions, link_program, resolve_fixups
+from ebpflite.vm.errors import BTFError, DecodeError, LoaderError
 from ebpflite.vm.insn import decode
 from ebpflite.vm.isa import Kind, PseudoSrc
 from ebpflite.vm.program import Program, SourceLine
 
-LEGACY_MAP_SECTIONS = ("maps",)
 BTF_MAP_SECTION = ".maps"
 
 
@@ -120,7 +122,8 @@ class _Loader:
                 raise LoaderError(f"code section size {len(sec.data)} is not a multiple of 8 bytes",
                                   self.file, sec.name)
         functions = {s.index: find_functions(raw, s) for s in code_secs}
-        fixups = {s.index: resolve_fixups(raw, s, map_at, data_maps) for s in code_secs}
+        externs = self._link_builtins(code_secs, functions)
+        fixups = {s.index: resolve_fixups(raw, s, map_at, data_maps, externs) for s in code_secs}
         has_programs_outside_text = any(s.name != ".text" for s in code_secs)
         for sec in code_secs:
             if sec.name == ".text" and has_programs_outside_text:
@@ -142,14 +145,37 @@ class _Loader:
 
     # --- pieces --------------------------------------------------------------------
 
+    def _link_builtins(self, code_secs, functions: dict[int, list[Function]]) -> dict[str, int]:
+        """Add a code section for every builtin (memset...) the object calls without defining it.
+
+        The sections are appended to the raw object (not to ``ObjectFile.sections``, which shows
+        the file as it is) so that linking places them like any subprogram; see loader/builtins.py."""
+        called: set[str] = set()
+        for sec in code_secs:
+            for rel in self.raw.relocs.get(sec.index, ()):
+                sym = self.raw.symbols[rel.symbol]
+                if sym.shndx == elfmod.SHN_UNDEF and sym.name in BUILTINS and rel.offset + 1 <= len(sec.data) \
+                        and sec.data[rel.offset] == OP_CALL:
+                    called.add(sym.name)
+        externs: dict[str, int] = {}
+        for name in sorted(called):
+            code = builtin_code(name)
+            index = len(self.raw.sections)
+            self.raw.sections.append(elfmod.Section(index, f"<builtin {name}>", elfmod.SHT_PROGBITS,
+                                                    elfmod.SHF_ALLOC | elfmod.SHF_EXECINSTR, code, len(code),
+                                                    0, 0, 0))
+            functions[index] = [Function(name, index, 0, len(code) // 8, True)]
+            externs[name] = index
+        return externs
+
     def _guess_platform(self, code_secs) -> str:
         if any(looks_like_windows(s.name) for s in code_secs):
             return "windows"
-        maps = self.raw.section("maps")
-        if maps is not None and maps.data:
-            nsyms = len(self._map_symbols(maps))
-            if nsyms and len(maps.data) == 32 * nsyms:
-                return "windows"
+        for maps in self.raw.sections:
+            if is_legacy_map_section(maps.name) and maps.data:
+                nsyms = len(self._map_symbols(maps))
+                if nsyms and len(maps.data) == 32 * nsyms:
+                    return "windows"
         return "linux"
 
     def _read_btf(self) -> tuple[Btf | None, BtfExt | None]:
@@ -169,9 +195,11 @@ class _Loader:
     def _read_maps(self, obj: ObjectFile) -> tuple[dict[tuple[int, int], int], dict[int, int]]:
         map_at: dict[tuple[int, int], int] = {}
         data_maps: dict[int, int] = {}
+        legacy: list[MapSpec] = []
         for sec in self.raw.sections:
-            if sec.name in LEGACY_MAP_SECTIONS and sec.data:
+            if is_legacy_map_section(sec.name) and sec.data:
                 specs = parse_legacy_maps(sec.data, self._map_symbols(sec), self.platform, self.file, sec.name)
+                legacy.extend(specs)
             elif sec.name == BTF_MAP_SECTION:
                 specs = parse_btf_maps(sec.size, self._map_symbols(sec), obj.btf, self.platform, self.file,
                                        sec.name)
@@ -183,6 +211,7 @@ class _Loader:
             for spec in specs:
                 map_at[(sec.index, spec.offset)] = len(obj.maps)
                 obj.maps.append(spec)
+        link_legacy_inner(legacy)
         for sec in self.raw.sections:
             if is_data_section(sec.name) and sec.type in (elfmod.SHT_PROGBITS, elfmod.SHT_NOBITS) \
                     and not sec.executable and sec.size:

@@ -27,8 +27,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from ebpflite.errors import LoaderError
 from ebpflite.loader.elf import (
+    EM_BPF,
+    R_BPF_NONE,
     SHN_UNDEF,
     STB_LOCAL,
     STT_FUNC,
@@ -36,6 +37,7 @@ from ebpflite.loader.elf import (
     RawObject,
     Section,
 )
+from ebpflite.vm.errors import LoaderError
 from ebpflite.vm.isa import CallSrc, PseudoSrc
 
 _SLOT = struct.Struct("<BBhi")
@@ -87,9 +89,10 @@ def find_functions(raw: RawObject, sec: Section) -> list[Function]:
 
 
 def resolve_fixups(raw: RawObject, sec: Section, map_at: dict[tuple[int, int], int],
-                   data_maps: dict[int, int]) -> dict[int, Fixup]:
+                   data_maps: dict[int, int], externs: dict[str, int] | None = None) -> dict[int, Fixup]:
     """Relocations of one code section, by slot. ``map_at[(section, offset)]`` finds map indexes,
-    ``data_maps[section]`` global-data map indexes."""
+    ``data_maps[section]`` global-data map indexes, ``externs[name]`` the code section that defines
+    a function the object calls but does not define (the builtins of ``loader.builtins``)."""
     fixups: dict[int, Fixup] = {}
     nslots = len(sec.data) // 8
     for rel in raw.relocs.get(sec.index, ()):
@@ -100,14 +103,18 @@ def resolve_fixups(raw: RawObject, sec: Section, map_at: dict[tuple[int, int], i
         opcode, regs, _off, imm = _SLOT.unpack_from(sec.data, rel.offset)
         sym = raw.symbols[rel.symbol]
         symname = sym.name or f"#{sym.index}"
-        if rel.type == 0:  # R_BPF_NONE
+        if rel.type == R_BPF_NONE and raw.machine == EM_BPF:
+            # Only EM_BPF objects number their relocations; early LLVM wrote EM_NONE objects
+            # whose every relocation has type 0 (OVS datapath.o), applied by opcode as below.
             continue
         if opcode == OP_CALL:
-            fixups[slot] = _call_fixup(raw, sym, symname, imm, regs >> 4)
+            fixups[slot] = _call_fixup(raw, sym, symname, imm, regs >> 4, externs or {})
         elif opcode == OP_LDDW:
             if slot + 1 >= nslots:
                 raise LoaderError(f"relocated lddw at instruction {slot} is truncated", raw.file, sec.name)
-            fixups[slot] = _lddw_fixup(raw, sym, symname, imm, map_at, data_maps)
+            # SHT_REL keeps the addend in imm; SHT_RELA (.rela<section>) carries it in the entry
+            addend = rel.addend if rel.rela else imm
+            fixups[slot] = _lddw_fixup(raw, sym, symname, addend, map_at, data_maps)
         else:
             raise LoaderError(f"relocation (type {rel.type}) against '{symname}' at instruction {slot} "
                               f"applies to opcode 0x{opcode:02x}, which is neither lddw nor call",
@@ -115,8 +122,10 @@ def resolve_fixups(raw: RawObject, sec: Section, map_at: dict[tuple[int, int], i
     return fixups
 
 
-def _call_fixup(raw: RawObject, sym, symname: str, imm: int, src: int) -> Fixup:
+def _call_fixup(raw: RawObject, sym, symname: str, imm: int, src: int, externs: dict[str, int]) -> Fixup:
     if sym.shndx == SHN_UNDEF:
+        if symname in externs:  # a builtin (memset...): a local call to its linked code, whatever src was
+            return Fixup("call", externs[symname], 0)
         return Fixup("error", message=f"call to extern function '{symname}' (a kfunc or a function "
                                       "defined in another object) is not supported")
     if src != CallSrc.LOCAL:
@@ -207,6 +216,9 @@ def link_program(raw: RawObject, entry: Function, functions: dict[int, list[Func
                     _patch_pc_relative(out, pc, target, s + imm + 1, place, placed)
                 s += 2
                 continue
+            if opcode == OP_CALL and fix is not None and fix.kind == "call" and regs >> 4 != CallSrc.LOCAL:
+                out[pc][1] = (regs & 0x0F) | (CallSrc.LOCAL << 4)  # an extern call linked to a builtin
+                regs = out[pc][1]
             if opcode == OP_CALL and regs >> 4 == CallSrc.LOCAL:
                 if fix is not None:
                     sec_index, target_slot = fix.section, fix.target

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parents[1]
 CONFORMANCE = (REPO / ".." / "shared" / "conformance").resolve()
+EBPF_SAMPLES = (REPO / ".." / "shared" / "ebpf-samples").resolve()
 
 # CI runs a bounded number of examples; `HYPOTHESIS_PROFILE=long pytest` runs many more.
 settings.register_profile("ci", max_examples=60, deadline=None,
@@ -33,6 +34,14 @@ def conformance_dir() -> Path:
     if not (CONFORMANCE / "tests").is_dir():
         pytest.skip(f"conformance suite not found at {CONFORMANCE}")
     return CONFORMANCE
+
+
+@pytest.fixture(scope="session")
+def shared_samples() -> Path:
+    """Compiled objects other projects wrote, with kernel verdicts: ../shared/ebpf-samples."""
+    if not (EBPF_SAMPLES / "verdicts.json").is_file():
+        pytest.skip(f"the shared corpus of real programs is not at {EBPF_SAMPLES} (no verdicts.json)")
+    return EBPF_SAMPLES
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import ebpflite
 from ebpflite.errors import ContextError, LoaderError
-from ebpflite.helpers.runtime import ObjectRuntime
+from ebpflite.runtime.runner import ObjectRuntime
 from ebpflite.vm.program import Program
 
 PROGS = Path(__file__).resolve().parent / "kernel" / "progs"

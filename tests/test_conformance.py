@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from ebpflite.errors import DecodeError, EbpfError, ExecutionError
+from ebpflite.runtime.engines import run_conformance
 from ebpflite.vm.insn import Insn, encode, make
-from ebpflite.vm.interp import run_conformance
 from ebpflite.vm.program import Program
 
 ENGINES = ["interp", "jit"]

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ebpflite.errors import VerifierError
 from ebpflite.helpers import registry
 from ebpflite.verifier import cfg as cfgmod
-from ebpflite.verifier.contexts import descriptor
 from ebpflite.verifier.domain import ZERO
 from ebpflite.verifier.fixpoint import COMPLEXITY_LIMIT, Analyzer
 from ebpflite.verifier.report import Finding, Report
 from ebpflite.verifier.state import T, Value, entry_state
 from ebpflite.verifier.stats import program_stats
 from ebpflite.verifier.transfer import Machine
+from ebpflite.vm.contexts import descriptor
+from ebpflite.vm.errors import VerifierError
 from ebpflite.vm.program import Program
 
 __all__ = ["verify", "check", "Report", "Finding", "program_stats"]

@@ -17,7 +17,6 @@ from ebpflite.helpers import registry
 from ebpflite.helpers.registry import Arg, Ret
 from ebpflite.verifier import checks
 from ebpflite.verifier.checks import MAX_PACKET_OFF, MAX_VAR_OFF, READONLY_MEM, fail, read_reg, require_number
-from ebpflite.verifier.contexts import ContextDescriptor
 from ebpflite.verifier.domain import NEGATE, SWAP, ZERO, Scalar, alu_op, endian_op, refine_width
 from ebpflite.verifier.state import (
     LOCK_UNKNOWN,
@@ -29,6 +28,7 @@ from ebpflite.verifier.state import (
     T,
     Value,
 )
+from ebpflite.vm.contexts import ContextDescriptor
 from ebpflite.vm.insn import Insn
 from ebpflite.vm.isa import MAX_CALL_DEPTH, Kind, PseudoSrc
 

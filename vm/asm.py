@@ -30,7 +30,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ebpflite.errors import AssemblerError
 from ebpflite.vm.asm_syntax import (
     KEYWORDS,
     TEMPLATES_BY_MNEMONIC,
@@ -40,6 +39,7 @@ from ebpflite.vm.asm_syntax import (
     Token,
     tokenize,
 )
+from ebpflite.vm.errors import AssemblerError
 from ebpflite.vm.insn import Insn, encode
 from ebpflite.vm.isa import Kind
 from ebpflite.vm.program import Program, SourceLine

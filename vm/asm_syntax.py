@@ -41,7 +41,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ebpflite.errors import AssemblerError
+from ebpflite.vm.errors import AssemblerError
 from ebpflite.vm.isa import SPECS, InsnSpec, Kind, PseudoSrc
 
 SYNTAXES = ("llvm", "conformance")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ebpflite.errors import ExecutionError
+from ebpflite.vm.errors import ExecutionError
 from ebpflite.vm.isa import PseudoSrc
 from ebpflite.vm.memory import AddressSpace, Stack
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from ebpflite.errors import CallDepthExceeded, ExecutionError, HelperError
 from ebpflite.vm import alu
 from ebpflite.vm.env import Environment
+from ebpflite.vm.errors import CallDepthExceeded, ExecutionError, HelperError
 from ebpflite.vm.insn import Insn
 from ebpflite.vm.isa import MAX_CALL_DEPTH, MAX_TAIL_CALLS, Kind, PseudoSrc
 

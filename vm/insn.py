@@ -15,7 +15,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from ebpflite.errors import DecodeError
+from ebpflite.vm.errors import DecodeError
 from ebpflite.vm.isa import BY_OPCODE, FIELDS, FRAME_REG, LDDW_OPCODE, MAX_REG, InsnSpec, Kind
 
 _SLOT = struct.Struct("<BBhi")  # opcode, regs (src<<4 | dst), off, imm

@@ -26,11 +26,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ebpflite.errors import BudgetExceeded, CallDepthExceeded, EbpfError, ExecutionError
 from ebpflite.vm.blocks import Blocks
 from ebpflite.vm.env import Environment, HelperFn, RunResult, TraceEntry
+from ebpflite.vm.errors import BudgetExceeded, CallDepthExceeded, EbpfError, ExecutionError
 from ebpflite.vm.handlers import M64, Exit, Handler, HandlerBuilder, Machine, Switch
-from ebpflite.vm.insn import Insn, check_program, decode
+from ebpflite.vm.insn import Insn, check_program
 from ebpflite.vm.isa import MAX_CALL_DEPTH, Kind
 from ebpflite.vm.memory import Region, low_alloc
 from ebpflite.vm.program import Program
@@ -255,16 +255,3 @@ def conformance_environment(mem: bytes | None) -> tuple[Environment, int, int]:
     buf[:] = memoryview(bytes(mem)).cast("B")
     region = env.memory.add(Region("mem", buf, "mem"))
     return env, region.start, len(mem)
-
-
-def run_conformance(prog: bytes, mem: bytes | None, engine: str = "interp") -> int:
-    """r0 of a conformance-suite program (r1 = copy of ``mem``, r2 = its length).
-
-    Raises :class:`~ebpflite.errors.DecodeError` for invalid bytecode and an
-    :class:`~ebpflite.errors.ExecutionError` when the program fails.
-    """
-    from ebpflite import engines
-
-    program = Program(decode(prog), name="conformance")
-    env, r1, r2 = conformance_environment(mem)
-    return engines.create(engine, program, env).run(r1, r2).r0

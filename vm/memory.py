@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ebpflite.errors import MemoryFault
+from ebpflite.vm.errors import MemoryFault
 from ebpflite.vm.isa import MAX_CALL_DEPTH, STACK_SIZE
 
 _MAP_32BIT = getattr(mmap, "MAP_32BIT", 0x40)

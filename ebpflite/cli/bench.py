@@ -7,8 +7,9 @@ running it, one table:
 - ``interp`` and ``jit``: ebpflite's engines, timed through the same
   ``run(repeat=N)`` path the Python API uses (the per-call cost from Python is
   part of the figure, as it is for a user);
-- ``jit (batch)``: for Linux XDP programs, the JIT's one-native-call loop
-  over all the packets (``jit.batch``), the figure that matters for replay;
+- ``jit (batch)``: for batch-safe Linux XDP programs, the JIT's
+  one-native-call loop over all the packets, through the replay path of
+  ``ebpflite xdp`` (``runtime/replay.py``), the figure that matters for replay;
 - ``kernel``: ``bpftool prog run ... repeat N`` (BPF_PROG_TEST_RUN), inside
   ``unshare --mount`` with a fresh bpffs on /sys/fs/bpf, so nothing is left
   pinned on the host; the kernel reports its own average duration;
@@ -186,7 +187,7 @@ def time_engine(target: Target, engine: str, n: int) -> Row:
 
 
 def _time_raw(target: Target, engine: str, n: int) -> Row:
-    from ebpflite import engines
+    from ebpflite.runtime import engines
     from ebpflite.vm.interp import conformance_environment
 
     total_ns, setup_ms, r0 = 0, 0.0, None
@@ -205,23 +206,29 @@ def _time_raw(target: Target, engine: str, n: int) -> Row:
 
 
 def time_jit_batch(target: Target, n: int) -> Row:
-    """Per-packet time of the JIT's batch loop (Linux XDP objects only)."""
+    """Per-packet time of the JIT's batch loop (Linux XDP objects only), through the same
+    batch path as ``ebpflite xdp`` (runtime/replay.py: batch-safety check, frame-length rule,
+    CPU setting); the packets are packed once and the native loop is timed over them."""
     from ebpflite.api import Object
-    from ebpflite.jit.batch import PacketBatch
 
     obj = Object(str(target.path), target.platform, {target.name: target.program}, list(target.map_specs),
                  engine="jit", btf=target.btf)
-    jit = obj.programs[target.name].runner("jit").engine
+    try:
+        replayer = obj.programs[target.name].replayer("jit", batch=True)
+    except ValueError as exc:
+        return Row("jit (batch)", note=str(exc))
     packets = target.inputs * max(1, -(-min(n, 100_000) // len(target.inputs)))
-    batch = PacketBatch.from_packets(packets)
-    rounds = max(1, n // len(packets))
-    result = jit.run_batch(batch)  # warm-up
+    batch, valid = replayer.prepare(packets)
+    if not valid:
+        return Row("jit (batch)", note="no packet fits the XDP frame")
+    rounds = max(1, n // len(batch))
+    result = replayer.run_batch(batch)  # warm-up
     start = time.perf_counter_ns()
     for _ in range(rounds):
-        result = jit.run_batch(batch)
+        result = replayer.run_batch(batch)
     elapsed = time.perf_counter_ns() - start
-    return Row("jit (batch)", elapsed / (rounds * len(packets)), int(result.verdicts[-1]), rounds * len(packets),
-               note=f"one native call per {len(packets)} packets")
+    return Row("jit (batch)", elapsed / (rounds * len(batch)), int(result.verdicts[-1]), rounds * len(batch),
+               note=f"one native call per {len(batch)} packets")
 
 
 # --- the kernel ----------------------------------------------------------------------------------

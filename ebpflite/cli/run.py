@@ -54,7 +54,7 @@ def load_program(path: Path) -> Program:
 
 def _run_engine(engine: str, program: Program, mem: bytes, budget: int, trace: bool) -> tuple[RunResult, bytes]:
     """One run in a fresh environment; returns the result and the memory afterwards."""
-    from ebpflite import engines
+    from ebpflite.runtime import engines
 
     env, r1, r2 = conformance_environment(mem)
     env.budget = budget
@@ -175,7 +175,7 @@ def conformance_plugin(memhex: str, engine: str) -> None:
     MEMHEX is the input memory as hex bytes. Errors are printed on standard
     error with a non-zero exit status, as the suite's runner expects.
     """
-    from ebpflite.vm.interp import run_conformance
+    from ebpflite.runtime.engines import run_conformance
 
     try:
         mem = bytes.fromhex("".join(memhex.split()))

@@ -16,16 +16,12 @@ from pathlib import Path
 import click
 
 from ebpflite.cli.mapargs import MAP_OPTION
-from ebpflite.errors import ContextError, EbpfError
+from ebpflite.errors import EbpfError
 
 _OBJ = click.argument("obj", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 _PROG = click.option("--prog", "prog_name", help="Program name (default: the object's only/first program).")
 _ENGINE = click.option("--engine", type=click.Choice(["interp", "jit", "both"]), default="interp", show_default=True,
                        help="both: run the interpreter and the JIT and stop at the first difference.")
-#: helpers a batch replay may call: they read no per-packet Python state (env.state["ctx"], ...)
-BATCH_SAFE_HELPERS = frozenset({"bpf_map_lookup_elem", "bpf_map_update_elem", "bpf_map_delete_elem",
-                                "bpf_ktime_get_ns", "bpf_get_prandom_u32", "bpf_get_smp_processor_id",
-                                "bpf_csum_diff"})
 _VERIFY = click.option("--verify/--no-verify", default=True, show_default=True,
                        help="Run the verifier before running.")
 _PLATFORM = click.option("--platform", type=click.Choice(["linux", "windows"]), default=None,
@@ -121,101 +117,23 @@ def xdp_cmd(obj: Path, prog_name: str | None, pcap_in: Path, pcap_out: Path | No
     if prog.prog_type != "xdp":
         raise click.ClickException(f"program {prog.name} is a {prog.prog_type} program, not xdp")
     packets = read_packets(pcap_in)
-    counts: Counter[str] = Counter()
-    kept = []
-    keep = {"XDP_PASS", "XDP_TX"}
-    if engine == "jit" and not as_json and _batchable(prog, verify):
-        _replay_batch(prog, packets, counts, kept, keep)
-        _report(prog, pcap_in, packets, counts, kept, pcap_out, note="batch mode: one native call")
-        return
-
-    def replay(items):
-        for i, pkt in enumerate(items):
-            try:
-                res = prog.run(packet=pkt.data)
-            except ContextError as exc:
-                counts["invalid"] += 1
-                if as_json:
-                    click.echo(json.dumps({"index": i, "error": str(exc)}))
-                continue
-            except EbpfError as exc:
-                raise click.ClickException(f"packet {i}: {exc}") from None
-            action = res.action or str(res.return_value)
-            counts[action] += 1
-            if action in keep:
-                kept.append(type(pkt)(res.packet, pkt.ts_ns) if hasattr(pkt, "ts_ns") else res.packet)
-            if as_json:
-                click.echo(json.dumps({"index": i, "retval": res.return_value, "action": action,
-                                       "length": len(res.packet or b""), "insns": res.insns_executed,
-                                       "redirect": res.redirect, "trace": res.trace_output}))
-
-    if len(packets) > PROGRESS_THRESHOLD and not as_json:
+    replayer = prog.replayer(engine, records=as_json)
+    source = packets
+    if replayer.mode == "per-packet" and len(packets) > PROGRESS_THRESHOLD and not as_json:
         from rich.progress import track
 
-        replay(track(packets, description=f"replaying {len(packets)} packets", transient=True))
-    else:
-        replay(packets)
+        source = track(packets, description=f"replaying {len(packets)} packets", transient=True)
+    show = (lambda record: click.echo(json.dumps(record.as_dict()))) if as_json else None
+    try:
+        replay = replayer.run(source, on_record=show)
+    except EbpfError as exc:
+        where = exc.packet_index if exc.packet_index is not None else "?"
+        raise click.ClickException(f"packet {where}: {exc}") from None
     if as_json:
         if pcap_out is not None:
-            write_pcap(pcap_out, kept)
+            write_pcap(pcap_out, replay.kept)
         return
-    _report(prog, pcap_in, packets, counts, kept, pcap_out)
-
-
-def _batchable(prog, verify: bool) -> bool:
-    """Can ``xdp --engine jit`` replay in one native call (jit/batch.py)? Linux XDP, verified
-    (the batch buffer is one region, so only the verifier's data_end checks keep packets
-    apart), and only helpers that need no per-packet Python state."""
-    from ebpflite.helpers import registry
-    from ebpflite.vm.isa import Kind
-
-    if not verify or prog.program.platform != "linux":
-        return False
-    table = registry.profile("linux")
-    for insn in prog.program.insns:
-        if insn.kind in (Kind.CALL_LOCAL,):
-            continue
-        if insn.kind.name.startswith("CALL") or insn.kind in (Kind.LD_ABS, Kind.LD_IND):
-            spec = table.get(insn.imm) if insn.kind is Kind.CALL else None
-            if spec is None or spec.name not in BATCH_SAFE_HELPERS:
-                return False
-    return True
-
-
-def _replay_batch(prog, packets, counts: Counter, kept: list, keep: set[str]) -> None:
-    """Every valid packet through ``run_batch``; packets the kernel would refuse count as invalid."""
-    from ebpflite.helpers.contexts import (
-        ETH_HLEN,
-        LINUX_XDP_ACTIONS,
-        XDP_FRAME_SIZE,
-        XDP_HEADROOM,
-        XDP_TAILROOM,
-    )
-    from ebpflite.helpers.maps import layout
-    from ebpflite.jit.batch import PacketBatch, run_batch
-
-    runner = prog.runner("jit")
-    limit = XDP_FRAME_SIZE - XDP_HEADROOM - XDP_TAILROOM
-    valid = [i for i, pkt in enumerate(packets) if ETH_HLEN <= len(pkt.data) <= limit]
-    if len(valid) < len(packets):  # shorter than an Ethernet header, as per-packet runs count them
-        counts["invalid"] += len(packets) - len(valid)
-    if not valid:
-        return
-    batch = PacketBatch.from_packets((packets[i].data for i in valid), headroom=XDP_HEADROOM)
-    layout.set_current_cpu(runner.cpu)
-    try:
-        result = run_batch(runner.engine, batch, ingress_ifindex=1)  # XdpContext's default ifindex
-    except EbpfError as exc:
-        index = getattr(exc, "packet_index", None)
-        where = valid[index] if index is not None and index < len(valid) else "?"
-        raise click.ClickException(f"packet {where}: {exc}") from None
-    for n, i in enumerate(valid):
-        verdict = int(result.verdicts[n])
-        action = LINUX_XDP_ACTIONS.get(verdict, str(verdict))
-        counts[action] += 1
-        if action in keep:
-            pkt, data = packets[i], batch.packet(n)
-            kept.append(type(pkt)(data, pkt.ts_ns) if hasattr(pkt, "ts_ns") else data)
+    _report(prog, pcap_in, packets, replay.counts, replay.kept, pcap_out, note=replay.note)
 
 
 def _report(prog, pcap_in: Path, packets, counts: Counter, kept: list, pcap_out: Path | None,

@@ -5,7 +5,7 @@ short name (``map_lookup_elem``); :func:`implementations` merges them. A
 helper has the signature ``fn(env, r1, r2, r3, r4, r5) -> r0``.
 
 Per-run state lives in ``env.state`` under these keys (the runtime,
-``helpers/runtime.py``, fills them; tests may set them by hand):
+``runtime/runner.py``, fills them; tests may set them by hand):
 
 =====================  ==========================================================
 ``platform``           ``"linux"`` or ``"windows"``

@@ -13,8 +13,8 @@ from __future__ import annotations
 import errno as _errno
 from typing import Any
 
-from ebpflite.errors import HelperError, MemoryFault
 from ebpflite.vm.env import Environment
+from ebpflite.vm.errors import HelperError, MemoryFault
 
 M64 = (1 << 64) - 1
 M32 = (1 << 32) - 1

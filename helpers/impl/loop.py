@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ebpflite.errors import HelperError
 from ebpflite.helpers.impl._common import E2BIG, EINVAL, M64, err, map_at
 from ebpflite.vm.env import Environment
+from ebpflite.vm.errors import HelperError
 from ebpflite.vm.memory import Region
 
 BPF_MAX_LOOPS = 8 * 1024 * 1024

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ebpflite.errors import HelperError
 from ebpflite.helpers.impl._common import ENOENT, M64, err, map_at, read, write
 from ebpflite.vm.env import Environment
+from ebpflite.vm.errors import HelperError
 from ebpflite.vm.memory import Region
 
 

@@ -9,9 +9,9 @@ records for userspace; each is also listed in ``env.state["perf_events"]``.
 
 from __future__ import annotations
 
-from ebpflite.errors import HelperError
 from ebpflite.helpers.impl._common import EFAULT, EINVAL, M64, err, map_at, read
 from ebpflite.vm.env import Environment
+from ebpflite.vm.errors import HelperError
 
 BPF_F_INDEX_MASK = 0xFFFFFFFF
 BPF_F_CTXLEN_MASK = 0xFFFFF << 32

@@ -9,9 +9,9 @@ verifier's "release of an unacquired reference").
 
 from __future__ import annotations
 
-from ebpflite.errors import HelperError
 from ebpflite.helpers.impl._common import M64, map_at, read
 from ebpflite.vm.env import Environment
+from ebpflite.vm.errors import HelperError
 
 
 def _ring(env: Environment, address: int, helper: str):

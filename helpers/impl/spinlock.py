@@ -9,9 +9,9 @@ while held so that userspace sees the state.
 
 from __future__ import annotations
 
-from ebpflite.errors import HelperError
 from ebpflite.helpers.impl._common import M64
 from ebpflite.vm.env import Environment
+from ebpflite.vm.errors import HelperError
 
 
 def _held(env: Environment) -> set[int]:

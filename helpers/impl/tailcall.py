@@ -10,9 +10,9 @@ differ from the caller's).
 
 from __future__ import annotations
 
-from ebpflite.errors import HelperError
 from ebpflite.helpers.impl._common import E2BIG, ENOENT, err, map_at
 from ebpflite.vm.env import Environment
+from ebpflite.vm.errors import HelperError
 from ebpflite.vm.isa import MAX_TAIL_CALLS
 
 

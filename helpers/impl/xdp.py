@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ebpflite.errors import HelperError
 from ebpflite.helpers.impl._common import EFAULT, M64, err, map_at, read, s32, write
 from ebpflite.vm.env import Environment
+from ebpflite.vm.errors import HelperError
 
 XDP_ABORTED, XDP_REDIRECT = 0, 4
 TC_ACT_SHOT, TC_ACT_REDIRECT = 2, 7

@@ -15,7 +15,6 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from ebpflite.errors import MapError
 from ebpflite.helpers.maps import layout
 from ebpflite.helpers.maps.array import ArrayMap, PercpuArrayMap
 from ebpflite.helpers.maps.base import Map, MapSpec, by_address, spec_from_dict
@@ -30,6 +29,7 @@ from ebpflite.helpers.maps.pinning import list_pinned, pin_path
 from ebpflite.helpers.maps.progarray import ProgArrayMap
 from ebpflite.helpers.maps.queue import QueueMap, StackMap
 from ebpflite.helpers.maps.ringbuf import RingBufMap
+from ebpflite.vm.errors import MapError
 
 __all__ = ["TYPES", "Map", "MapSpec", "MapType", "by_address", "create", "current_cpu", "list_pinned",
            "open_pinned", "set_current_cpu", "type_by_number"]

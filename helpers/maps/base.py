@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from ebpflite.errors import MapError
 from ebpflite.helpers.maps import layout as L
+from ebpflite.vm.errors import MapError
 from ebpflite.vm.memory import Region
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ebpflite.errors import MapError
+from ebpflite.vm.errors import MapError
 
 # --- kernel constants ---------------------------------------------------------------
 

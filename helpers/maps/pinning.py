@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 
-from ebpflite.errors import MapError
 from ebpflite.helpers.maps import layout as L
+from ebpflite.vm.errors import MapError
 
 
 def pin_path(pin_dir: str | os.PathLike, name: str) -> str:

@@ -48,7 +48,7 @@ def _packet_part(desc, write: bool) -> list[str]:
 
 def probe_programs(prog_type: str, platform: str) -> list[Program]:
     """Candidate probes for ``prog_type``, from the most to the least aggressive."""
-    from ebpflite.verifier.contexts import descriptor
+    from ebpflite.vm.contexts import descriptor
 
     desc = descriptor(prog_type, platform)
     scalars = [f for f in desc.fields if f.kind == "scalar"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ebpflite.verifier.contexts import known_types
+from ebpflite.vm.contexts import known_types
 
 HERE = Path(__file__).resolve().parent
 PROBE = HERE / "context_probe.py"

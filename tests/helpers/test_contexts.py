@@ -8,6 +8,7 @@ import pytest
 
 from ebpflite.errors import ContextError
 from ebpflite.helpers import contexts as C
+from ebpflite.runtime.contexts import build as build_context
 from ebpflite.vm.memory import AddressSpace
 
 FRAME = bytes(range(60))
@@ -124,16 +125,16 @@ def test_bind_bad_protocol():
 
 
 def test_raw_and_mem_contexts():
-    raw = C.build("kprobe", "linux", ctx=b"\x01\x02")
+    raw = build_context("kprobe", "linux", ctx=b"\x01\x02")
     mem = attached(raw)
     mem.write_bytes(raw.registers()[0], b"\x09")
     assert raw.ctx_out() == b"\x09\x02" and raw.packet_out() is None
-    m = C.build("unspec", "linux", packet=b"abc")
+    m = build_context("unspec", "linux", packet=b"abc")
     assert m.registers()[1] == 3 and m.packet_out() == b"abc"
     with pytest.raises(ContextError, match="either a packet or a context"):
-        C.build("kprobe", "linux", packet=b"a", ctx=b"b")
+        build_context("kprobe", "linux", packet=b"a", ctx=b"b")
     with pytest.raises(ContextError, match="needs a packet"):
-        C.build("xdp", "linux", ctx=b"")
+        build_context("xdp", "linux", ctx=b"")
 
 
 def test_detach_removes_regions():
@@ -144,11 +145,13 @@ def test_detach_removes_regions():
     assert mem.regions == ()
 
 
-def test_layouts_agree_with_the_verifier():
-    contexts = pytest.importorskip("ebpflite.verifier.contexts")
-    lx, wx = contexts.descriptor("xdp", "linux"), contexts.descriptor("xdp", "windows")
-    assert (lx.size, lx.data, lx.data_end, lx.meta) == (C.LINUX_XDP_MD.size, 0, 4, 8)
-    assert (wx.size, wx.data, wx.data_end) == (C.WINDOWS_XDP_MD.size, 0, 8)
-    bind = contexts.descriptor("bind", "windows")
-    assert bind.size == C.BIND_MD.size
-    assert [f.offset for f in bind.fields] == [0, 8, 16, 24, 40, 44, 48]
+def test_runtime_layouts_are_the_kernel_structures():
+    """The runtime packs contexts with the descriptors' layouts; pin them to the C structures
+    (uapi xdp_md, ebpf-for-windows xdp_md_t and bind_md_t) written out independently."""
+    assert struct.calcsize(C.LINUX_XDP_MD.format) == 24
+    assert C.LINUX_XDP_MD.unpack(struct.pack("<6I", *range(1, 7))) == tuple(range(1, 7))
+    assert C.WINDOWS_XDP_MD.size == struct.calcsize("<QQQI4x") == 32
+    assert C.WINDOWS_XDP_MD.unpack(struct.pack("<QQQI4x", 1, 2, 3, 4)) == (1, 2, 3, 4)
+    raw = struct.pack("<QQQ16sB3xIB7x", 1, 2, 3, b"a" * 16, 5, 6, 7)
+    assert C.BIND_MD.size == 56 and C.BIND_MD.unpack(raw) == (1, 2, 3, b"a" * 16, 5, 6, 7)
+    assert C.LINUX_XDP_ACTIONS[2] == "XDP_PASS" and C.WINDOWS_XDP_ACTIONS[1] == "XDP_PASS"

@@ -21,8 +21,8 @@ from verifier_testlib import CALL, EXIT, LD, MAP, K, X, prog
 
 from ebpflite import verifier
 from ebpflite.errors import ExecutionError
-from ebpflite.helpers.runtime import ObjectRuntime
 from ebpflite.loader.maps import MapSpec
+from ebpflite.runtime.runner import ObjectRuntime
 from ebpflite.vm.insn import make
 
 ARRAY = MapSpec(name="arr", type="array", key_size=4, value_size=16, max_entries=2)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 from verifier_testlib import CALL, EXIT, LD, MAP, K, X, prog
 
 from ebpflite import verifier
 from ebpflite.helpers import contexts as runtime_contexts
 from ebpflite.verifier import cfg
-from ebpflite.verifier.contexts import descriptor, known_types
 from ebpflite.verifier.stats import KEYS, program_stats, stats_text
+from ebpflite.vm.contexts import ContextDescriptor, Field, descriptor, known_types
 from ebpflite.vm.insn import make
 from ebpflite.vm.program import Program
 
@@ -76,9 +77,21 @@ def test_weak_topological_order_nests_loops():
 
 
 def test_context_layouts_match_the_runtime():
-    assert descriptor("xdp", "linux").size == runtime_contexts.LINUX_XDP_MD.size
-    assert descriptor("xdp", "windows").size == runtime_contexts.WINDOWS_XDP_MD.size
-    assert descriptor("bind", "windows").size == runtime_contexts.BIND_MD.size
+    assert runtime_contexts.LINUX_XDP_MD is descriptor("xdp", "linux").layout
+    assert runtime_contexts.BIND_MD is descriptor("bind", "windows").layout
+    for platform in ("linux", "windows"):
+        for prog_type in known_types(platform):
+            ctx = descriptor(prog_type, platform)
+            assert ctx.layout.size == ctx.size, (platform, prog_type)
+
+
+def test_context_layout_refuses_overlapping_or_oversized_fields():
+    overlap = ContextDescriptor("bad", 8, (Field("a", 0, 4), Field("b", 2, 4)))
+    with pytest.raises(ValueError, match="field b overlaps"):
+        overlap.layout  # noqa: B018
+    past = ContextDescriptor("bad", 4, (Field("a", 0, 8),))
+    with pytest.raises(ValueError, match="fields end at 8, after the 4-byte structure"):
+        past.layout  # noqa: B018
 
 
 def test_descriptor_fields():

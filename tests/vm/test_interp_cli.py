@@ -175,7 +175,7 @@ class _SkewedEngine:
 @pytest.mark.parametrize(("what", "message"), [("r0", "r0 differs: interpreter 0x4030205, JIT 0x4030206"),
                                                ("mem", "memory differs first at offset 2")])
 def test_both_engines_report_the_first_difference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what, message):
-    from ebpflite import engines
+    from ebpflite.runtime import engines
 
     real_create = engines.create
     monkeypatch.setattr(engines, "create", lambda name, program, env=None, **options: (

@@ -9,7 +9,7 @@ the program: a helper number the platform does not have, or one ebpflite
 does not implement, fails here, at load, naming the helper and the pc.
 
 :class:`ProgramRunner` runs one program on a packet or a context like
-``BPF_PROG_TEST_RUN``: it builds the context (``helpers.contexts``), runs an
+``BPF_PROG_TEST_RUN``: it builds the context (``runtime.contexts``), runs an
 engine ``repeat`` times on the same buffer (the kernel also reuses it), and
 returns a :class:`Result`.
 """
@@ -21,11 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ebpflite.errors import ExecutionError, LoaderError
 from ebpflite.helpers import contexts, registry
 from ebpflite.helpers.impl.process import Process
 from ebpflite.helpers.impl.time import Clock
+from ebpflite.runtime import engines
+from ebpflite.runtime.both import WorldSnapshot, compare_maps, compare_results
+from ebpflite.runtime.contexts import build as build_context
 from ebpflite.vm.env import DEFAULT_BUDGET, Environment
+from ebpflite.vm.errors import ExecutionError, LoaderError
 from ebpflite.vm.isa import Kind
 from ebpflite.vm.program import Program
 
@@ -142,8 +145,6 @@ class ProgramRunner:
 
     def __init__(self, runtime: ObjectRuntime, program: Program, engine: str = "interp", *, cpu: int = 0,
                  budget: int | None = DEFAULT_BUDGET):
-        from ebpflite import engines
-
         self.runtime = runtime
         self.program = program
         self.cpu = cpu
@@ -169,7 +170,7 @@ class ProgramRunner:
             if reusable is not None and ctx is None and bind is None and packet is not None:
                 reusable.load(packet)  # the same buffers as the last run: no new mappings per packet
                 return reusable
-            context = contexts.build(self.program.prog_type, self.runtime.platform, packet=packet, ctx=ctx,
+            context = build_context(self.program.prog_type, self.runtime.platform, packet=packet, ctx=ctx,
                                      bind=bind)
             plain = type(context) is contexts.XdpContext and ctx is None
             self._xdp_context = context if plain else None
@@ -180,9 +181,8 @@ class ProgramRunner:
         return self.run_context(build(), repeat, trace=trace)
 
     def _run_both(self, build, repeat: int, trace: bool) -> Result:
-        """Interpreter, then JIT from the same starting world (helpers/both.py); EngineMismatch
+        """Interpreter, then JIT from the same starting world (runtime/both.py); EngineMismatch
         at the first difference, else the interpreter's result."""
-        from ebpflite.helpers.both import WorldSnapshot, compare_maps, compare_results
 
         before = WorldSnapshot.take(self.runtime, self.env)
         interp = self.run_context(build(), repeat, trace=trace)
@@ -201,14 +201,10 @@ class ProgramRunner:
             return engine
         checked = getattr(self, "_checked_jit", None)
         if checked is None:
-            from ebpflite import engines
-
             checked = self._checked_jit = engines.create("jit", self.program, self.env, checked=True)
         return checked
 
     def _tracer(self):
-        from ebpflite import engines
-
         tracer = getattr(self, "_tracing_engine", None)
         if tracer is None:
             tracer = self._tracing_engine = engines.create("interp", self.program, self.env, trace=True)

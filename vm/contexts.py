@@ -2,10 +2,12 @@
 
 A program's only way into its packet is through fields of its context: a
 load of the ``data`` field yields a packet pointer, ``data_end`` the end of
-the packet, ``data_meta`` the start of the metadata area. The verifier
-types those loads with these descriptors; the runtime context builders
-(``helpers/contexts.py``) lay out the same structures from the same tables,
-so the two cannot drift apart.
+the packet, ``data_meta`` the start of the metadata area. This module is the
+one home of those layouts: the verifier types context loads with these
+descriptors, the runtime context builders (``helpers/contexts.py``) pack
+and unpack the structures through :attr:`ContextDescriptor.layout`, the JIT
+batch loop (``jit/batch.py``, ``jit/lower.py``) writes ``xdp_md`` at the
+offsets named here, and results name return values from ``actions``.
 
 Linux ``xdp_md`` stores ``data``/``data_end``/``data_meta`` as ``u32``:
 ebpflite allocates packet buffers below 4 GiB (``vm.memory.low_alloc``), so
@@ -15,7 +17,9 @@ the 32-bit field holds the real address and no context rewriting is needed
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,24 @@ class ContextDescriptor:
     @property
     def has_packet(self) -> bool:
         return self.data >= 0
+
+    @cached_property
+    def layout(self) -> struct.Struct:
+        """The structure as a little-endian :class:`struct.Struct`, one item per field in
+        offset order (u8/u16/u32/u64 for 1/2/4/8-byte fields, bytes otherwise), gaps and
+        the tail up to :attr:`size` as padding. The runtime packs contexts with it."""
+        codes = {1: "B", 2: "H", 4: "I", 8: "Q"}
+        fmt, at = "<", 0
+        for f in sorted(self.fields, key=lambda f: f.offset):
+            if f.offset < at:
+                raise ValueError(f"{self.name}: field {f.name} overlaps the one before it")
+            fmt += f"{f.offset - at}x" if f.offset > at else ""
+            fmt += codes.get(f.size, f"{f.size}s")
+            at = f.end
+        if at > self.size:
+            raise ValueError(f"{self.name}: fields end at {at}, after the {self.size}-byte structure")
+        fmt += f"{self.size - at}x" if self.size > at else ""
+        return struct.Struct(fmt)
 
 
 def _u32s(*names: str, start: int = 0, writable: tuple[str, ...] = ()) -> tuple[Field, ...]:

@@ -1,6 +1,6 @@
 """``engine="both"``: run the interpreter and the JIT on copies of the same world.
 
-:class:`~ebpflite.helpers.runtime.ProgramRunner` uses this when created with
+:class:`~ebpflite.runtime.runner.ProgramRunner` uses this when created with
 ``engine="both"``. Before a run it takes a :class:`WorldSnapshot` (every map's
 storage bytes, the clock, the prandom generator); it runs the interpreter,
 records what the world looks like afterwards, puts the snapshot back, runs
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ebpflite.errors import EngineMismatch
+from ebpflite.vm.errors import EngineMismatch
 
 
 @dataclass

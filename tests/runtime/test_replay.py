@@ -1,0 +1,229 @@
+"""The one replay path (runtime/replay.py): batch and per-packet agree, the length rule, chunks,
+the CPU setting, why a program cannot batch, and which packet an engine failure names."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import ebpflite
+from ebpflite.errors import ContextError, MemoryFault
+from ebpflite.helpers.pcap import Packet
+from ebpflite.pytest_plugin import make_compiler
+from ebpflite.runtime.replay import PACKET_HOOKS, Replayer
+from ebpflite.runtime.runner import ObjectRuntime
+from ebpflite.vm.asm import assemble_program
+
+SAFE = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 4); __type(key, __u32);
+         __type(value, __u64); } hits SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32);
+         __type(value, __u64); } last_cpu SEC(".maps");
+SEC("xdp")
+int classify(struct xdp_md *ctx)
+{
+    __u8 *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+    __u32 zero = 0;
+    __u64 *cpu = bpf_map_lookup_elem(&last_cpu, &zero);
+    if (cpu)
+        *cpu = bpf_get_smp_processor_id();
+    if (data + 15 > end)
+        return XDP_ABORTED;
+    __u32 key = data[14] & 3;
+    __u64 *n = bpf_map_lookup_elem(&hits, &key);
+    if (n)
+        *n += 1;
+    data[0] ^= 0xff;
+    if (key == 3)
+        return XDP_DROP;
+    return key == 2 ? XDP_TX : XDP_PASS;
+}
+char _license[] SEC("license") = "GPL";
+"""
+
+UNSAFE = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("xdp")
+int pop(struct xdp_md *ctx)
+{
+    return bpf_xdp_adjust_head(ctx, 4) ? XDP_DROP : XDP_PASS;
+}
+char _license[] SEC("license") = "GPL";
+"""
+
+KPROBE = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("kprobe/f")
+int probe(void *ctx) { return 0; }
+char _license[] SEC("license") = "GPL";
+"""
+
+
+@pytest.fixture(scope="module")
+def objects(ebpf_cache_dir: Path) -> dict[str, Path]:
+    compile = make_compiler(ebpf_cache_dir, Path(__file__).parent)
+    return {name: compile(src, name=name) for name, src in
+            (("safe", SAFE), ("unsafe", UNSAFE), ("kprobe", KPROBE))}
+
+
+def _packets() -> list[Packet]:
+    """Frames with different verdicts, timestamps, one too short and one too long for XDP."""
+    frames = [Packet(bytes([i]) + bytes(13) + bytes([i * 5 & 0xff]) + bytes(i % 7), ts_ns=1000 * i)
+              for i in range(30)]
+    frames.insert(4, Packet(bytes(10), ts_ns=7))  # shorter than an Ethernet header
+    frames.insert(11, Packet(bytes(4000), ts_ns=8))  # longer than the 3520 bytes of a linear XDP buffer
+    return frames
+
+
+def _map_bytes(obj) -> dict[str, bytes]:
+    return {name: live.storage.buf.tobytes() for name, live in obj.maps.items()}
+
+
+def test_batch_and_per_packet_replays_agree(objects):
+    packets = _packets()
+    outcomes = {}
+    for engine, batch in (("jit", None), ("jit", False), ("interp", None)):
+        obj = ebpflite.load(objects["safe"], engine=engine)
+        replay = obj.programs["classify"].replay(packets, batch=batch)
+        outcomes[engine, batch] = (replay, _map_bytes(obj))
+    batched, _ = outcomes["jit", None]
+    assert batched.mode == "batch" and batched.native_calls == 1 and batched.note == "batch mode: one native call"
+    assert outcomes["jit", False][0].mode == outcomes["interp", None][0].mode == "per-packet"
+    assert batched.packets == len(packets) == 32
+    assert batched.counts == {"XDP_PASS": 16, "XDP_TX": 7, "XDP_DROP": 7, "invalid": 2}  # i % 4: 0, 1 pass; 2 tx; 3 drop
+    for replay, maps in outcomes.values():
+        assert replay.counts == batched.counts
+        assert replay.kept == batched.kept  # rewritten bytes and timestamps
+        assert maps == outcomes["jit", None][1]
+    first = batched.kept[0]
+    assert first.ts_ns == 0 and first.data[0] == 0xff  # packet 0, its first byte flipped
+
+
+def test_refused_frames_do_not_run(objects):
+    obj = ebpflite.load(objects["safe"], engine="jit")
+    replay = obj.programs["classify"].replay([bytes(13), bytes(3521), bytes(14), bytes(3520)])
+    assert replay.mode == "batch"
+    assert replay.counts == {"invalid": 2, "XDP_ABORTED": 1, "XDP_PASS": 1}  # 14 bytes: too short to count
+    assert [int(obj.maps["hits"][k]) for k in range(4)] == [1, 0, 0, 0]  # only the 3520-byte frame got that far
+
+
+def test_chunks_and_streamed_sources_give_the_same_replay(objects):
+    whole = ebpflite.load(objects["safe"], engine="jit").programs["classify"].replay(_packets())
+    obj = ebpflite.load(objects["safe"], engine="jit")
+    replayer = Replayer(obj.programs["classify"].runner("jit"), chunk_size=5)
+    streamed = replayer.run(p for p in _packets())  # a generator, consumed five packets at a time
+    assert streamed.native_calls == 7 and streamed.note == "batch mode: 7 native calls"
+    assert (streamed.counts, streamed.kept, streamed.packets) == (whole.counts, whole.kept, whole.packets)
+
+
+@pytest.mark.parametrize("batch", [None, False])
+def test_replay_runs_on_the_runner_cpu(objects, batch):
+    obj = ebpflite.load(objects["safe"], engine="jit")
+    handle = obj.programs["classify"]
+    handle.runner("jit").cpu = 3
+    assert handle.replay([bytes(20)], batch=batch).counts == {"XDP_PASS": 1}
+    assert obj.maps["last_cpu"][0] == 3
+
+
+def test_records_are_the_json_lines(objects):
+    obj = ebpflite.load(objects["safe"])  # the interpreter counts instructions
+    seen = []
+    replay = obj.programs["classify"].replay([bytes(10), bytes(14) + b"\x03"], records=True, on_record=seen.append)
+    assert replay.mode == "per-packet" and replay.records == seen
+    assert seen[0].as_dict() == {"index": 0, "error": seen[0].error}
+    assert "shorter than an Ethernet header" in seen[0].error
+    line = seen[1].as_dict()
+    assert (line["index"], line["retval"], line["action"], line["length"]) == (1, 1, "XDP_DROP", 15)
+    assert line["insns"] > 0 and line["trace"] == [] and line["redirect"] is None
+
+
+def test_why_a_program_cannot_batch(objects):
+    unsafe = ebpflite.load(objects["unsafe"], engine="jit").programs["pop"]
+    assert unsafe.replayer().mode == "per-packet"
+    assert unsafe.replayer().blocker.endswith("uses bpf_xdp_adjust_head, which needs per-packet state")
+    with pytest.raises(ValueError, match="batch replay is not possible: instruction .* bpf_xdp_adjust_head"):
+        unsafe.replay([bytes(20)], batch=True)
+    assert unsafe.replay([bytes(20)]).counts == {"XDP_PASS": 1}  # per packet instead
+    safe = objects["safe"]
+    reasons = {
+        "not verified": ebpflite.load(safe, engine="jit", verify=False).programs["classify"].replayer(),
+        "interp": ebpflite.load(safe).programs["classify"].replayer(),
+        "records": ebpflite.load(safe, engine="jit").programs["classify"].replayer(records=True),
+        "windows": Replayer(ObjectRuntime({"w": replace(assemble_program("r0 = 1\nexit", platform="windows"),
+                                                        prog_type="xdp", verified=True)}, [],
+                                          platform="windows").runner("w", "jit")),
+    }
+    assert reasons["not verified"].blocker.startswith("the program is not verified")
+    assert reasons["interp"].blocker == "the interp engine runs packets one at a time"
+    assert reasons["records"].blocker == "per-packet records need one run per packet"
+    assert reasons["windows"].blocker == "windows xdp programs have no batch loop"
+    assert all(r.mode == "per-packet" for r in reasons.values())
+
+
+def test_a_program_type_without_packets_is_refused(objects):
+    probe = ebpflite.load(objects["kprobe"]).programs["probe"]
+    with pytest.raises(ContextError, match="probe is a kprobe program; packets can be replayed through xdp"):
+        probe.replay([bytes(20)])
+    assert ("linux", "kprobe") not in PACKET_HOOKS
+
+
+FAULTY = """
+r2 = *(u32 *)(r1 + 0)
+r3 = *(u8 *)(r2 + 0)
+if r3 == 0x42 goto bad
+r0 = 2
+exit
+bad:
+r4 = 0
+r0 = *(u64 *)(r4 + 0)
+exit
+"""
+
+
+@pytest.mark.parametrize("engine", ["interp", "jit"])
+def test_a_failing_packet_is_named_by_its_index_in_the_source(engine):
+    program = replace(assemble_program(FAULTY, name="faulty"), prog_type="xdp")
+    runtime = ObjectRuntime({"faulty": program}, [])
+    replayer = Replayer(runtime.runner("faulty", engine))
+    assert replayer.mode == "per-packet"  # unverified
+    packets = [bytes(14), bytes(3), bytes(14), b"\x42" + bytes(13), bytes(14)]
+    with pytest.raises(MemoryFault) as exc:
+        replayer.run(packets)
+    assert exc.value.packet_index == 3
+
+
+def test_a_failing_batch_packet_is_named_by_its_index_in_the_source(objects, monkeypatch):
+    """The native loop reports the failing packet's index in its chunk's batch; the replay maps
+    it back past refused frames and earlier chunks."""
+    import ebpflite.jit.batch as batchmod
+
+    def fail_second(jit, batch, **kwargs):
+        exc = MemoryFault(5, 0x10, 1, False)
+        exc.packet_index = 1
+        raise exc
+
+    monkeypatch.setattr(batchmod, "run_batch", fail_second)
+    obj = ebpflite.load(objects["safe"], engine="jit")
+    replayer = Replayer(obj.programs["classify"].runner("jit"), chunk_size=4)
+    packets = [bytes(14), bytes(3), bytes(3), bytes(14), bytes(14)]  # valid: 0 and 3 in the first chunk
+    with pytest.raises(MemoryFault) as exc:
+        replayer.run(packets)
+    assert exc.value.packet_index == 3
+
+
+def test_plugin_programs_replay_frames(ebpf_load, ebpf_engine):
+    """The pytest plugin's programs replay through the same path (built frames are packets too)."""
+    from ebpflite.packets import UDP, Ether, IPv4
+
+    prog = ebpf_load(SAFE).programs["classify"]
+    frames = [Ether() / IPv4(dst="10.0.0.1") / UDP(dport=port) for port in (1, 2, 3)]
+    replay = prog.replay(frames)
+    assert replay.mode == ("batch" if ebpf_engine == "jit" else "per-packet")
+    assert replay.counts == {"XDP_PASS": 3} and replay.packets == 3  # byte 14 is 0x45: key 1
+    assert replay.kept == [bytes([bytes(f)[0] ^ 0xff]) + bytes(f)[1:] for f in frames]
