@@ -26,11 +26,8 @@ pytest-benchmark benchmarks.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
-import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -46,8 +43,6 @@ import bigcapture  # noqa: E402
 #: where distributions install libxdp's and xdp-tools' BPF objects
 BPF_OBJECT_DIRS = ("/usr/lib/x86_64-linux-gnu/bpf", "/usr/lib/aarch64-linux-gnu/bpf", "/usr/lib/bpf",
                    "/usr/lib64/bpf", "/usr/local/lib/bpf", "/usr/share/xdp-tools")
-PIN = "/sys/fs/bpf/ebpflite_replay"
-ACTIONS = ["XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT"]
 TIMEOUT = 1800
 
 
@@ -68,10 +63,11 @@ class Subject:
 @dataclass
 class Measure:
     pps: float | None = None
-    seconds: float | None = None
+    seconds: float | None = None  #: wall time
     rss_mb: float | None = None
     counts: dict[str, int] = field(default_factory=dict)
     note: str = ""
+    cpu_seconds: float | None = None  #: user + system time (the machine is shared: wall time varies)
 
 
 def find_bpf_object(name: str) -> Path | None:
@@ -139,63 +135,28 @@ def run_ebpflite(subject: Subject, capture: Path, engine: str = "jit", extra: tu
         text = out.read()
     out_path.unlink(missing_ok=True)
     rss_mb = usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
     if proc.returncode:
         last = [line for line in text.strip().splitlines() if line.strip()][-1:]
-        return Measure(rss_mb=rss_mb, seconds=seconds, note=f"exit {proc.returncode}: {' '.join(last)}")
+        return Measure(rss_mb=rss_mb, seconds=seconds, note=f"exit {proc.returncode}: {' '.join(last)}",
+                       cpu_seconds=cpu)
     counts = {m.group(1): int(m.group(2)) for m in _ROW.finditer(text)}
     total = sum(counts.values())
-    return Measure(total / seconds if seconds else None, seconds, rss_mb, counts)
+    return Measure(total / seconds if seconds else None, seconds, rss_mb, counts, cpu_seconds=cpu)
 
 
 # --- the kernel ----------------------------------------------------------------------------------
 
 
-def kernel_unavailable() -> str | None:
-    for tool in ("bpftool", "unshare", "gcc"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed"
-    if os.geteuid() != 0:
-        return "the kernel loop needs root (bpf(), unshare --mount, a private bpffs)"
-    return None
-
-
-def build_loop(work: Path) -> Path:
-    exe = work / "test_run_loop"
-    src = BENCH / "c" / "test_run_loop.c"
-    if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
-        subprocess.run(["gcc", "-O2", "-o", str(exe), str(src)], check=True, capture_output=True, timeout=120)
-    return exe
-
-
 def run_kernel(subject: Subject, capture: Path, work: Path) -> Measure:
-    """The per-packet BPF_PROG_TEST_RUN loop on the same capture (loop time only)."""
-    reason = kernel_unavailable()
-    if reason:
-        return Measure(note=reason)
-    try:
-        loop = build_loop(work)
-    except subprocess.CalledProcessError as exc:
-        return Measure(note=f"gcc failed: {exc.stderr.decode(errors='replace')[-300:]}")
-    lines = ["set -u", f"mount -t bpf bpf /sys/fs/bpf && mkdir -p {PIN} || exit 5",
-             # maps libbpf pins by name (libxdp's) land in /sys/fs/bpf itself: load without pinmaps then
-             f"bpftool prog load {shlex.quote(str(subject.obj))} {PIN}/prog type xdp pinmaps {PIN}/maps "
-             f">/dev/null 2>&1 || bpftool prog load {shlex.quote(str(subject.obj))} {PIN}/prog type xdp "
-             ">/dev/null || exit 3"]
-    for name, key, value in subject.kernel_maps:
-        lines.append(f"m={PIN}/maps/{name}; [ -e $m ] || m=/sys/fs/bpf/{name}; bpftool map update pinned $m "
-                     f"key {' '.join(map(str, key))} value {' '.join(map(str, value))} || exit 4")
-    lines.append(f"{shlex.quote(str(loop))} {PIN}/prog {shlex.quote(str(capture))}")
-    proc = subprocess.run(["unshare", "--mount", "bash", "-c", "\n".join(lines)], capture_output=True,
-                          text=True, timeout=TIMEOUT)
-    if proc.returncode == 3:
-        return Measure(note=f"the kernel refused to load it: {proc.stderr.strip().splitlines()[-1:]}")
-    if proc.returncode:
-        return Measure(note=f"kernel loop failed ({proc.returncode}): {proc.stderr.strip()[-300:]}")
-    data = json.loads(proc.stdout.strip().splitlines()[-1])
-    counts = {ACTIONS[i] if i < len(ACTIONS) else str(i): n for i, n in enumerate(data["actions"]) if n}
-    if data["refused"]:
-        counts["refused"] = data["refused"]
-    return Measure(data["packets"] / data["seconds"], data["seconds"], None, counts)
+    """The per-packet BPF_PROG_TEST_RUN loop on the same capture (ebpflite.cli.bench_replay; loop time)."""
+    from ebpflite.cli.bench_replay import kernel_test_run_loop
+
+    result = kernel_test_run_loop(subject.obj, capture, map_updates=subject.kernel_maps, work=work)
+    if "error" in result:
+        return Measure(note=result["error"])
+    return Measure(result["packets"] / result["seconds"], result["seconds"], None, result["counts"],
+                   cpu_seconds=result["cpu_seconds"])
 
 
 # --- the table ---------------------------------------------------------------------------------
@@ -218,20 +179,25 @@ def main() -> None:
     work = bigcapture.cache_dir() / "objects"
     work.mkdir(parents=True, exist_ok=True)
     print(f"capture: {capture} ({args.count} packets, {capture.stat().st_size / 1e6:.0f} MB)", flush=True)
-    print("| program | ebpflite (end to end) | kernel test_run loop | ratio | peak memory | counts agree |")
-    print("|---|---:|---:|---:|---:|---|")
+    print("| program | ebpflite (end to end) | kernel test_run loop | ratio | ratio (CPU time) | peak memory "
+          "| counts agree |")
+    print("|---|---:|---:|---:|---:|---:|---|")
     for subject in subjects(work):
         if args.only and not any(part in subject.label for part in args.only.split(",")):
             continue
         ours = run_ebpflite(subject, capture, args.engine)
         kernel = Measure(note="skipped") if args.no_kernel else run_kernel(subject, capture, work)
         ratio = f"{ours.pps / kernel.pps:.2f}x" if ours.pps and kernel.pps else "–"
+        cpu_ratio = f"{kernel.cpu_seconds / ours.cpu_seconds:.2f}x" if ours.pps and kernel.cpu_seconds else "–"
         agree = "yes" if ours.counts and ours.counts == kernel.counts else \
             f"ours {ours.counts or ours.note}, kernel {kernel.counts or kernel.note}"
-        ebpf_cell = f"{_rate(ours.pps)} ({ours.seconds:.2f} s)" if ours.pps else f"– ({ours.note})"
-        kern_cell = f"{_rate(kernel.pps)} ({kernel.seconds:.2f} s)" if kernel.pps else f"– ({kernel.note})"
+        ebpf_cell = f"{_rate(ours.pps)} ({ours.seconds:.2f} s, CPU {ours.cpu_seconds:.2f} s)" if ours.pps \
+            else f"– ({ours.note})"
+        kern_cell = f"{_rate(kernel.pps)} ({kernel.seconds:.2f} s, CPU {kernel.cpu_seconds:.2f} s)" \
+            if kernel.pps else f"– ({kernel.note})"
         rss = f"{ours.rss_mb:.0f} MB" if ours.rss_mb else "–"
-        print(f"| {subject.label} | {ebpf_cell} | {kern_cell} | {ratio} | {rss} | {agree} |", flush=True)
+        print(f"| {subject.label} | {ebpf_cell} | {kern_cell} | {ratio} | {cpu_ratio} | {rss} | {agree} |",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,16 @@ BIND_MD = descriptor("bind", "windows").layout
 WINDOWS_AF_INET = 2
 
 
+def xdp_refusal(size: int, max_data: int = XDP_MAX_DATA) -> str:
+    """Why an XDP test run refuses a frame of ``size`` bytes (shared with the batch replay, which
+    refuses the same frames without building a context)."""
+    if size < ETH_HLEN:
+        return (f"packet of {size} bytes is shorter than an Ethernet header ({ETH_HLEN} bytes); "
+                "the kernel refuses it with EINVAL")
+    return (f"packet of {size} bytes exceeds the {max_data} bytes of a linear XDP buffer "
+            "(multi-buffer XDP frames are not emulated)")
+
+
 class Context:
     """Base class: regions to map, entry registers, results."""
 
@@ -141,16 +151,14 @@ class XdpContext(Context):
         """Put a fresh packet in the frame (the first ``meta_len`` bytes are metadata)."""
         size = len(packet)
         if size < ETH_HLEN:
-            raise ContextError(f"packet of {size} bytes is shorter than an Ethernet header "
-                               f"({ETH_HLEN} bytes); the kernel refuses it with EINVAL")
+            raise ContextError(xdp_refusal(size))
         if meta_len < 0 or meta_len > size or meta_len % 4 or meta_len > XDP_META_MAX:
             raise ContextError(f"xdp_md.data (metadata length) {meta_len} must be a multiple of 4, at "
                                f"most {XDP_META_MAX} and within the {size}-byte input")
         headroom = XDP_HEADROOM - meta_len
         max_data = XDP_FRAME_SIZE - headroom - XDP_TAILROOM
         if size > max_data:
-            raise ContextError(f"packet of {size} bytes exceeds the {max_data} bytes of a linear XDP "
-                               "buffer (multi-buffer XDP frames are not emulated)")
+            raise ContextError(xdp_refusal(size, max_data))
         self.frame[:] = 0
         self.frame[headroom:headroom + size] = np.frombuffer(bytes(packet), dtype=np.uint8)
         self.meta = headroom

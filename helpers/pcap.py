@@ -420,6 +420,11 @@ class CaptureStream:
             self._fill += got
         return 0
 
+    @property
+    def bytes_read(self) -> int:
+        """Bytes read from the capture so far (for progress)."""
+        return self._base + self._fill
+
     def _bytes(self, pos: int, n: int) -> bytes:
         return self._buf[pos:pos + n].tobytes()
 

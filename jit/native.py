@@ -668,9 +668,13 @@ def build_native_helpers(module: ir.Module, names: Iterable[str]) -> dict[str, i
     return {name: NATIVE_HELPERS[name][0](module, shared) for name in names}
 
 
-def native_helper_numbers(helpers: Mapping[int, object], platform: str = "linux") -> dict[int, str]:
+def native_helper_numbers(helpers: Mapping[int, object], platform: str = "linux",
+                          calls: Iterable[int] | None = None) -> dict[int, str]:
     """``{helper number: name}`` of the helpers that can be native here: those whose
-    environment implementation is the registry's own, under its own number."""
+    environment implementation is the registry's own, under its own number, and (given
+    ``calls``, the helper numbers a program calls) that the program calls: every native
+    helper costs lowering and LLVM time, and is part of the compile cache's key."""
+    wanted = None if calls is None else set(calls)
     try:
         from ebpflite.helpers import registry
     except ImportError:  # pragma: no cover - no helpers package: nothing native
@@ -684,7 +688,7 @@ def native_helper_numbers(helpers: Mapping[int, object], platform: str = "linux"
         except KeyError:
             continue
         impl = getattr(spec, "impl", None)
-        if impl is not None and helpers.get(spec.number) is impl:
+        if impl is not None and helpers.get(spec.number) is impl and (wanted is None or spec.number in wanted):
             found[spec.number] = name
     return found
 
