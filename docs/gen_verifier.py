@@ -104,6 +104,17 @@ EXAMPLES: list[Example] = [
     Example("helper", "Calling a helper the platform does not have",
             "Helper numbers are looked up in the platform's helper table.",
             "call 9999\nr0 = 2\nexit"),
+    Example("helper_type", "Calling a helper the program type does not offer",
+            "Each program type has its own helpers (the kernel's get_func_proto for that type, checked "
+            "against the running kernel): XDP programs cannot use the sk_buff helpers, kprobes cannot "
+            "write user memory, socket filters cannot change the packet. Helpers that may sleep need a "
+            "sleepable program.",
+            "r2 = 0\nr3 = r10\nr3 += -8\nr4 = 8\nr5 = 0\ncall bpf_skb_store_bytes\nr0 = 2\nexit"),
+    Example("map_type", "Passing a map of the wrong type to a helper",
+            "Some helpers only take certain map types (bpf_tail_call a prog_array, bpf_redirect_map a "
+            "devmap, cpumap or xskmap), and some map types only go to their own helpers (a prog_array "
+            "only to bpf_tail_call), as the kernel's check_map_func_compatibility says.",
+            "r2 = map_fd(0)\nr3 = 0\ncall bpf_tail_call\nr0 = 2\nexit"),
     Example("pointer_arith", "Arithmetic other than add/sub on a pointer",
             "Only adding and subtracting numbers keeps a pointer's region and bounds known.",
             "r0 = r10\nr0 *= 2\nr0 = 2\nexit"),
@@ -132,6 +143,11 @@ EXAMPLES: list[Example] = [
             "r2 = r10\nr2 += -4\n*(u32 *)(r2 + 0) = 0\nr1 = map_fd(0)\ncall bpf_map_lookup_elem\n"
             "if r0 == 0 goto out\nr6 = r0\nr1 = r0\ncall bpf_spin_lock\ncall bpf_ktime_get_ns\n"
             "*(u64 *)(r6 + 8) = r0\nr1 = r6\ncall bpf_spin_unlock\nout:\nr0 = 2\nexit"),
+    Example("div_zero", "Dividing by the constant 0",
+            "The ISA defines division by zero (the result is 0; modulo leaves the dividend), so a "
+            "register holding 0 is fine, but the kernel refuses a division or modulo by an immediate "
+            "0, which is always a mistake.",
+            "r0 = 2\nr0 /= 0\nexit"),
     Example("return_range", "Returning a value the program type does not allow",
             "cgroup_skb programs must return 0 (drop) or 1 (allow).",
             "r0 = 5\nexit", prog_type="cgroup_skb"),
@@ -155,7 +171,15 @@ EXAMPLES: list[Example] = [
 ]
 
 #: check names that no example demonstrates, with the reason
-NOT_SHOWN: dict[str, str] = {}
+NOT_SHOWN: dict[str, str] = {
+    "global_func": "a global (non-static) function, as its BTF declares it, that returns something other "
+                   "than a number (a pointer, a struct, void): \"global function f() returns __u32 *, but "
+                   "global functions must return a number (int or enum)\". Assembly has no BTF; "
+                   "tests/verifier/corpus/unsafe/global_returns_pointer.c is an example.",
+    "core": "an instruction whose CO-RE relocation the target BTF cannot satisfy (the loader poisons it, "
+            "as libbpf does, and the verifier reports the relocation if the instruction is reachable); it "
+            "needs a compiled object and a target BTF, so it is shown in docs/loader.md",
+}
 
 
 def run(example: Example) -> verifier.Report:

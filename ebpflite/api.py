@@ -106,7 +106,8 @@ def _verified(program: Program) -> Program:
 
 def load(path: str | os.PathLike | bytes, *, platform: str | None = None, prog_type: str | None = None,
          verify: bool = True, engine: str = "interp", cpus: int = 4, pin_dir: str | None = None,
-         seed: int | None = None, process: Process | None = None, clock: Clock | None = None) -> Object:
+         seed: int | None = None, process: Process | None = None, clock: Clock | None = None,
+         btf: str | os.PathLike | bytes | None = None) -> Object:
     """Load an eBPF object file (path or bytes) and make its programs runnable.
 
     ``engine`` is ``"interp"``, ``"jit"`` or ``"both"`` (each run goes through
@@ -115,10 +116,12 @@ def load(path: str | os.PathLike | bytes, *, platform: str | None = None, prog_t
     runtime/both.py). ``cpus`` is the number of CPUs per-CPU maps have; ``pin_dir`` backs maps
     with files there; ``seed`` makes bpf_get_prandom_u32 reproducible;
     ``process``/``clock`` set what the process and time helpers report.
+    ``btf`` is the target BTF for CO-RE relocations (default: the running kernel's
+    ``/sys/kernel/btf/vmlinux``; see docs/loader.md).
     """
     from ebpflite.loader import load_object
 
-    objfile = load_object(path, platform=platform, prog_type=prog_type)
+    objfile = load_object(path, platform=platform, prog_type=prog_type, btf=btf)
     programs = dict(objfile.programs)
     if verify:
         programs = {name: _verified(prog) for name, prog in programs.items()}

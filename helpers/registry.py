@@ -10,10 +10,13 @@ registry keeps one table of *names* for each platform and one table of
 ``profile("linux")[1].name == "bpf_map_lookup_elem"``.
 
 Prototypes use the kernel's ``bpf_arg_type``/``bpf_return_type`` names (see
-:class:`Arg` and :class:`Ret`): the verifier checks calls against them and
-the disassembler prints them. A helper whose prototype we have not written
-down has ``known=False`` and empty ``args``; the verifier should treat such
-calls conservatively.
+:class:`Arg` and :class:`Ret`), taken from the kernel's ``bpf_func_proto``
+definitions: the verifier checks calls against them and the disassembler
+prints them. Every Linux helper 1-211 has one, implemented or not, because a
+program is verified against what the kernel would check, and a program that
+calls a helper ebpflite cannot run still deserves a verdict (running it
+raises a HelperError at the call). A helper without a prototype (none on
+Linux) has ``known=False`` and empty ``args``; the verifier refuses it.
 
 Implementations live in :mod:`ebpflite.helpers.impl` (one module per
 family) and are looked up by name, so adding a helper means adding a
@@ -59,8 +62,10 @@ class Arg(enum.Enum):
     PTR_TO_STACK = "ptr_to_stack"
     PTR_TO_STACK_OR_NULL = "ptr_to_stack_or_null"  #: callback context (loop, for_each)
     PTR_TO_FUNC = "ptr_to_func"  #: a callback subprogram (lddw src=4)
-    PTR_TO_INT = "ptr_to_int"
-    PTR_TO_LONG = "ptr_to_long"
+    PTR_TO_INT = "ptr_to_int"  #: 4 writable bytes (ARG_PTR_TO_FIXED_SIZE_MEM, arg_size 4)
+    PTR_TO_LONG = "ptr_to_long"  #: 8 writable bytes (ARG_PTR_TO_FIXED_SIZE_MEM, arg_size 8)
+    #: readable memory of a size fixed by the prototype (:data:`ARG_SIZES`), e.g. a struct iphdr
+    PTR_TO_FIXED_SIZE_MEM = "ptr_to_fixed_size_mem"
     PTR_TO_SPIN_LOCK = "ptr_to_spin_lock"  #: a bpf_spin_lock inside a map value
     PTR_TO_TIMER = "ptr_to_timer"
     PTR_TO_ALLOC_MEM = "ptr_to_alloc_mem"  #: a ringbuf_reserve'd record (released)
@@ -68,6 +73,7 @@ class Arg(enum.Enum):
     PTR_TO_SOCKET = "ptr_to_socket"
     PTR_TO_SOCK_COMMON = "ptr_to_sock_common"
     PTR_TO_BTF_ID = "ptr_to_btf_id"
+    PTR_TO_BTF_ID_OR_NULL = "ptr_to_btf_id_or_null"
     PTR_TO_BTF_ID_SOCK_COMMON = "ptr_to_btf_id_sock_common"
     PTR_TO_PERCPU_BTF_ID = "ptr_to_percpu_btf_id"
     PTR_TO_KPTR = "ptr_to_kptr"
@@ -90,6 +96,8 @@ class Ret(enum.Enum):
     PTR_TO_MEM_OR_BTF_ID_OR_NULL = "ptr_to_mem_or_btf_id_or_null"
     PTR_TO_BTF_ID = "ptr_to_btf_id"
     PTR_TO_BTF_ID_OR_NULL = "ptr_to_btf_id_or_null"
+    #: dynptr_data: memory inside a dynptr, or NULL
+    PTR_TO_DYNPTR_MEM_OR_NULL = "ptr_to_dynptr_mem_or_null"
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,8 @@ class HelperSpec:
     changes_pkt_data: bool = False
     known: bool = True
     varargs: int = 0
+    #: per argument: the byte size of a fixed-size memory argument (PTR_TO_INT/LONG/FIXED_SIZE_MEM), else 0
+    arg_sizes: tuple[int, ...] = ()
 
     @property
     def short_name(self) -> str:
@@ -222,7 +232,8 @@ _A = Arg
 _CTX, _MAP, _KEY, _ANY = _A.PTR_TO_CTX, _A.CONST_MAP_PTR, _A.PTR_TO_MAP_KEY, _A.ANYTHING
 _MEM, _RMEM, _UMEM = _A.PTR_TO_MEM, _A.PTR_TO_READONLY_MEM, _A.PTR_TO_UNINIT_MEM
 _SZ, _SZ0 = _A.CONST_SIZE, _A.CONST_SIZE_OR_ZERO
-_SOCK, _BTF = _A.PTR_TO_BTF_ID_SOCK_COMMON, _A.PTR_TO_BTF_ID
+_SOCK, _BTF, _BTF0 = _A.PTR_TO_BTF_ID_SOCK_COMMON, _A.PTR_TO_BTF_ID, _A.PTR_TO_BTF_ID_OR_NULL
+_DYN, _FIXED = _A.PTR_TO_DYNPTR, _A.PTR_TO_FIXED_SIZE_MEM
 _I, _V = Ret.INTEGER, Ret.VOID
 
 #: name -> (return type, argument types). Shared by both platforms.
@@ -239,6 +250,7 @@ PROTOTYPES: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
     "map_lookup_percpu_elem": (Ret.PTR_TO_MAP_VALUE_OR_NULL, (_MAP, _KEY, _ANY)),
     "for_each_map_elem": (_I, (_MAP, _A.PTR_TO_FUNC, _A.PTR_TO_STACK_OR_NULL, _ANY)),
     "get_local_storage": (Ret.PTR_TO_MAP_VALUE, (_MAP, _ANY)),
+    "current_task_under_cgroup": (_I, (_MAP, _ANY)),
     "tail_call": (_V, (_CTX, _MAP, _ANY)),
     # memory
     "probe_read": (_I, (_UMEM, _SZ0, _ANY)),
@@ -249,6 +261,7 @@ PROTOTYPES: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
     "probe_read_kernel_str": (_I, (_UMEM, _SZ0, _ANY)),
     "probe_write_user": (_I, (_ANY, _RMEM, _SZ)),
     "copy_from_user": (_I, (_UMEM, _SZ0, _ANY)),
+    "copy_from_user_task": (_I, (_UMEM, _SZ0, _ANY, _BTF, _ANY)),
     "strtol": (_I, (_RMEM, _SZ, _ANY, _A.PTR_TO_LONG)),
     "strtoul": (_I, (_RMEM, _SZ, _ANY, _A.PTR_TO_LONG)),
     "strncmp": (_I, (_RMEM, _SZ, _A.PTR_TO_CONST_STR)),
@@ -263,6 +276,8 @@ PROTOTYPES: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
     "snprintf": (_I, (_A.PTR_TO_MEM_OR_NULL, _SZ0, _A.PTR_TO_CONST_STR, _A.PTR_TO_MEM_OR_NULL, _SZ0)),
     "seq_printf": (_I, (_BTF, _RMEM, _SZ, _A.PTR_TO_MEM_OR_NULL, _SZ0)),
     "seq_write": (_I, (_BTF, _RMEM, _SZ0)),
+    "snprintf_btf": (_I, (_UMEM, _SZ, _RMEM, _SZ, _ANY)),
+    "seq_printf_btf": (_I, (_BTF, _RMEM, _SZ0, _ANY)),
     "trace_printk2": (_I, (_RMEM, _SZ)),
     "trace_printk3": (_I, (_RMEM, _SZ, _ANY)),
     "trace_printk4": (_I, (_RMEM, _SZ, _ANY, _ANY)),
@@ -274,6 +289,15 @@ PROTOTYPES: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
     "get_current_cgroup_id": (_I, ()), "get_current_ancestor_cgroup_id": (_I, (_ANY,)),
     "get_ns_current_pid_tgid": (_I, (_ANY, _ANY, _UMEM, _SZ)),
     "send_signal": (_I, (_ANY,)), "send_signal_thread": (_I, (_ANY,)),
+    "get_task_stack": (_I, (_BTF, _UMEM, _SZ0, _ANY)),
+    "task_pt_regs": (Ret.PTR_TO_BTF_ID, (_BTF,)),
+    "d_path": (_I, (_BTF, _UMEM, _SZ0)),
+    "bprm_opts_set": (_I, (_BTF, _ANY)),
+    "ima_inode_hash": (_I, (_BTF, _UMEM, _SZ)), "ima_file_hash": (_I, (_BTF, _UMEM, _SZ)),
+    "sock_from_file": (Ret.PTR_TO_BTF_ID_OR_NULL, (_BTF,)),
+    "sys_bpf": (_I, (_ANY, _RMEM, _SZ)), "sys_close": (_I, (_ANY,)),
+    "btf_find_by_name_kind": (_I, (_RMEM, _SZ, _ANY, _ANY)),
+    "kallsyms_lookup_name": (_I, (_RMEM, _SZ0, _ANY, _A.PTR_TO_LONG)),
     "get_current_logon_id": (_I, (_CTX,)), "is_current_admin": (_I, (_CTX,)),
     # packets and XDP
     "redirect": (_I, (_ANY, _ANY)),
@@ -284,7 +308,7 @@ PROTOTYPES: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
     "xdp_get_buff_len": (_I, (_CTX,)),
     "xdp_load_bytes": (_I, (_CTX, _ANY, _UMEM, _SZ)),
     "xdp_store_bytes": (_I, (_CTX, _ANY, _MEM, _SZ)),
-    "xdp_output": (_I, (_CTX, _MAP, _ANY, _MEM, _SZ0)),
+    "xdp_output": (_I, (_BTF, _MAP, _ANY, _RMEM, _SZ0)),  # tracing programs: an xdp_buff
     "csum_diff": (_I, (_A.PTR_TO_MEM_OR_NULL, _SZ0, _A.PTR_TO_MEM_OR_NULL, _SZ0, _ANY)),
     "fib_lookup": (_I, (_CTX, _MEM, _SZ, _ANY)),
     "check_mtu": (_I, (_CTX, _ANY, _A.PTR_TO_INT, _ANY, _ANY)),
@@ -298,12 +322,23 @@ PROTOTYPES: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
     "skb_change_proto": (_I, (_CTX, _ANY, _ANY)), "skb_change_type": (_I, (_CTX, _ANY)),
     "skb_change_tail": (_I, (_CTX, _ANY, _ANY)), "skb_change_head": (_I, (_CTX, _ANY, _ANY)),
     "skb_pull_data": (_I, (_CTX, _ANY)), "skb_adjust_room": (_I, (_CTX, _ANY, _ANY, _ANY)),
-    "get_hash_recalc": (_I, (_CTX,)), "set_hash_invalid": (_I, (_CTX,)), "set_hash": (_I, (_CTX, _ANY)),
+    "get_hash_recalc": (_I, (_CTX,)), "set_hash_invalid": (_V, (_CTX,)), "set_hash": (_I, (_CTX, _ANY)),
     "csum_update": (_I, (_CTX, _ANY)), "csum_level": (_I, (_CTX, _ANY)),
     "get_cgroup_classid": (_I, (_CTX,)), "get_route_realm": (_I, (_CTX,)),
     "skb_cgroup_id": (_I, (_CTX,)), "skb_ancestor_cgroup_id": (_I, (_CTX, _ANY)),
     "skb_get_tunnel_key": (_I, (_CTX, _UMEM, _SZ, _ANY)),
     "skb_set_tunnel_key": (_I, (_CTX, _RMEM, _SZ, _ANY)),
+    "skb_get_tunnel_opt": (_I, (_CTX, _UMEM, _SZ)),
+    "skb_set_tunnel_opt": (_I, (_CTX, _RMEM, _SZ)),
+    "skb_get_xfrm_state": (_I, (_CTX, _ANY, _UMEM, _SZ, _ANY)),
+    "skb_cgroup_classid": (_I, (_CTX,)),
+    "skb_set_tstamp": (_I, (_CTX, _ANY, _ANY)),
+    "lwt_push_encap": (_I, (_CTX, _ANY, _RMEM, _SZ)),
+    "lwt_seg6_store_bytes": (_I, (_CTX, _ANY, _RMEM, _SZ)),
+    "lwt_seg6_adjust_srh": (_I, (_CTX, _ANY, _ANY)),
+    "lwt_seg6_action": (_I, (_CTX, _ANY, _RMEM, _SZ)),
+    "rc_repeat": (_I, (_CTX,)), "rc_keydown": (_I, (_CTX, _ANY, _ANY, _ANY)),
+    "rc_pointer_rel": (_I, (_CTX, _ANY, _ANY)),
     "skb_under_cgroup": (_I, (_CTX, _MAP, _ANY)),
     "skb_ecn_set_ce": (_I, (_CTX,)),
     "redirect_neigh": (_I, (_ANY, _A.PTR_TO_MEM_OR_NULL, _SZ0, _ANY)),
@@ -316,6 +351,8 @@ PROTOTYPES: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
     "perf_event_read": (_I, (_MAP, _ANY)),
     "perf_event_read_value": (_I, (_MAP, _ANY, _UMEM, _SZ)),
     "perf_prog_read_value": (_I, (_CTX, _UMEM, _SZ)),
+    "read_branch_records": (_I, (_CTX, _A.PTR_TO_MEM_OR_NULL, _SZ0, _ANY)),
+    "get_branch_snapshot": (_I, (_UMEM, _SZ0)),
     "get_stackid": (_I, (_CTX, _MAP, _ANY)),
     "get_stack": (_I, (_CTX, _UMEM, _SZ0, _ANY)),
     "ringbuf_output": (_I, (_MAP, _RMEM, _SZ0, _ANY)),
@@ -324,6 +361,8 @@ PROTOTYPES: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
     "ringbuf_discard": (_V, (_A.PTR_TO_ALLOC_MEM, _ANY)),
     "ringbuf_query": (_I, (_MAP, _ANY)),
     "user_ringbuf_drain": (_I, (_MAP, _A.PTR_TO_FUNC, _A.PTR_TO_STACK_OR_NULL, _ANY)),
+    "ringbuf_reserve_dynptr": (_I, (_MAP, _ANY, _ANY, _DYN)),
+    "ringbuf_submit_dynptr": (_V, (_DYN, _ANY)), "ringbuf_discard_dynptr": (_V, (_DYN, _ANY)),
     # control flow
     "loop": (_I, (_ANY, _A.PTR_TO_FUNC, _A.PTR_TO_STACK_OR_NULL, _ANY)),
     "find_vma": (_I, (_BTF, _ANY, _A.PTR_TO_FUNC, _A.PTR_TO_STACK_OR_NULL, _ANY)),
@@ -335,12 +374,13 @@ PROTOTYPES: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
     "get_func_arg": (_I, (_CTX, _ANY, _A.PTR_TO_LONG)), "get_func_ret": (_I, (_CTX, _A.PTR_TO_LONG)),
     "get_func_arg_cnt": (_I, (_CTX,)), "get_retval": (_I, ()), "set_retval": (_I, (_ANY,)),
     "override_return": (_I, (_CTX, _ANY)),
-    "kptr_xchg": (Ret.PTR_TO_BTF_ID_OR_NULL, (_A.PTR_TO_KPTR, _BTF)),
+    "kptr_xchg": (Ret.PTR_TO_BTF_ID_OR_NULL, (_A.PTR_TO_KPTR, _BTF0)),
     "per_cpu_ptr": (Ret.PTR_TO_MEM_OR_BTF_ID_OR_NULL, (_A.PTR_TO_PERCPU_BTF_ID, _ANY)),
     "this_cpu_ptr": (Ret.PTR_TO_MEM_OR_BTF_ID, (_A.PTR_TO_PERCPU_BTF_ID,)),
-    "dynptr_from_mem": (_I, (_UMEM, _SZ0, _ANY, _A.PTR_TO_DYNPTR)),
-    "dynptr_read": (_I, (_UMEM, _SZ0, _A.PTR_TO_DYNPTR, _ANY, _ANY)),
-    "dynptr_write": (_I, (_A.PTR_TO_DYNPTR, _ANY, _RMEM, _SZ0, _ANY)),
+    "dynptr_from_mem": (_I, (_UMEM, _SZ0, _ANY, _DYN)),
+    "dynptr_read": (_I, (_UMEM, _SZ0, _DYN, _ANY, _ANY)),
+    "dynptr_write": (_I, (_DYN, _ANY, _RMEM, _SZ0, _ANY)),
+    "dynptr_data": (Ret.PTR_TO_DYNPTR_MEM_OR_NULL, (_DYN, _ANY, _A.CONST_ALLOC_SIZE_OR_ZERO)),
     # sockets
     "sk_lookup_tcp": (Ret.PTR_TO_SOCKET_OR_NULL, (_CTX, _MEM, _SZ, _ANY, _ANY)),
     "sk_lookup_udp": (Ret.PTR_TO_SOCKET_OR_NULL, (_CTX, _MEM, _SZ, _ANY, _ANY)),
@@ -350,21 +390,43 @@ PROTOTYPES: dict[str, tuple[Ret, tuple[Arg, ...]]] = {
     "tcp_sock": (Ret.PTR_TO_TCP_SOCK_OR_NULL, (_A.PTR_TO_SOCK_COMMON,)),
     "get_listener_sock": (Ret.PTR_TO_SOCKET_OR_NULL, (_A.PTR_TO_SOCK_COMMON,)),
     "sk_assign": (_I, (_CTX, _SOCK, _ANY)),
+    "skc_to_tcp6_sock": (Ret.PTR_TO_BTF_ID_OR_NULL, (_SOCK,)),
+    "skc_to_tcp_sock": (Ret.PTR_TO_BTF_ID_OR_NULL, (_SOCK,)),
+    "skc_to_tcp_timewait_sock": (Ret.PTR_TO_BTF_ID_OR_NULL, (_SOCK,)),
+    "skc_to_tcp_request_sock": (Ret.PTR_TO_BTF_ID_OR_NULL, (_SOCK,)),
+    "skc_to_udp6_sock": (Ret.PTR_TO_BTF_ID_OR_NULL, (_SOCK,)),
+    "skc_to_unix_sock": (Ret.PTR_TO_BTF_ID_OR_NULL, (_SOCK,)),
+    "skc_to_mptcp_sock": (Ret.PTR_TO_BTF_ID_OR_NULL, (_A.PTR_TO_SOCK_COMMON,)),
+    "tcp_check_syncookie": (_I, (_SOCK, _RMEM, _SZ, _RMEM, _SZ)),
+    "tcp_gen_syncookie": (_I, (_SOCK, _RMEM, _SZ, _RMEM, _SZ)),
+    "tcp_send_ack": (_I, (_BTF, _ANY)),
+    "tcp_raw_gen_syncookie_ipv4": (_I, (_FIXED, _RMEM, _SZ0)),
+    "tcp_raw_gen_syncookie_ipv6": (_I, (_FIXED, _RMEM, _SZ0)),
+    "tcp_raw_check_syncookie_ipv4": (_I, (_FIXED, _FIXED)),
+    "tcp_raw_check_syncookie_ipv6": (_I, (_FIXED, _FIXED)),
+    "sk_select_reuseport": (_I, (_CTX, _MAP, _KEY, _ANY)),
     "sk_cgroup_id": (_I, (_SOCK,)), "sk_ancestor_cgroup_id": (_I, (_SOCK, _ANY)),
     "sk_storage_get": (Ret.PTR_TO_MAP_VALUE_OR_NULL, (_MAP, _SOCK, _A.PTR_TO_MAP_VALUE_OR_NULL, _ANY)),
     "sk_storage_delete": (_I, (_MAP, _SOCK)),
-    "task_storage_get": (Ret.PTR_TO_MAP_VALUE_OR_NULL, (_MAP, _BTF, _A.PTR_TO_MAP_VALUE_OR_NULL, _ANY)),
-    "task_storage_delete": (_I, (_MAP, _BTF)),
-    "inode_storage_get": (Ret.PTR_TO_MAP_VALUE_OR_NULL, (_MAP, _BTF, _A.PTR_TO_MAP_VALUE_OR_NULL, _ANY)),
-    "inode_storage_delete": (_I, (_MAP, _BTF)),
-    "cgrp_storage_get": (Ret.PTR_TO_MAP_VALUE_OR_NULL, (_MAP, _BTF, _A.PTR_TO_MAP_VALUE_OR_NULL, _ANY)),
-    "cgrp_storage_delete": (_I, (_MAP, _BTF)),
+    "task_storage_get": (Ret.PTR_TO_MAP_VALUE_OR_NULL, (_MAP, _BTF0, _A.PTR_TO_MAP_VALUE_OR_NULL, _ANY)),
+    "task_storage_delete": (_I, (_MAP, _BTF0)),
+    "inode_storage_get": (Ret.PTR_TO_MAP_VALUE_OR_NULL, (_MAP, _BTF0, _A.PTR_TO_MAP_VALUE_OR_NULL, _ANY)),
+    "inode_storage_delete": (_I, (_MAP, _BTF0)),
+    "cgrp_storage_get": (Ret.PTR_TO_MAP_VALUE_OR_NULL, (_MAP, _BTF0, _A.PTR_TO_MAP_VALUE_OR_NULL, _ANY)),
+    "cgrp_storage_delete": (_I, (_MAP, _BTF0)),
     "sk_redirect_map": (_I, (_CTX, _MAP, _ANY, _ANY)),
     "sk_redirect_hash": (_I, (_CTX, _MAP, _KEY, _ANY)),
     "sock_map_update": (_I, (_CTX, _MAP, _KEY, _ANY)),
     "sock_hash_update": (_I, (_CTX, _MAP, _KEY, _ANY)),
     "msg_redirect_map": (_I, (_CTX, _MAP, _ANY, _ANY)),
     "msg_redirect_hash": (_I, (_CTX, _MAP, _KEY, _ANY)),
+    "msg_apply_bytes": (_I, (_CTX, _ANY)), "msg_cork_bytes": (_I, (_CTX, _ANY)),
+    "msg_pull_data": (_I, (_CTX, _ANY, _ANY, _ANY)),
+    "msg_push_data": (_I, (_CTX, _ANY, _ANY, _ANY)), "msg_pop_data": (_I, (_CTX, _ANY, _ANY, _ANY)),
+    "sock_ops_cb_flags_set": (_I, (_CTX, _ANY)),
+    "load_hdr_opt": (_I, (_CTX, _MEM, _SZ, _ANY)),  # the buffer holds the option searched for
+    "store_hdr_opt": (_I, (_CTX, _RMEM, _SZ, _ANY)),
+    "reserve_hdr_opt": (_I, (_CTX, _ANY, _ANY)),
     "setsockopt": (_I, (_CTX, _ANY, _ANY, _MEM, _SZ)),
     "getsockopt": (_I, (_CTX, _ANY, _ANY, _UMEM, _SZ)),
     "bind": (_I, (_CTX, _MEM, _SZ)),
@@ -418,6 +480,18 @@ def _implementations(platform: str) -> dict[str, HelperFn]:
 #: helpers taking optional number arguments after their prototype's (see HelperSpec.varargs)
 VARARGS = {"trace_printk": 3}
 
+#: sizes of PTR_TO_FIXED_SIZE_MEM arguments, in argument order (the kernel's ``argN_size``:
+#: ``sizeof(struct iphdr)`` 20, ``sizeof(struct ipv6hdr)`` 40, ``sizeof(struct tcphdr)`` 20)
+ARG_SIZES = {"tcp_raw_gen_syncookie_ipv4": (20,), "tcp_raw_gen_syncookie_ipv6": (40,),
+             "tcp_raw_check_syncookie_ipv4": (20, 20), "tcp_raw_check_syncookie_ipv6": (40, 20)}
+_FIXED_ARG_SIZE = {Arg.PTR_TO_INT: 4, Arg.PTR_TO_LONG: 8}
+
+
+def _arg_sizes(name: str, args: tuple[Arg, ...]) -> tuple[int, ...]:
+    """The byte size of each fixed-size memory argument (0 for the others)."""
+    fixed = iter(ARG_SIZES.get(name, ()))
+    return tuple(next(fixed) if a is Arg.PTR_TO_FIXED_SIZE_MEM else _FIXED_ARG_SIZE.get(a, 0) for a in args)
+
 
 @functools.cache
 def _profile(platform: str) -> dict[int, HelperSpec]:
@@ -428,7 +502,7 @@ def _profile(platform: str) -> dict[int, HelperSpec]:
         ret, args = proto if proto else (Ret.INTEGER, ())
         table[number] = HelperSpec(number, "bpf_" + short, args, ret, impls.get(short),
                                    changes_pkt_data=short in CHANGES_PKT_DATA, known=proto is not None,
-                                   varargs=VARARGS.get(short, 0))
+                                   varargs=VARARGS.get(short, 0), arg_sizes=_arg_sizes(short, args))
     return table
 
 

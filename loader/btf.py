@@ -367,3 +367,142 @@ def parse_btf(data: bytes, file: str | None = None) -> Btf:
         return Btf(data, file)
     except (struct.error, ValueError, IndexError) as exc:  # defensive: report, never leak
         raise BTFError(f"malformed BTF ({exc})", file, ".BTF") from None
+
+
+class LazyBtf(Btf):
+    """A large BTF (a kernel's ``/sys/kernel/btf/vmlinux``: ~130k types, ~5 MB) decoded on demand.
+
+    Why: CO-RE relocation needs a handful of the target's types, found by name. Decoding all of
+    vmlinux takes seconds in Python; scanning the type headers once (offsets, kinds, name offsets)
+    takes a fraction of that, and a type is decoded the first time it is asked for. Damaged data
+    still ends in :class:`BTFError`: the scan checks every header's extent, a decoded type's
+    references are checked when it is decoded.
+    """
+
+    def __init__(self, data: bytes, file: str | None = None, section: str = "BTF"):  # noqa: D107
+        self.file = file
+        self.section = section
+        self.raw = bytes(data)
+        self._scan()
+
+    def _scan(self) -> None:
+        data = self.raw
+        if len(data) < _HEADER.size:
+            raise self._error(f"BTF header truncated ({len(data)} bytes, need {_HEADER.size})")
+        magic, version, _flags, hdr_len, type_off, type_len, str_off, str_len = _HEADER.unpack_from(data)
+        if magic != BTF_MAGIC:
+            raise self._error(f"bad BTF magic 0x{magic:04x} (expected 0xeb9f)")
+        if version != 1:
+            raise self._error(f"unsupported BTF version {version}")
+        if hdr_len < _HEADER.size or hdr_len > len(data):
+            raise self._error(f"bad BTF header length {hdr_len}")
+        body = len(data) - hdr_len
+        for what, off, length in (("type", type_off, type_len), ("string", str_off, str_len)):
+            if off + length > body:
+                raise self._error(f"BTF {what} section [{off}, {off + length}) exceeds the data ({body} bytes)")
+        self.strings = data[hdr_len + str_off: hdr_len + str_off + str_len]
+        if str_len and (self.strings[0] != 0 or self.strings[-1] != 0):
+            raise self._error("BTF string section does not start and end with a NUL byte")
+        self._types_blob = data[hdr_len + type_off: hdr_len + type_off + type_len]
+        types, unpack = self._types_blob, _TYPE.unpack_from
+        # per kind number: (fixed bytes, bytes per member); None for numbers that are no kind
+        extra = [None] + [_KIND_EXTRA.get(k, (0, 0)) for k in sorted(Kind) if k]
+        extra += [None] * (32 - len(extra))
+        offsets, name_offs = [0], [0]
+        add_offset, add_name = offsets.append, name_offs.append
+        pos, end, head = 0, len(types), _TYPE.size
+        while pos < end:
+            if pos + head > end:
+                raise self._error(f"type [{len(offsets)}] truncated at offset {pos}")
+            name_off, info, _ = unpack(types, pos)
+            sizes = extra[(info >> 24) & 0x1F]
+            if sizes is None:
+                raise self._error(f"type [{len(offsets)}] has unknown kind {(info >> 24) & 0x1F}")
+            add_offset(pos)
+            add_name(name_off)
+            pos += head + sizes[0] + sizes[1] * (info & 0xFFFF)
+        if pos != end:
+            raise self._error(f"type [{len(offsets) - 1}] extends past the type section")
+        self._offsets = offsets
+        self._name_offs = name_offs
+        self.types = [None] * len(offsets)
+        self._by_name_off: dict[int, list[int]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, tid: int) -> BtfType:
+        if not 0 < tid < len(self._offsets):
+            raise self._error(f"type id {tid} is out of range (1..{len(self._offsets) - 1})")
+        t = self.types[tid]
+        if t is None:
+            pos = self._offsets[tid]
+            name_off, info, size_or_type = _TYPE.unpack_from(self._types_blob, pos)
+            t = BtfType(tid, Kind((info >> 24) & 0x1F), self.string(name_off, tid), bool(info >> 31),
+                        info & 0xFFFF, size_or_type)
+            self._decode_extra(t, self._types_blob, pos + _TYPE.size)
+            self._check_type(t)
+            self.types[tid] = t
+        return t
+
+    def _check_type(self, t: BtfType) -> None:
+        n = len(self._offsets)
+        refs = [m.type_id for m in t.members] if t.kind not in (Kind.ENUM, Kind.ENUM64) else []
+        if t.kind in REF_KINDS:
+            refs.append(t.size_or_type)
+        if t.kind is Kind.ARRAY:
+            refs.extend(t.extra[:2])
+        for ref in refs:
+            if ref >= n:
+                raise self._error(f"type [{t.id}] ({t.kind.name} '{t.name}') refers to type {ref}, "
+                                  f"but there are only {n - 1} types")
+
+    def named(self, name: str) -> list[int]:
+        """Ids of the types called ``name`` exactly."""
+        if self._by_name_off is None:
+            index: dict[int, list[int]] = {}
+            for tid, off in enumerate(self._name_offs):
+                if off:
+                    index.setdefault(off, []).append(tid)
+            self._by_name_off = index
+        out: list[int] = []
+        needle = b"\0" + name.encode() + b"\0"
+        at = self.strings.find(needle)
+        while at >= 0:
+            out.extend(self._by_name_off.get(at + 1, ()))
+            at = self.strings.find(needle, at + 1)
+        return sorted(set(out))
+
+    def named_like(self, prefix: str) -> list[int]:
+        """Ids of the types whose name starts with ``prefix`` (CO-RE flavours: ``task_struct___v2``)."""
+        if self._by_name_off is None:
+            self.named("")
+        assert self._by_name_off is not None
+        out: list[int] = []
+        needle = b"\0" + prefix.encode()
+        at = self.strings.find(needle)
+        while at >= 0:
+            out.extend(self._by_name_off.get(at + 1, ()))
+            at = self.strings.find(needle, at + 1)
+        return sorted(set(out))
+
+    def find(self, name: str, kind: Kind | None = None) -> BtfType | None:
+        for tid in self.named(name):
+            t = self[tid]
+            if kind is None or t.kind is kind:
+                return t
+        return None
+
+    def functions(self) -> dict[str, BtfType]:
+        return {self[i].name: self[i] for i in range(1, len(self._offsets)) if self[i].kind is Kind.FUNC}
+
+    def dump(self) -> str:
+        return "\n".join(self.dump_type(self[i]) for i in range(1, len(self._offsets))) + "\n"
+
+
+def parse_target_btf(data: bytes, file: str | None = None) -> LazyBtf:
+    """A target BTF for CO-RE (a kernel's vmlinux BTF, ``--btf FILE``), decoded on demand."""
+    try:
+        return LazyBtf(data, file)
+    except (struct.error, ValueError, IndexError) as exc:
+        raise BTFError(f"malformed BTF ({exc})", file, "BTF") from None

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ebpflite.loader import core
 from ebpflite.loader import elf as elfmod
 from ebpflite.loader.btf import Btf, parse_btf
 from ebpflite.loader.btf_ext import BtfExt, CoreRelo, parse_btf_ext
@@ -72,14 +73,19 @@ class ObjectFile:
 
 
 def load_object(path_or_bytes: str | os.PathLike | bytes | bytearray, platform: str | None = None,
-                prog_type: str | None = None, *, partial: bool = False) -> ObjectFile:
+                prog_type: str | None = None, *, partial: bool = False,
+                btf: str | os.PathLike | bytes | Btf | None = None) -> ObjectFile:
     """Load an eBPF ELF object.
 
     ``platform`` is ``"linux"`` or ``"windows"`` (guessed from section names and
     map layouts when None); ``prog_type`` overrides the type every program gets
-    from its section. A program that cannot be loaded (it needs CO-RE, an extern,
-    a missing function...) raises :class:`LoaderError`, unless ``partial`` is set,
-    in which case it is left out of ``programs`` and its error kept in ``failed``.
+    from its section. ``btf`` is the target BTF that CO-RE relocations are applied
+    against (a file: raw BTF such as ``/sys/kernel/btf/vmlinux`` or an ELF with a
+    ``.BTF`` section; bytes; a parsed :class:`Btf`); None means the running kernel's
+    ``/sys/kernel/btf/vmlinux`` when it exists. A program that cannot be loaded (an
+    extern, a missing function, a CO-RE relocation without a target...) raises
+    :class:`LoaderError`, unless ``partial`` is set, in which case it is left out of
+    ``programs`` and its error kept in ``failed``.
     """
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         data, name = bytes(path_or_bytes), "<bytes>"
@@ -94,18 +100,21 @@ def load_object(path_or_bytes: str | os.PathLike | bytes | bytearray, platform: 
     if prog_type is not None and prog_type not in PROG_TYPES:
         raise LoaderError(f"unknown program type {prog_type!r}", name)
     try:
-        return _Loader(data, name, platform, prog_type, partial).load()
+        return _Loader(data, name, platform, prog_type, partial, btf).load()
     except RecursionError:
         raise LoaderError("functions call each other too deeply to link", name) from None
 
 
 class _Loader:
-    def __init__(self, data: bytes, file: str, platform: str | None, prog_type: str | None, partial: bool):
+    def __init__(self, data: bytes, file: str, platform: str | None, prog_type: str | None, partial: bool,
+                 btf=None):
         self.file = file
         self.raw = elfmod.read_elf(data, file)
         self.platform = platform
         self.prog_type = prog_type
         self.partial = partial
+        self.btf_arg = btf
+        self._resolver: core.Resolver | None = None
 
     def load(self) -> ObjectFile:
         raw = self.raw
@@ -221,18 +230,14 @@ class _Loader:
 
     def _build_program(self, obj: ObjectFile, sec, func: Function, functions, fixups) -> Program:
         linked = link_program(self.raw, func, functions, fixups)
+        code, core_meta = self._relocate_core(linked, func, sec.name)
         try:
-            insns = decode(linked.code)
+            insns = decode(code)
         except DecodeError as exc:
             where = exc.pc if exc.pc is not None else 0
             src_sec, src_slot = linked.origin[where] if where < len(linked.origin) else (sec.index, 0)
             raise LoaderError(f"program '{func.name}': {exc} (instruction {src_slot} of "
                               f"{self.raw.sections[src_sec].name})", self.file, sec.name) from None
-        core = self._core_relos(linked)
-        if core:
-            listed = "; ".join(str(c) for c in core)
-            raise LoaderError(f"program '{func.name}' needs {len(core)} CO-RE relocation(s), which are not "
-                              f"supported: {listed}", self.file, sec.name)
         used = sorted({i.imm for i in insns if i.kind is Kind.LDDW and i.src in (
             PseudoSrc.MAP_IDX, PseudoSrc.MAP_IDX_VALUE)})
         ptype = self.prog_type or prog_type_for_section(sec.name, self.platform)
@@ -240,6 +245,8 @@ class _Loader:
                                 "linked_functions": [f.name for f in linked.placed]}
         if obj.btf is not None:
             meta["btf"] = obj.btf
+        if core_meta:
+            meta["core"] = core_meta
         return Program(insns, name=func.name, section=sec.name, prog_type=ptype, platform=self.platform,
                        maps=obj.maps, line_info=self._line_info(linked), functions=linked.functions,
                        meta=meta)
@@ -267,13 +274,42 @@ class _Loader:
                 index[(si, li.insn_off)] = SourceLine(li.file, li.line, li.column, li.text)
         return index
 
-    def _core_relos(self, linked) -> list[CoreRelo]:
+    def _core_relos(self, linked) -> list[tuple[int, CoreRelo, str]]:
+        """The CO-RE relocations of a linked program: (pc, relocation, where it is in the object)."""
         if self.ext is None or not self.ext.core_relos:
             return []
-        wanted = set(linked.origin)
+        pc_of = {origin: pc for pc, origin in enumerate(linked.origin)}
         by_name = {s.name: s.index for s in self.raw.sections}
+        names = dict(sorted(linked.functions.items()))
         out = []
         for sec_name, relos in self.ext.core_relos.items():
             si = by_name.get(sec_name)
-            out.extend(r for r in relos if (si, r.insn_off) in wanted)
-        return out
+            for r in relos:
+                pc = pc_of.get((si, r.insn_off))
+                if pc is not None:
+                    func = next((n for start, n in reversed(names.items()) if start <= pc), "?")
+                    out.append((pc, r, f"pc {pc} (instruction {r.insn_off} of {sec_name}, function '{func}')"))
+        return sorted(out, key=lambda t: t[0])
+
+    def _relocate_core(self, linked, func: Function, section: str) -> tuple[bytes, dict[str, Any]]:
+        """Apply the program's CO-RE relocations against the target BTF (see loader/core.py)."""
+        relos = self._core_relos(linked)
+        if not relos:
+            return linked.code, {}
+        first = core.describe(relos[0][1], None, relos[0][2])
+        target = core.target_btf(self.btf_arg)
+        if target is None:
+            raise LoaderError(f"program '{func.name}' needs {len(relos)} CO-RE relocation(s) (the first: {first}), "
+                              f"and there is no target BTF: {core.VMLINUX_BTF} does not exist here; give one "
+                              "with --btf FILE (CLI) or btf= (API)", self.file, section)
+        if self.btf is None:
+            raise LoaderError("CO-RE relocations need the object's own .BTF section, which is missing",
+                              self.file, section)
+        if self._resolver is None or self._resolver.target is not target:
+            self._resolver = core.Resolver(self.btf, target)
+        name = target.file or "the target BTF"
+        try:
+            code, poisoned = core.apply(linked.code, relos, self._resolver, name)
+        except core.CoreError as exc:
+            raise LoaderError(f"program '{func.name}': {exc}", self.file, section) from None
+        return code, {"target": name, "relocations": len(relos), "poisoned": poisoned}

@@ -24,6 +24,7 @@ from ebpflite.verifier.fixpoint import COMPLEXITY_LIMIT, Analyzer
 from ebpflite.verifier.report import Finding, Report
 from ebpflite.verifier.state import T, Value, entry_state
 from ebpflite.verifier.stats import program_stats
+from ebpflite.verifier.subprogs import global_function_findings
 from ebpflite.verifier.transfer import Machine
 from ebpflite.vm.contexts import descriptor
 from ebpflite.vm.errors import VerifierError
@@ -64,6 +65,10 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
             report.errors.append(_locate(program, Finding(p.pc, p.message, p.formula, {}, p.hint, check="cfg")))
         if not all_errors:
             del report.errors[1:]
+        return report
+    globals_ = global_function_findings(program)
+    if globals_:
+        report.errors = [_locate(program, f) for f in globals_[:None if all_errors else 1]]
         return report
     machine = Machine(program, descriptor(program.prog_type, program.platform),
                       registry.profile(program.platform), lambda *a: None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from ebpflite.helpers import registry
+from ebpflite.helpers import allowed, registry
 from ebpflite.helpers.registry import Arg, Ret
 from ebpflite.verifier import checks
 from ebpflite.verifier.checks import MAX_PACKET_OFF, MAX_VAR_OFF, READONLY_MEM, fail, read_reg, require_number
@@ -44,6 +44,8 @@ _MAP_IN_MAP = {"array_of_maps", "hash_of_maps"}
 #: helpers that call a callback subprogram we can verify, and the callback's return range
 _CALLBACK_HELPERS = {"bpf_loop": (0, 1), "bpf_for_each_map_elem": (0, 1)}
 BPF_MAX_LOOPS = 8 * 1024 * 1024  #: bpf_loop's largest iteration count
+#: ALU ops the kernel refuses with an immediate 0 operand ("div by zero")
+_DIVISIONS = frozenset({"div", "mod", "sdiv", "smod"})
 
 
 class Machine:
@@ -61,6 +63,10 @@ class Machine:
         #: outer map index -> index in ``maps`` of its inner map template (appended on first lookup)
         self.inner_maps: dict[int, int] = {}
         self.helpers = helpers
+        #: short names of the helpers this program type may call (None: any)
+        self.allowed_helpers = allowed.allowed(program.prog_type, program.platform,
+                                               allowed.attach_of(program.section))
+        self.sleepable = allowed.sleepable(program.prog_type, program.section)
         self.call_function = call_function
         #: (state, target, r1..r5 of the callback, pc, return range, times) -> state after the helper
         self.call_callback = call_callback
@@ -137,6 +143,10 @@ class Machine:
                            f"r{insn.dst}.type == number", **{f"r{insn.dst}": dst})
             regs[insn.dst] = Value.scalar(alu_op("neg", dst.num, ZERO, width))
             return st
+        if op in _DIVISIONS and s.source == "K" and insn.imm == 0:
+            raise fail(pc, "div_zero", f"{s.name} by the constant 0", "imm != 0",
+                       "the kernel refuses a division by an immediate zero (a register holding 0 is "
+                       "allowed: the result is 0, or dst unchanged for modulo)")
         src = self.operand(st, insn, "an operand")
         if not dst.is_pointer and not src.is_pointer:
             regs[insn.dst] = Value.scalar(alu_op(op, dst.num, src.num, width, s.extra))
@@ -342,11 +352,25 @@ class Machine:
         pc = insn.pc
         spec = self.helpers.get(number)
         if spec is None:
+            # a CO-RE relocation the loader could not resolve (loader/core.py poisons the instruction)
+            poisoned = (self.program.meta or {}).get("core", {}).get("poisoned", {}).get(pc)
+            if poisoned is not None:
+                raise fail(pc, "core", poisoned, hint="guard the access with bpf_core_field_exists() "
+                           "(or bpf_core_type_exists/bpf_core_enum_value_exists), or build against this kernel")
             raise fail(pc, "helper", f"unknown helper #{number} on {self.platform}",
                        f"{number} in helpers({self.platform})")
         if not spec.known:
             raise fail(pc, "helper", f"{spec.name}#{number} has no prototype in ebpflite's helper registry, "
                        "so its arguments cannot be checked", hint="add the prototype to helpers/registry.py")
+        if self.allowed_helpers is not None and spec.short_name not in self.allowed_helpers:
+            raise fail(pc, "helper_type", f"{self.prog_type} programs cannot use helper {spec.name}#{number}",
+                       f"{spec.short_name} in helpers({self.prog_type})",
+                       "the kernel offers each program type its own helpers (its get_func_proto); "
+                       "use one this type has, or load the program as the type the helper is for")
+        if self.platform == "linux" and spec.short_name in allowed.MIGHT_SLEEP and not self.sleepable:
+            raise fail(pc, "helper_type", f"{spec.name}#{number} might sleep, and this {self.prog_type} "
+                       "program is not sleepable", f"sleepable({self.prog_type})",
+                       "call it from a sleepable program (a '.s' section such as uprobe.s/ or lsm.s/)")
         map_idx: int | None = None
         alloc_size = 0
         callback: int | None = None
@@ -371,6 +395,11 @@ class Machine:
                                f"r{r}.type == map", checks.HINT_NULL if v.type in NULLABLE
                                else "pass the map itself: &my_map", **{f"r{r}": v})
                 map_idx = v.ref
+                why = allowed.map_incompatibility(spec.short_name, self.map_type(map_idx), self.platform)
+                if why is not None:
+                    raise fail(pc, "map_type", f"{what} is map {self.map_name(map_idx)} "
+                               f"({self.map_type(map_idx)}), but {why}",
+                               f"compatible({spec.name}, {self.map_type(map_idx)})", **{f"r{r}": v})
             elif arg in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE, Arg.PTR_TO_UNINIT_MAP_VALUE,
                          Arg.PTR_TO_MAP_VALUE_OR_NULL):
                 if arg is Arg.PTR_TO_MAP_VALUE_OR_NULL and v.type is T.SCALAR and v.num == ZERO:
@@ -404,9 +433,11 @@ class Machine:
                                                and v.num == ZERO)):
                     raise fail(pc, "helper_arg", f"{what} must point to the stack", f"r{r}.type == stack",
                                **{f"r{r}": v})
-            elif arg in (Arg.PTR_TO_INT, Arg.PTR_TO_LONG):
+            elif arg in (Arg.PTR_TO_INT, Arg.PTR_TO_LONG, Arg.PTR_TO_FIXED_SIZE_MEM):
                 read_reg(st, r, pc, what)
-                checks.check_mem_arg(self, st, r, Scalar.const(4 if arg is Arg.PTR_TO_INT else 8), True, pc, what)
+                size = spec.arg_sizes[i]
+                checks.check_mem_arg(self, st, r, Scalar.const(size), arg is not Arg.PTR_TO_FIXED_SIZE_MEM, pc,
+                                     f"{what} ({size} bytes)")
             elif arg is Arg.PTR_TO_SPIN_LOCK:
                 lock = self._lock_arg(st, r, pc, what)
             elif arg is Arg.PTR_TO_FUNC:

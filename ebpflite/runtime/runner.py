@@ -28,7 +28,7 @@ from ebpflite.runtime import engines
 from ebpflite.runtime.both import WorldSnapshot, compare_maps, compare_results
 from ebpflite.runtime.contexts import build as build_context
 from ebpflite.vm.env import DEFAULT_BUDGET, Environment
-from ebpflite.vm.errors import ExecutionError, LoaderError
+from ebpflite.vm.errors import ExecutionError, HelperError, LoaderError
 from ebpflite.vm.isa import Kind
 from ebpflite.vm.program import Program
 
@@ -61,18 +61,33 @@ class Result:
 def check_helpers(program: Program, platform: str) -> dict[int, Any]:
     """The helper table for ``program``; LoaderError for a call ebpflite cannot make."""
     table = registry.profile(platform)
+    poisoned = (program.meta or {}).get("core", {}).get("poisoned", {})
+    extra: dict[int, Any] = {}
     for insn in program.insns:
         if insn.kind is not Kind.CALL:
             continue
         spec = table.get(insn.imm)
         where = f"instruction {insn.pc}"
+        if spec is None and insn.pc in poisoned:  # an unresolved CO-RE relocation: an error only if reached
+            extra[insn.imm] = _poisoned_call(poisoned)
+            continue
         if spec is None:
             raise LoaderError(f"{where}: call to unknown helper #{insn.imm}: {platform} has no helper "
                               "with that number", program.name, program.section or None)
         if spec.impl is None:
             raise LoaderError(f"{where}: calls {spec.name} (helper #{insn.imm}), which ebpflite does not "
                               "implement", program.name, program.section or None)
-    return {number: spec.impl for number, spec in table.items() if spec.impl is not None}
+    return {number: spec.impl for number, spec in table.items() if spec.impl is not None} | extra
+
+
+def _poisoned_call(poisoned: dict[int, str]):
+    """What a poisoned instruction (loader/core.py) does when it runs: a typed error naming it."""
+    text = next(iter(poisoned.values())) if len(poisoned) == 1 else \
+        "one of these CO-RE relocations: " + "; ".join(poisoned.values())
+
+    def reached(env, *args) -> int:
+        raise HelperError(f"reached an instruction the loader could not relocate: {text}")
+    return reached
 
 
 class ObjectRuntime:

@@ -7,8 +7,9 @@
  * through __builtin_preserve_{field,type}_info / __builtin_preserve_enum_value,
  * so the compiler records CO-RE relocations in .BTF.ext, which a kernel
  * loader (libbpf, bpftool) resolves against the running kernel's BTF.
- * ebpflite's loader lists those relocations and refuses a program that needs
- * them, naming them (it has no target kernel BTF to resolve them against).
+ * ebpflite's loader applies them the same way, against
+ * /sys/kernel/btf/vmlinux or the BTF given with --btf FILE / btf=
+ * (docs/loader.md).
  *
  * Build with -DEBPFLITE_NO_CORE (or with a compiler that lacks the builtins)
  * and the macros degrade to what libbpf's non-CO-RE BPF_PROBE_READ does:

@@ -60,8 +60,45 @@ def test_prototypes():
     assert registry.by_name("loop", "linux").args[1] is Arg.PTR_TO_FUNC
     assert registry.by_name("xdp_adjust_head", "linux").changes_pkt_data
     assert not registry.by_name("map_lookup_elem", "linux").changes_pkt_data
-    # a helper we only know by number
-    assert not registry.by_name("lwt_seg6_action", "linux").known
+    # helpers ebpflite does not implement still have the kernel's prototype
+    spec = registry.by_name("skb_set_tunnel_opt", "linux")
+    assert spec.impl is None and spec.args == (Arg.PTR_TO_CTX, Arg.PTR_TO_READONLY_MEM, Arg.CONST_SIZE)
+    assert registry.by_name("skb_get_tunnel_opt", "linux").args[1] is Arg.PTR_TO_UNINIT_MEM
+    assert registry.by_name("current_task_under_cgroup", "linux").args == (Arg.CONST_MAP_PTR, Arg.ANYTHING)
+    assert registry.by_name("set_hash_invalid", "linux").ret is Ret.VOID
+    raw = registry.by_name("tcp_raw_check_syncookie_ipv6", "linux")
+    assert raw.args == (Arg.PTR_TO_FIXED_SIZE_MEM,) * 2 and raw.arg_sizes == (40, 20)
+    assert registry.by_name("strtol", "linux").arg_sizes == (0, 0, 0, 8)
+
+
+def test_every_linux_helper_has_a_prototype():
+    missing = [s.name for s in registry.profile("linux").values() if not s.known]
+    assert missing == [] and len(registry.profile("linux")) == 211
+
+
+@pytest.mark.skipif(not UAPI.exists(), reason="no /usr/include/linux/bpf.h to compare with")
+def test_prototypes_take_as_many_arguments_as_the_uapi_signatures():
+    """The header documents each helper's C signature: our prototype has as many arguments.
+
+    Two differ on purpose, as in the kernel: bpf_trace_printk's format values
+    are variadic (``varargs``), and bpf_get_branch_snapshot's flags argument
+    is not in its bpf_func_proto (so nobody checks it).
+    """
+    text = UAPI.read_text()
+    params = {m.group(1): m.group(2) for m in re.finditer(r"^ \* [\w ]+?[ *](bpf_\w+)\((.*)\)$", text, re.M)}
+    checked = 0
+    for spec in registry.profile("linux").values():
+        if spec.name not in params:  # helpers newer than the installed header
+            continue
+        declared = params[spec.name].strip()
+        if declared.endswith("..."):  # long bpf_trace_printk(const char *fmt, u32 fmt_size, ...)
+            assert spec.varargs and len(declared.split(",")) - 1 == len(spec.args), spec.name
+            continue
+        count = 0 if declared == "void" else len(declared.split(","))
+        unchecked = 1 if spec.name == "bpf_get_branch_snapshot" else 0
+        assert count == len(spec.args) + unchecked, (spec.name, declared, spec.args)
+        checked += 1
+    assert checked > 200
 
 
 def test_every_prototype_sizes_its_memory_args():

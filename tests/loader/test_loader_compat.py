@@ -77,13 +77,26 @@ def test_every_program_loads_and_verifies(built):
             assert {h.prog_type for h in obj.programs.values()} == {expected_types[name]}, name
 
 
-def test_core_relocations_are_refused_by_name(built):
-    """BPF_CORE_READ keeps libbpf's semantics: CO-RE relocations, which our loader names and refuses."""
+def test_core_relocations_without_a_target_are_named(built, monkeypatch):
+    """BPF_CORE_READ keeps libbpf's semantics: CO-RE relocations, applied against the kernel's BTF;
+    without one (no /sys/kernel/btf/vmlinux, no btf=) the loader says which relocation needs it."""
+    from ebpflite.loader import core
+
+    monkeypatch.setattr(core, "VMLINUX_BTF", "/nonexistent/vmlinux")
     with pytest.raises(LoaderError) as exc:
         ebpflite.load(built["core_read"])
     message = str(exc.value)
-    assert "nanosleep_entry" in message and "CO-RE relocation" in message
-    assert "field_byte_offset of task_struct" in message and "field_exists of task_struct" in message
+    assert "nanosleep_entry" in message and "4 CO-RE relocation(s)" in message
+    assert "field_byte_offset of task_struct (access 0:0)" in message and "--btf FILE" in message
+
+
+@pytest.mark.skipif(not Path("/sys/kernel/btf/vmlinux").exists(), reason="this kernel publishes no BTF")
+def test_core_read_relocates_against_this_kernel(built):
+    """The same object, relocated against /sys/kernel/btf/vmlinux, verifies and runs."""
+    obj = ebpflite.load(built["core_read"])
+    res = obj.programs["nanosleep_entry"].run(ctx=bytes(168))
+    assert res.return_value == 0
+    assert int(obj.maps["seen"][0]["has_tgid"]) == 1  # the kernel's task_struct has tgid
 
 
 def test_core_read_without_core_uses_plain_probe_reads(built):

@@ -127,8 +127,13 @@ def test_line_info_after_linking(objects):
     assert any("greeting" in line.text for line in lines_in_add)
 
 
-def test_core_relocations_are_named(objects):
-    with pytest.raises(LoaderError, match=r"read_pid.*CO-RE.*field_byte_offset of task_struct \(0:1\)"):
+def test_core_relocations_without_a_target_are_named(objects, monkeypatch):
+    """No /sys/kernel/btf/vmlinux and no btf=: the program that needs CO-RE cannot load, the other can."""
+    from ebpflite.loader import core
+
+    monkeypatch.setattr(core, "VMLINUX_BTF", "/nonexistent/vmlinux")
+    with pytest.raises(LoaderError, match=r"read_pid.*CO-RE relocation field_byte_offset of task_struct "
+                                          r"\(access 0:1\)"):
         load_object(objects["core"])
     obj = load_object(objects["core"], partial=True)
     assert set(obj.programs) == {"plain"} and set(obj.failed) == {"read_pid"}

@@ -1,7 +1,7 @@
 /* BPF_CORE_READ in the libbpf-bootstrap style, with the kernel types
  * declared by the program (preserve_access_index, as vmlinux.h does). By
- * default the reads carry CO-RE relocations, which a kernel loader resolves
- * against vmlinux BTF (ebpflite refuses them by name); with
+ * default the reads carry CO-RE relocations, which a loader (libbpf, ebpflite)
+ * resolves against vmlinux BTF; with
  * -DEBPFLITE_NO_CORE they become plain bpf_probe_read_kernel reads. */
 #include <linux/bpf.h>
 #include <linux/ptrace.h>
