@@ -16,7 +16,7 @@ many packets with :meth:`ProgramHandle.replay`.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from ebpflite.helpers.contexts import BindRequest
@@ -24,6 +24,7 @@ from ebpflite.helpers.impl.process import Process
 from ebpflite.helpers.impl.time import Clock
 from ebpflite.runtime.replay import PacketLike, PacketRecord, Replay, Replayer
 from ebpflite.runtime.runner import ObjectRuntime, ProgramRunner, Result
+from ebpflite.vm.errors import LoaderError
 from ebpflite.vm.program import Program
 
 __all__ = ["load", "Object", "ProgramHandle", "Result", "Replay", "BindRequest", "Process", "Clock"]
@@ -105,7 +106,7 @@ def _verified(program: Program) -> Program:
 
 
 def load(path: str | os.PathLike | bytes, *, platform: str | None = None, prog_type: str | None = None,
-         verify: bool = True, engine: str = "interp", cpus: int = 4, pin_dir: str | None = None,
+         verify: bool | Collection[str] = True, engine: str = "interp", cpus: int = 4, pin_dir: str | None = None,
          seed: int | None = None, process: Process | None = None, clock: Clock | None = None,
          btf: str | os.PathLike | bytes | None = None) -> Object:
     """Load an eBPF object file (path or bytes) and make its programs runnable.
@@ -117,14 +118,21 @@ def load(path: str | os.PathLike | bytes, *, platform: str | None = None, prog_t
     with files there; ``seed`` makes bpf_get_prandom_u32 reproducible;
     ``process``/``clock`` set what the process and time helpers report.
     ``btf`` is the target BTF for CO-RE relocations (default: the running kernel's
-    ``/sys/kernel/btf/vmlinux``; see docs/loader.md).
+    ``/sys/kernel/btf/vmlinux``; see docs/loader.md). ``verify`` may name the
+    programs to verify (the one you will run, say); the others load unverified
+    and run with runtime checks.
     """
     from ebpflite.loader import load_object
 
     objfile = load_object(path, platform=platform, prog_type=prog_type, btf=btf)
     programs = dict(objfile.programs)
     if verify:
-        programs = {name: _verified(prog) for name, prog in programs.items()}
+        chosen = set(programs) if isinstance(verify, bool) else set(verify)
+        unknown = chosen - set(programs)
+        if unknown:
+            raise LoaderError(f"no program {', '.join(sorted(unknown))} to verify (the object has "
+                              f"{', '.join(programs) or 'none'})", str(path) if not isinstance(path, bytes) else None)
+        programs = {name: _verified(prog) if name in chosen else prog for name, prog in programs.items()}
         # the verifier returns copies: keep prog_array names resolvable and maps shared
     name = str(path) if not isinstance(path, (bytes, bytearray)) else "<bytes>"
     return Object(name, objfile.platform, programs, list(objfile.maps), engine=engine, cpus=cpus,

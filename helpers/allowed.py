@@ -163,17 +163,10 @@ BY_ATTACH: dict[tuple[str, str], frozenset[str]] = {
 }
 
 
-def attach_of(section: str | None) -> str | None:
-    """The attach point a libbpf section names (``cgroup/connect4`` -> ``connect4``), if any."""
-    if not section or "/" not in section:
-        return None
-    return section.split("/", 1)[1] or None
-
-
 def allowed(prog_type: str, platform: str = "linux", attach: str | None = None) -> frozenset[str] | None:
     """Short names of the helpers ``prog_type`` may call, or None when it is not restricted.
 
-    ``attach`` (from :func:`attach_of`) narrows the few helpers the kernel
+    ``attach`` (``vm.contexts.attach_of(section)``) narrows the few helpers the kernel
     allows per attach point; an attach point the table does not know narrows
     nothing.
     """

@@ -2,9 +2,21 @@
 
 ``load_object(path_or_bytes, platform=None, prog_type=None) -> ObjectFile`` is
 the entry point; see ``loader/objfile.py`` for the conventions it follows.
+The names below are imported on first use (PEP 562), so a light module of the
+package (``loader.progtypes``, the section-name table the CLI's ``--type``
+choices come from) does not pull in ELF parsing and numpy.
 """
 
-from ebpflite.loader.maps import MapSpec
-from ebpflite.loader.objfile import ObjectFile, load_object
+import importlib
 
 __all__ = ["MapSpec", "ObjectFile", "load_object"]
+_HOMES = {"MapSpec": "ebpflite.loader.maps", "ObjectFile": "ebpflite.loader.objfile",
+          "load_object": "ebpflite.loader.objfile"}
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'ebpflite.loader' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value

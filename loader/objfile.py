@@ -243,6 +243,8 @@ class _Loader:
         ptype = self.prog_type or prog_type_for_section(sec.name, self.platform)
         meta: dict[str, Any] = {"used_maps": used, "object": self.file,
                                 "linked_functions": [f.name for f in linked.placed]}
+        if ptype == "unspec":  # verifying or running it needs a type (progtypes.require_type)
+            meta["untyped_section"] = True
         if obj.btf is not None:
             meta["btf"] = obj.btf
         if core_meta:

@@ -11,6 +11,8 @@ Unknown sections load as ``unspec``, as ``netsh ebpf show sections`` shows them.
 
 from __future__ import annotations
 
+from ebpflite.vm.errors import LoaderError
+
 #: (prefix, program type), most specific first; shared by both platforms
 LINUX_SECTIONS: tuple[tuple[str, str], ...] = (
     ("socket", "socket_filter"),
@@ -100,3 +102,26 @@ def prog_type_for_section(section: str, platform: str = "linux") -> str:
 
 def looks_like_windows(section: str) -> bool:
     return section.startswith(WINDOWS_ONLY_PREFIXES)
+
+
+#: what the tools that load section-named programs choose for sections that name no type
+LOADER_TOOLS = (("sched_cls", "tc"), ("xdp", "ip link"))
+
+
+def untyped_message(section: str, platform: str = "linux") -> str:
+    """Why a program whose section names no type cannot be verified or run, and what to do."""
+    types = sorted(t for t in PROG_TYPES if t != "unspec" and (platform == "windows" or t not in ("bind", "sample")))
+    tools = ", ".join(f"{tool} as {ptype}" for ptype, tool in LOADER_TOOLS)
+    return ("the section names no program type, so the program's context and helpers are unknown: "
+            f"choose one with --type TYPE (CLI) or prog_type= (API); the tools that load such sections use "
+            f"their own ({tools}). Program types: {', '.join(types)}")
+
+
+def require_type(program) -> None:
+    """Raise LoaderError for a program loaded from a section that names no type, left as ``unspec``.
+
+    Programs built in memory (assembly, raw bytecode) keep ``unspec`` and its opaque context; only
+    objects' sections are held to naming a type, as libbpf and the kernel do."""
+    if program.prog_type == "unspec" and (program.meta or {}).get("untyped_section"):
+        raise LoaderError(untyped_message(program.section, program.platform),
+                          (program.meta or {}).get("object"), program.section or None)

@@ -6,13 +6,14 @@ import shutil
 import struct
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 import ebpflite
-from ebpflite.errors import ContextError, LoaderError
+from ebpflite.errors import ContextError, HelperError, LoaderError
 from ebpflite.runtime.runner import ObjectRuntime
 from ebpflite.vm.program import Program
 
@@ -55,10 +56,22 @@ def test_unknown_helper_fails_at_load():
     rt = ObjectRuntime({"p": Program.from_bytes(code, name="p", prog_type="xdp")}, [])
     with pytest.raises(LoaderError, match="instruction 0: call to unknown helper #9999"):
         rt.runner("p")
-    code = bytes.fromhex("8500000012000000 9500000000000000")  # call 18 (skb_vlan_push): not implemented
-    rt = ObjectRuntime({"p": Program.from_bytes(code, name="p")}, [])
-    with pytest.raises(LoaderError, match="calls bpf_skb_vlan_push \\(helper #18\\), which ebpflite does not"):
-        rt.runner("p")
+
+
+@pytest.mark.parametrize("engine", ["interp", "jit"])
+def test_unimplemented_helper_verifies_and_fails_at_the_call(engine):
+    """bpf_skb_set_tunnel_opt has the kernel's prototype but no implementation: the program verifies
+    and loads; running it raises a HelperError naming the helper and the pc of the call."""
+    from ebpflite import verifier
+    from ebpflite.vm.asm import assemble_program
+
+    text = ("r2 = 0\n*(u64 *)(r10 - 8) = r2\nr2 = r10\nr2 += -8\nr3 = 8\n"
+            "call bpf_skb_set_tunnel_opt\nr0 = 0\nexit")
+    program = verifier.check(replace(assemble_program(text, name="p"), prog_type="sched_cls"))
+    rt = ObjectRuntime({"p": program}, [])
+    runner = rt.runner("p", engine)
+    with pytest.raises(HelperError, match=r"^pc 5: bpf_skb_set_tunnel_opt \(helper #30\) is not implemented"):
+        runner.run(packet=bytes(64))
 
 
 def test_trace_output_collected(tmp_path):

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ebpflite.helpers import registry
+from ebpflite.loader.progtypes import require_type
 from ebpflite.verifier import cfg as cfgmod
 from ebpflite.verifier.domain import ZERO
 from ebpflite.verifier.fixpoint import COMPLEXITY_LIMIT, Analyzer
@@ -26,7 +27,7 @@ from ebpflite.verifier.state import T, Value, entry_state
 from ebpflite.verifier.stats import program_stats
 from ebpflite.verifier.subprogs import global_function_findings
 from ebpflite.verifier.transfer import Machine
-from ebpflite.vm.contexts import descriptor
+from ebpflite.vm.contexts import attach_of, descriptor
 from ebpflite.vm.errors import VerifierError
 from ebpflite.vm.program import Program
 
@@ -52,6 +53,8 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
     if program.platform not in registry.PLATFORMS:
         raise VerifierError(f"unknown platform {program.platform!r} (choose from "
                             f"{', '.join(registry.PLATFORMS)})")
+    if memory_size is None:
+        require_type(program)  # an object's section that names no type: LoaderError saying to choose one
     report = Report(program)
     try:
         report.stats = program_stats(program)
@@ -70,7 +73,7 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
     if globals_:
         report.errors = [_locate(program, f) for f in globals_[:None if all_errors else 1]]
         return report
-    machine = Machine(program, descriptor(program.prog_type, program.platform),
+    machine = Machine(program, descriptor(program.prog_type, program.platform, attach_of(program.section)),
                       registry.profile(program.platform), lambda *a: None)
     analyzer = Analyzer(graph, machine, all_errors=all_errors, verbose=verbose, max_insns=max_insns)
     analyzer.run(entry_state(Value(T.CTX, ZERO)) if memory_size is None else _memory_entry(memory_size))

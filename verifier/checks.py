@@ -183,29 +183,40 @@ def _sized(m: Machine, base: Value, name: str, k: int, size: int, write: bool, p
     return _loaded(size)
 
 
+#: what a load of a context field of these kinds yields (the kernel's PTR_TO_PACKET...)
+_PACKET_KINDS = {"data": T.PACKET, "data_end": T.PACKET_END, "data_meta": T.PACKET_META}
+#: context fields holding pointers ebpflite's verifier does not type yet, for the message
+_UNMODELLED = {"socket": "socket (struct bpf_sock *)", "flow_keys": "struct bpf_flow_keys",
+               "btf": "kernel object (BTF-typed)"}
+
+
 def _ctx(m: Machine, base: Value, name: str, k: int, size: int, write: bool, stored: Value | None,
          pc: int) -> Value:
+    """A context field, as the program type's descriptor (vm/contexts.py) allows it to be accessed."""
     desc = m.ctx
     if not base.num.is_const:
         raise fail(pc, "ctx_access", f"context access through {name} with a variable offset",
                    f"{name}.offset is constant", "index context fields with constants only", **{name: base})
-    off = base.off + base.num.value + k
-    field = desc.field_at(off, size)
+    moved = base.off + base.num.value
+    if moved:
+        raise fail(pc, "ctx_access", f"{name} is the context pointer moved by {moved} bytes: fields are "
+                   "accessed from the unmodified pointer (the kernel's \"dereference of modified ctx ptr\")",
+                   f"{name}.offset == 0", f"access the field as *({name}_at_entry + {moved + k})",
+                   **{name: base})
+    off = k
     formula = f"valid_access({name}.offset{'+' + str(off) if off else ''}, width={size})"
-    if off < 0 or off + size > desc.size or field is None:
-        raise fail(pc, "ctx_access", f"invalid context access: {size} bytes at offset {off} are not a field "
-                   f"of {desc.name} ({desc.size} bytes)", formula, **{name: base})
+    why = desc.refusal(off, size, write, f"{m.prog_type} programs")
+    if why is not None:
+        raise fail(pc, "ctx_access", why, formula, **{name: base})
+    field = desc.field_at(off)
+    assert field is not None
     if write:
-        if not field.writable:
-            raise fail(pc, "ctx_access", f"field {field.name} of {desc.name} is read-only for "
-                       f"{m.prog_type} programs", f"{formula} && writable", **{name: base})
         return stored or UNKNOWN
-    if field.kind in ("data", "data_end", "data_meta"):
-        if off != field.offset or size != field.size:
-            raise fail(pc, "ctx_access", f"{field.name} of {desc.name} must be read whole ({field.size} bytes "
-                       f"at offset {field.offset})", formula, **{name: base})
-        t = {"data": T.PACKET, "data_end": T.PACKET_END, "data_meta": T.PACKET_META}[field.kind]
-        return Value(t, ZERO, 0, 0, 0, 0)
+    if field.kind in _PACKET_KINDS:
+        return Value(_PACKET_KINDS[field.kind], ZERO, 0, 0, 0, 0)
+    if field.kind in _UNMODELLED:
+        raise fail(pc, "unsupported", f"field {field.name} of {desc.name} is a {_UNMODELLED[field.kind]} "
+                   "pointer, which ebpflite's verifier does not follow yet", formula, **{name: base})
     return _loaded(size)
 
 

@@ -28,7 +28,7 @@ from ebpflite.verifier.state import (
     T,
     Value,
 )
-from ebpflite.vm.contexts import ContextDescriptor
+from ebpflite.vm.contexts import ContextDescriptor, attach_of
 from ebpflite.vm.insn import Insn
 from ebpflite.vm.isa import MAX_CALL_DEPTH, Kind, PseudoSrc
 
@@ -65,7 +65,7 @@ class Machine:
         self.helpers = helpers
         #: short names of the helpers this program type may call (None: any)
         self.allowed_helpers = allowed.allowed(program.prog_type, program.platform,
-                                               allowed.attach_of(program.section))
+                                               attach_of(program.section))
         self.sleepable = allowed.sleepable(program.prog_type, program.section)
         self.call_function = call_function
         #: (state, target, r1..r5 of the callback, pc, return range, times) -> state after the helper
@@ -355,8 +355,9 @@ class Machine:
             # a CO-RE relocation the loader could not resolve (loader/core.py poisons the instruction)
             poisoned = (self.program.meta or {}).get("core", {}).get("poisoned", {}).get(pc)
             if poisoned is not None:
-                raise fail(pc, "core", poisoned, hint="guard the access with bpf_core_field_exists() "
-                           "(or bpf_core_type_exists/bpf_core_enum_value_exists), or build against this kernel")
+                raise fail(pc, "core", poisoned, hint="guard the access with bpf_core_field_exists() (or "
+                           "bpf_core_type_exists/bpf_core_enum_value_exists), or relocate against the BTF of "
+                           "the kernel the program is for (--btf)")
             raise fail(pc, "helper", f"unknown helper #{number} on {self.platform}",
                        f"{number} in helpers({self.platform})")
         if not spec.known:

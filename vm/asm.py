@@ -15,7 +15,8 @@ understood.
 Jump targets are a signed offset (``+3``, ``-2``) or a label. As in the
 conformance suite, the target ``exit`` means the first ``exit`` instruction
 unless a label of that name exists. ``call NAME`` calls a helper by name,
-looked up in the ``helpers`` mapping given, or else in the helpers registry.
+looked up in the ``helpers`` mapping given, or else in the platform's helper
+numbering (``vm/helper_ids.py``).
 
 Numbers are decimal or hex. Decimal numbers must fit the field's signed
 range (32 bits for ``imm``, 16 for ``off``); a hex number may also spell the
@@ -40,6 +41,7 @@ from ebpflite.vm.asm_syntax import (
     tokenize,
 )
 from ebpflite.vm.errors import AssemblerError
+from ebpflite.vm.helper_ids import PLATFORMS, number_of
 from ebpflite.vm.insn import Insn, encode
 from ebpflite.vm.isa import Kind
 from ebpflite.vm.program import Program, SourceLine
@@ -300,15 +302,10 @@ def _number(tok: Token, slot: Slot, template: Template, line_no: int, line: str)
 
 
 def _helper_number(name: str, helpers: Mapping[str, int] | None, platform: str) -> int | None:
-    """The number of helper ``name`` (from ``helpers``, else the registry), or None."""
+    """The number of helper ``name`` (from ``helpers``, else the platform's numbering), or None."""
     if helpers is not None and name in helpers:
         return helpers[name]
-    try:
-        from ebpflite.helpers import registry
-
-        return int(registry.by_name(name, platform).number)
-    except (ImportError, KeyError, LookupError):  # no such helper, or no registry to ask
-        return None
+    return number_of(name, platform) if platform in PLATFORMS else None
 
 
 # --- pass 2: labels -------------------------------------------------------------------

@@ -11,9 +11,13 @@ helper-call form, which is for people): ``assemble(disassemble(p)) == p``.
   the suite's files. ``labels=`` overrides either default.
 - ``listing=True`` adds llvm-objdump's pc and instruction bytes columns.
 - ``helper_name`` (a mapping or a function of the helper number) prints
-  ``call bpf_map_lookup_elem`` instead of ``call 1``; ``verbose=True`` prints
-  the helper's prototype from the helpers registry, as ebpf-for-windows'
-  netsh does: ``r0 = bpf_map_update_elem:2(map_fd r1, map_key r2, map_value r3, uint64_t r4)``.
+  ``call bpf_map_lookup_elem`` instead of ``call 1``; :func:`helper_names`
+  gives the platform's numbering (``vm/helper_ids.py``). ``verbose=True``
+  prints the helper's prototype, as ebpf-for-windows' netsh does:
+  ``r0 = bpf_map_update_elem:2(map_fd r1, map_key r2, map_value r3, uint64_t r4)``;
+  the argument types come from the caller (``helper_args``, e.g.
+  ``ebpflite.helpers.registry.helper_args(platform)``): the VM knows the
+  numbering, not the prototypes.
 - ``map_name`` (mapping or function of the lddw ``imm``) appends the map's
   name as a comment to map-referencing lddw instructions.
 """
@@ -25,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Union
 
 from ebpflite.vm.asm_syntax import Template, templates_for
+from ebpflite.vm.helper_ids import PLATFORMS, name_of
 from ebpflite.vm.insn import Insn, decode, encode_one
 from ebpflite.vm.isa import Kind, PseudoSrc
 from ebpflite.vm.program import Program
@@ -82,15 +87,20 @@ def _choose(insn: Insn, syntax: str, use_label: bool) -> Template:
     raise AssertionError(f"no printable template for {insn}")  # pragma: no cover
 
 
+#: helper number -> its argument types (kernel ``bpf_arg_type`` names), None if not known
+HelperArgs = Union[Callable[[int], Union[Sequence[str], None]], None]
+
+
 def format_insn(insn: Insn, syntax: str = "llvm", helper_name: Namer = None, map_name: Namer = None, *,
                 labels: Mapping[int, str] | None = None, verbose: bool = False,
-                platform: str = "linux") -> str:
-    """One instruction as text. ``labels`` maps pcs to names for jump targets."""
+                platform: str = "linux", helper_args: HelperArgs = None) -> str:
+    """One instruction as text. ``labels`` maps pcs to names for jump targets; with
+    ``verbose`` and ``helper_args``, helper calls show their prototype."""
     target = insn.target
     label = labels.get(target) if labels and target is not None else None
     if insn.kind is Kind.CALL:
-        if verbose:
-            text = _verbose_call(insn.imm, platform)
+        if verbose and helper_args is not None:
+            text = _verbose_call(insn.imm, platform, helper_args)
             if text is not None:
                 return text
         name = _lookup(helper_name, insn.imm)
@@ -124,37 +134,22 @@ def format_insn(insn: Insn, syntax: str = "llvm", helper_name: Namer = None, map
     return text
 
 
-def _verbose_call(number: int, platform: str) -> str | None:
-    """``r0 = name:N(type r1, ...)`` from the helpers registry, or None if it has no prototype."""
-    try:
-        from ebpflite.helpers import registry
-
-        helper = registry.get(number, platform)
-    except (ImportError, KeyError, LookupError):  # no registry to ask
+def _verbose_call(number: int, platform: str, helper_args: Callable[[int], Sequence[str] | None]) -> str | None:
+    """``r0 = name:N(type r1, ...)``, or None if the helper has no name or prototype."""
+    name = name_of(number, platform) if platform in PLATFORMS else None
+    kinds = helper_args(number) if name is not None else None
+    if kinds is None:
         return None
-    if helper is None or not getattr(helper, "known", True):
-        return None
-    args = []
-    for index, arg in enumerate(getattr(helper, "args", ())[:5], start=1):
-        kind = getattr(arg, "name", str(arg))
-        args.append(f"{ARG_LABELS.get(kind, kind.lower())} r{index}")
-    return f"r0 = {helper.name}:{number}({', '.join(args)})"
+    args = [f"{ARG_LABELS.get(kind, kind.lower())} r{index}" for index, kind in enumerate(kinds[:5], start=1)]
+    return f"r0 = {name}:{number}({', '.join(args)})"
 
 
 # --- whole programs -------------------------------------------------------------------
 
 
-def registry_names(platform: str = "linux") -> Callable[[int], str | None]:
-    """A ``helper_name`` callback reading the helpers registry (None where it knows no name)."""
-    def name(number: int) -> str | None:
-        try:
-            from ebpflite.helpers import registry
-
-            helper = registry.get(number, platform)
-        except (ImportError, KeyError, LookupError):
-            return None
-        return helper.name if helper is not None else None
-    return name
+def helper_names(platform: str = "linux") -> Callable[[int], str | None]:
+    """A ``helper_name`` callback for ``platform``'s numbering (None where it has no helper)."""
+    return lambda number: name_of(number, platform)
 
 
 def _as_program(code: Sequence[Insn] | Program | bytes | bytearray | memoryview) -> Program:
@@ -193,7 +188,7 @@ def _usable_label(name: str) -> bool:
 def disassemble(code: Sequence[Insn] | Program | bytes, syntax: str = "llvm", *,
                 labels: bool | Mapping[int, str] | None = None, listing: bool = False,
                 helper_name: Namer = None, map_name: Namer = None, verbose: bool = False,
-                platform: str | None = None) -> list[str]:
+                platform: str | None = None, helper_args: HelperArgs = None) -> list[str]:
     """A program as lines of text: instructions, plus ``name:`` lines where labels go.
 
     ``labels``: None picks the syntax's habit (llvm: offsets, conformance:
@@ -214,7 +209,7 @@ def disassemble(code: Sequence[Insn] | Program | bytes, syntax: str = "llvm", *,
         if insn.pc in names:
             lines.append(f"{names[insn.pc]}:")
         text = format_insn(insn, syntax, helper_name, map_name, labels=names, verbose=verbose,
-                           platform=platform)
+                           platform=platform, helper_args=helper_args)
         if listing:
             raw = encode_one(insn).hex(" ")
             text = f"{insn.pc:>8}:\t{raw}\t{text}"

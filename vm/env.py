@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ebpflite.vm.errors import ExecutionError
-from ebpflite.vm.isa import PseudoSrc
+from ebpflite.vm.isa import (
+    DEFAULT_BUDGET,  # noqa: F401 - public here too (Environment default)
+    PseudoSrc,
+)
 from ebpflite.vm.memory import AddressSpace, Stack
 
 HelperFn = Callable[["Environment", int, int, int, int, int], int]
 
-DEFAULT_BUDGET = 10_000_000  #: instructions per run for unverified programs
 
 
 class LiveMap(Protocol):

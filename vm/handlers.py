@@ -27,6 +27,7 @@ from typing import Any
 from ebpflite.vm import alu
 from ebpflite.vm.env import Environment
 from ebpflite.vm.errors import CallDepthExceeded, ExecutionError, HelperError
+from ebpflite.vm.helper_ids import PLATFORMS, name_of
 from ebpflite.vm.insn import Insn
 from ebpflite.vm.isa import MAX_CALL_DEPTH, MAX_TAIL_CALLS, Kind, PseudoSrc
 
@@ -199,7 +200,12 @@ class HandlerBuilder:
             if fn is None:
                 raise HelperError(f"call to unknown helper {_helper_name(number, env)}: "
                                   "it is not in this environment's helper table", pc)
-            result = fn(env, R[1], R[2], R[3], R[4], R[5])
+            try:
+                result = fn(env, R[1], R[2], R[3], R[4], R[5])
+            except HelperError as exc:
+                if exc.pc is None and type(exc) is HelperError:  # a helper's own error: name the call
+                    raise HelperError(exc.reason, pc) from None
+                raise
             if result.__class__ is not int:  # numpy integers, bools: convert; anything else is an error
                 try:
                     result = int(result)
@@ -362,12 +368,7 @@ def _tail_call(env: Environment, pc: int) -> None:
 
 
 def _helper_name(number: int, env: Environment) -> str:
-    """``6 (bpf_trace_printk)`` when the helper registry knows the number, else ``6``."""
-    try:
-        from ebpflite.helpers import registry
-
-        platform = env.state.get("platform", "linux")
-        spec = registry.profile(platform).get(number)
-        return f"{number} ({spec.name})" if spec is not None else str(number)
-    except Exception:  # the registry is optional here: a message must never fail
-        return str(number)
+    """``6 (bpf_trace_printk)`` when the platform numbers a helper so, else ``6``."""
+    platform = env.state.get("platform", "linux")
+    name = name_of(number, platform) if platform in PLATFORMS else None
+    return f"{number} ({name})" if name is not None else str(number)

@@ -380,6 +380,7 @@ FRAME_REG = 10  #: read-only frame pointer
 STACK_SIZE = 512  #: bytes of stack per frame
 MAX_CALL_DEPTH = 8  #: bpf-to-bpf frames
 MAX_TAIL_CALLS = 33
+DEFAULT_BUDGET = 10_000_000  #: instructions per run for unverified programs
 
 
 @dataclass(frozen=True)

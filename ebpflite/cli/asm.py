@@ -5,25 +5,23 @@
 the bytecode as hex text, one 8-byte slot a line (the suite's ``-- raw`` form).
 
 ``disasm FILE`` lists a program. FILE may be an ELF object (the listing
-then comes from :func:`ebpflite.loader.listing.object_listing`), raw
+then comes from :func:`ebpflite.cli.listing.object_listing`), raw
 bytecode, hex text, or assembly (listed as it assembles, with ``-l``
 showing each instruction's source line).
 
 ``--xlated``, ``--ir`` and ``--jited`` ask the JIT for its views of the
-program, through ``ebpflite.jit.listing.render(program, kind) -> str``.
+program, through ``ebpflite.cli.stages.render(program, kind) -> str``.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from pathlib import Path
 
 import click
 
-from ebpflite.vm.asm import assemble_program
-from ebpflite.vm.disasm import disassemble, registry_names, to_json
+from ebpflite.cli.loadopts import BTF_OPTION, TYPE_OPTION
 from ebpflite.vm.insn import decode
 from ebpflite.vm.program import Program
 
@@ -44,6 +42,8 @@ def _hex_lines(code: bytes) -> str:
               help="Whose helper numbers `call NAME` uses.")
 def asm_cmd(source: Path, output: Path | None, as_hex: bool, platform: str) -> None:
     """Assemble SOURCE (llvm or conformance syntax) into bytecode."""
+    from ebpflite.vm.asm import assemble_program
+
     text = _read_text(source)
     code = assemble_program(text, name=source.stem, file=str(source), platform=platform).bytecode
     if output is None:
@@ -67,20 +67,25 @@ def asm_cmd(source: Path, output: Path | None, as_hex: bool, platform: str) -> N
 @click.option("--xlated", "view", flag_value="xlated", help="The verifier's rewritten program (needs the JIT).")
 @click.option("--ir", "view", flag_value="ir", help="The LLVM IR the JIT generates.")
 @click.option("--jited", "view", flag_value="jited", help="The native code the JIT generates.")
+@TYPE_OPTION
+@BTF_OPTION
 def disasm_cmd(path: Path, section: str | None, show_source: bool, syntax: str, as_json: bool, plain: bool,
-               labels: bool | None, platform: str, view: str | None) -> None:
+               labels: bool | None, platform: str, view: str | None, prog_type: str | None,
+               btf: Path | None) -> None:
     """Disassemble PATH: an ELF object, raw bytecode, hex text or assembly."""
     data = path.read_bytes()
     if data.startswith(ELF_MAGIC) and view is None:
-        click.echo(_object_listing(path, section, show_source, as_json), nl=False)
+        click.echo(_object_listing(path, section, show_source, as_json, btf), nl=False)
         return
     if section is not None and not data.startswith(ELF_MAGIC):
         raise click.UsageError(f"{path} is not an ELF object, so it has no section {section!r}")
-    program = _load_program(path, data, section)
+    program = _load_program(path, data, section, prog_type, btf)
     if view is not None:
         click.echo(_jit_view(program, view), nl=False)
         return
-    names = registry_names(platform)
+    from ebpflite.vm.disasm import disassemble, helper_names, to_json
+
+    names = helper_names(platform)
     if as_json:
         click.echo(json.dumps(to_json(program, syntax, helper_name=names, platform=platform), indent=2))
         return
@@ -98,11 +103,13 @@ def _read_text(path: Path) -> str:
         raise click.UsageError(f"{path} is not a text file ({exc.reason})") from None
 
 
-def _load_program(path: Path, data: bytes, section: str | None) -> Program:
+def _load_program(path: Path, data: bytes, section: str | None, prog_type: str | None = None,
+                  btf: Path | None = None) -> Program:
     """Raw bytecode, hex text, or assembly; ELF objects go through the loader."""
     if data.startswith(ELF_MAGIC):
-        loader = _optional("ebpflite.loader", "an ELF object needs the loader")
-        obj = loader.load_object(str(path))
+        from ebpflite.loader import load_object
+
+        obj = load_object(str(path), prog_type=prog_type, btf=btf)
         if not obj.programs:
             raise click.UsageError(f"{path} holds no programs")
         if section is None:
@@ -124,6 +131,8 @@ def _load_program(path: Path, data: bytes, section: str | None) -> Program:
             code = bytes.fromhex(digits)
             return Program(decode(code, check_targets=False), name=path.stem)
         if path.suffix != ".bin" and stripped:
+            from ebpflite.vm.asm import assemble_program
+
             return assemble_program(text, name=path.stem, file=str(path))
     return Program(decode(data, check_targets=False), name=path.stem)
 
@@ -149,22 +158,17 @@ def _with_source(program: Program, lines: list[str], plain: bool) -> list[str]:
     return out
 
 
-def _optional(module: str, why: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise click.UsageError(f"{why}, and {module} is not available yet ({exc})") from None
+def _object_listing(path: Path, section: str | None, show_source: bool, as_json: bool, btf: Path | None) -> str:
+    from ebpflite.cli.listing import object_listing
 
-
-def _object_listing(path: Path, section: str | None, show_source: bool, as_json: bool) -> str:
-    listing = _optional("ebpflite.loader.listing", "listing an ELF object needs the loader's listing")
-    text = listing.object_listing(str(path), section=section, show_source=show_source, as_json=as_json)
+    text = object_listing(str(path), section=section, show_source=show_source, as_json=as_json, btf=btf)
     return text if text.endswith("\n") else text + "\n"
 
 
 def _jit_view(program: Program, kind: str) -> str:
-    listing = _optional("ebpflite.jit.listing", f"--{kind} needs the JIT listing")
-    text = listing.render(program, kind)
+    from ebpflite.cli.stages import render
+
+    text = render(program, kind)
     return text if text.endswith("\n") else text + "\n"
 
 

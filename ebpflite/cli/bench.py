@@ -37,6 +37,7 @@ from pathlib import Path
 
 import click
 
+from ebpflite.cli.loadopts import BTF_OPTION, TYPE_OPTION
 from ebpflite.errors import EbpfError
 
 ENGINE_SETS = {"interp": ("interp",), "jit": ("jit",), "both": ("interp", "jit"),
@@ -120,7 +121,8 @@ def read_inputs(mem: Path | None, data_in: Path | None, pcap: Path | None, limit
     return [b""]
 
 
-def load_target(path: Path, prog: str | None, inputs: list[bytes], verify: bool) -> Target:
+def load_target(path: Path, prog: str | None, inputs: list[bytes], verify: bool, prog_type: str | None = None,
+                btf: Path | None = None) -> Target:
     """Load an object (.o), a C source (.c, compiled first), raw bytecode or assembly."""
     if path.suffix == ".c":
         from ebpflite.loader.cc import compile_c
@@ -136,7 +138,7 @@ def load_target(path: Path, prog: str | None, inputs: list[bytes], verify: bool)
         return Target(path, path.stem, load_program(path), inputs, elf=False)
     from ebpflite.loader import load_object
 
-    obj = load_object(path)
+    obj = load_object(path, prog_type=prog_type, btf=btf)
     if not obj.programs:
         raise click.ClickException(f"{path} holds no program")
     if prog is None:
@@ -174,10 +176,11 @@ def _spread(n: int, inputs: list[bytes]) -> list[tuple[bytes, int]]:
 def time_engine(target: Target, engine: str, n: int) -> Row:
     """Average time per run of ``engine`` over ``n`` runs (one untimed warm-up run first)."""
     if engine == "jit":
-        try:
-            import ebpflite.jit.compiler  # noqa: F401
-        except ImportError as exc:
-            return Row(engine, note=f"the JIT is not available: {exc}")
+        from ebpflite.runtime.engines import unavailable
+
+        reason = unavailable("jit")
+        if reason is not None:
+            return Row(engine, note=f"the JIT is not available: {reason}")
     if not target.elf:
         return _time_raw(target, engine, n)
     from ebpflite.api import Object
@@ -456,13 +459,15 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
               "(function `u64 NAME(u8 *mem, u64 len)`).")
 @click.option("--verify/--no-verify", default=True, show_default=True,
               help="Verify an object's program first (verified code runs without runtime checks).")
+@TYPE_OPTION
+@BTF_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def bench_command(prog_path: Path, mem: Path | None, data_in: Path | None, pcap: Path | None,
                   prog_name: str | None, engine: str, runs: int, c_source: Path | None, verify: bool,
-                  as_json: bool) -> None:
+                  prog_type: str | None, btf: Path | None, as_json: bool) -> None:
     """Time PROG per run on each engine (and the kernel, and native C)."""
     inputs = read_inputs(mem, data_in, pcap, limit=max(runs, KERNEL_MAX_PACKETS))
-    target = load_target(prog_path, prog_name, inputs, verify)
+    target = load_target(prog_path, prog_name, inputs, verify, prog_type, btf)
     rows: list[Row] = []
     for name in ENGINE_SETS[engine]:
         if name == "kernel":

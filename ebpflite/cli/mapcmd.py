@@ -13,8 +13,6 @@ from pathlib import Path
 
 import click
 
-from ebpflite.helpers import maps
-
 
 @click.group("map")
 def map_group() -> None:
@@ -28,6 +26,8 @@ def dump_command(path: Path, as_json: bool) -> None:
     """Print every entry of the pinned map PATH (DIR/NAME)."""
     if not path.is_file():
         raise click.BadParameter(f"{path} is not a pinned map file", param_hint="PATH")
+    from ebpflite.helpers import maps
+
     m = maps.open_pinned(path)
     click.echo(m.dump_json() if as_json else m.dump(), nl=as_json)
 
@@ -39,6 +39,8 @@ def list_command(directory: Path, as_json: bool) -> None:
     """List the maps pinned in DIRECTORY."""
     if not directory.is_dir():
         raise click.BadParameter(f"{directory} is not a directory", param_hint="DIRECTORY")
+    from ebpflite.helpers import maps
+
     found = maps.list_pinned(directory)
     if as_json:
         click.echo(json.dumps([{k: h.get(k) for k in ("name", "type", "key_size", "value_size",

@@ -2,7 +2,7 @@
 
 In the spirit of ``netsh ebpf show sections`` and ``bpftool btf dump file``;
 ``disasm FILE.o`` lives with the assembler verbs and calls
-``ebpflite.loader.listing.object_listing``.
+``ebpflite.cli.listing.object_listing``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from pathlib import Path
 
 import click
 
-from ebpflite.loader import listing
-from ebpflite.loader.objfile import load_object
+from ebpflite.cli.loadopts import BTF_OPTION, TYPE_OPTION
 
 _PLATFORM = click.option("--platform", type=click.Choice(["linux", "windows"]), default=None,
                          help="Program/map type numbering (default: guessed from the object).")
@@ -25,9 +24,15 @@ _PLATFORM = click.option("--platform", type=click.Choice(["linux", "windows"]), 
 @click.option("-v", "--verbose", is_flag=True,
               help="Add each program's statistics (as `netsh ebpf show section ... verbose`).")
 @_PLATFORM
-def sections_cmd(path: Path, as_json: bool, verbose: bool, platform: str | None) -> None:
+@TYPE_OPTION
+@BTF_OPTION
+def sections_cmd(path: Path, as_json: bool, verbose: bool, platform: str | None, prog_type: str | None,
+                 btf: Path | None) -> None:
     """List the programs of an object: section, program type, maps used, size."""
-    obj = load_object(path, platform=platform, partial=True)
+    from ebpflite.cli import listing
+    from ebpflite.loader import load_object
+
+    obj = load_object(path, platform=platform, partial=True, prog_type=prog_type, btf=btf)
     rows = listing.sections_rows(obj)
     if verbose:
         from ebpflite.verifier.stats import program_stats
@@ -52,9 +57,13 @@ def sections_cmd(path: Path, as_json: bool, verbose: bool, platform: str | None)
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @_PLATFORM
-def maps_cmd(path: Path, as_json: bool, platform: str | None) -> None:
+@BTF_OPTION
+def maps_cmd(path: Path, as_json: bool, platform: str | None, btf: Path | None) -> None:
     """List the map specifications of an object (declared maps and global data)."""
-    obj = load_object(path, platform=platform, partial=True)
+    from ebpflite.cli import listing
+    from ebpflite.loader import load_object
+
+    obj = load_object(path, platform=platform, partial=True, btf=btf)
     if as_json:
         click.echo(json.dumps({"file": str(path), "maps": [m.to_dict() for m in obj.maps]}, indent=2))
     else:
@@ -66,6 +75,8 @@ def maps_cmd(path: Path, as_json: bool, platform: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def btf_cmd(path: Path, as_json: bool) -> None:
     """Dump the object's BTF types, as ``bpftool btf dump file`` does."""
+    from ebpflite.loader import load_object
+
     obj = load_object(path, partial=True)
     if obj.btf is None:
         raise click.ClickException(f"{path} has no .BTF section (compile with -g)")

@@ -15,14 +15,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ebpflite.errors import EbpfError, EngineMismatch
-from ebpflite.vm.env import DEFAULT_BUDGET, RunResult, TraceEntry
-from ebpflite.vm.insn import decode
-from ebpflite.vm.interp import conformance_environment
-from ebpflite.vm.program import Program
+from ebpflite.vm.isa import DEFAULT_BUDGET
+
+if TYPE_CHECKING:  # the VM (numpy underneath) is imported by the commands that run something
+    from ebpflite.vm.env import RunResult, TraceEntry
+    from ebpflite.vm.program import Program
 
 ASSEMBLY_SUFFIXES = (".s", ".asm")
 
@@ -41,6 +43,9 @@ def parse_hex(text: str, what: str) -> bytes:
 
 def load_program(path: Path) -> Program:
     """Raw little-endian bytecode, or assembly when the name ends in .s/.asm."""
+    from ebpflite.vm.insn import decode
+    from ebpflite.vm.program import Program
+
     if path.suffix in ASSEMBLY_SUFFIXES:
         from ebpflite.vm.asm import assemble_program
 
@@ -55,6 +60,7 @@ def load_program(path: Path) -> Program:
 def _run_engine(engine: str, program: Program, mem: bytes, budget: int, trace: bool) -> tuple[RunResult, bytes]:
     """One run in a fresh environment; returns the result and the memory afterwards."""
     from ebpflite.runtime import engines
+    from ebpflite.vm.interp import conformance_environment
 
     env, r1, r2 = conformance_environment(mem)
     env.budget = budget
@@ -65,10 +71,11 @@ def _run_engine(engine: str, program: Program, mem: bytes, budget: int, trace: b
 
 
 def _jit_available() -> None:
-    try:
-        import ebpflite.jit.compiler  # noqa: F401
-    except ImportError as exc:
-        raise click.ClickException(f"the JIT engine is not available ({exc}); use --engine interp") from None
+    from ebpflite.runtime.engines import unavailable
+
+    reason = unavailable("jit")
+    if reason is not None:
+        raise click.ClickException(f"the JIT engine is not available ({reason}); use --engine interp")
 
 
 def compare(program: Program, mem: bytes, budget: int, trace: bool) -> RunResult:

@@ -1,6 +1,6 @@
 """The ``verify`` verb: will this program load, and if not, why?
 
-``ebpflite verify FILE.o [SECTION] [--type TYPE] [--platform linux|windows]
+``ebpflite verify FILE.o [SECTION] [--type TYPE] [--btf FILE] [--platform linux|windows]
 [-v] [--all] [--json]`` prints ``Verification succeeded`` or ``Verification
 failed`` and the report for each selected program (like ``netsh ebpf show
 verification``); ``-v`` adds the pre- and post-invariants of every
@@ -15,9 +15,7 @@ from pathlib import Path
 
 import click
 
-from ebpflite import verifier
-from ebpflite.loader.objfile import load_object
-from ebpflite.verifier.stats import stats_text
+from ebpflite.cli.loadopts import BTF_OPTION, TYPE_OPTION
 
 
 def _select(obj, section: str | None):
@@ -34,16 +32,21 @@ def _select(obj, section: str | None):
 @click.command("verify")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("section", required=False)
-@click.option("--type", "prog_type", default=None, help="Program type (overrides the section's), e.g. xdp.")
+@TYPE_OPTION
+@BTF_OPTION
 @click.option("--platform", type=click.Choice(["linux", "windows"]), default=None,
               help="Helper numbering and contexts (default: guessed from the object).")
 @click.option("-v", "--verbose", is_flag=True, help="Print invariants per instruction and statistics.")
 @click.option("--all", "all_errors", is_flag=True, help="Report every error, not only the first.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
-def verify_cmd(path: Path, section: str | None, prog_type: str | None, platform: str | None, verbose: bool,
-               all_errors: bool, as_json: bool) -> None:
+def verify_cmd(path: Path, section: str | None, prog_type: str | None, btf: Path | None, platform: str | None,
+               verbose: bool, all_errors: bool, as_json: bool) -> None:
     """Verify the programs of an object file (or one SECTION / program name)."""
-    obj = load_object(path, platform=platform, prog_type=prog_type)
+    from ebpflite import verifier
+    from ebpflite.loader import load_object
+    from ebpflite.verifier.stats import stats_text
+
+    obj = load_object(path, platform=platform, prog_type=prog_type, btf=btf)
     programs = _select(obj, section)
     if not programs:
         raise click.ClickException(f"{path} contains no programs")

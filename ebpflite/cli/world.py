@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from ebpflite.cli.loadopts import BTF_OPTION, TYPE_OPTION
 from ebpflite.cli.mapargs import MAP_OPTION
 from ebpflite.errors import EbpfError
 
@@ -34,11 +35,14 @@ PROGRESS_BYTES = 16 << 20
 
 
 def _program(obj_path: Path, prog_name: str | None, engine: str, verify: bool, platform: str | None,
-             pin_dir: str | None = None, map_entries=()):
+             pin_dir: str | None = None, map_entries=(), prog_type: str | None = None, btf: Path | None = None):
     from ebpflite.api import load
     from ebpflite.cli import mapargs
 
-    obj = load(obj_path, engine=engine, verify=verify, platform=platform, pin_dir=pin_dir)
+    # with --prog, only that program is verified: the object's other sections may need another --type
+    checked = ([prog_name] if prog_name else True) if verify else False
+    obj = load(obj_path, engine=engine, verify=checked, platform=platform, pin_dir=pin_dir, prog_type=prog_type,
+               btf=btf)
     mapargs.apply(obj.maps, map_entries)
     if not obj.programs:
         raise click.ClickException(f"{obj_path} has no programs")
@@ -70,12 +74,14 @@ def prog_group() -> None:
 @_ENGINE
 @_VERIFY
 @_PLATFORM
+@TYPE_OPTION
+@BTF_OPTION
 @click.option("-j", "--json", "as_json", is_flag=True, help="JSON output (as bpftool -j).")
 def prog_run(obj: Path, prog_name: str | None, data_in: Path | None, data_out: Path | None, ctx_in: Path | None,
              ctx_out: Path | None, repeat: int, pin_dir: str | None, map_entries, engine: str, verify: bool,
-             platform: str | None, as_json: bool) -> None:
+             platform: str | None, prog_type: str | None, btf: Path | None, as_json: bool) -> None:
     """Run a program once (or --repeat times) on a packet and/or context, like bpftool prog run."""
-    _, prog = _program(obj, prog_name, engine, verify, platform, pin_dir, map_entries)
+    _, prog = _program(obj, prog_name, engine, verify, platform, pin_dir, map_entries, prog_type, btf)
     packet = data_in.read_bytes() if data_in else None
     ctx = ctx_in.read_bytes() if ctx_in else None
     res = prog.run(packet=packet, ctx=ctx, repeat=repeat)
@@ -107,8 +113,11 @@ def prog_run(obj: Path, prog_name: str | None, data_in: Path | None, data_out: P
 @_ENGINE
 @_VERIFY
 @_PLATFORM
+@TYPE_OPTION
+@BTF_OPTION
 def xdp_cmd(obj: Path, prog_name: str | None, pcap_in: Path, pcap_out: Path | None, as_json: bool,
-            pin_dir: str | None, map_entries, engine: str, verify: bool, platform: str | None) -> None:
+            pin_dir: str | None, map_entries, engine: str, verify: bool, platform: str | None,
+            prog_type: str | None, btf: Path | None) -> None:
     """Replay a capture through an XDP program: actions with counts, passed packets to --out.
 
     The capture is streamed (memory stays bounded whatever its size); with the JIT, verified
@@ -116,7 +125,7 @@ def xdp_cmd(obj: Path, prog_name: str | None, pcap_in: Path, pcap_out: Path | No
     from ebpflite.errors import PcapError
     from ebpflite.helpers.pcap import CaptureStream
 
-    _, prog = _program(obj, prog_name, engine, verify, platform, pin_dir, map_entries)
+    _, prog = _program(obj, prog_name, engine, verify, platform, pin_dir, map_entries, prog_type, btf)
     if prog.prog_type != "xdp":
         raise click.ClickException(f"program {prog.name} is a {prog.prog_type} program, not xdp")
     replayer = prog.replayer(engine)
@@ -211,7 +220,7 @@ def _report(prog, pcap_in: Path, replay, pcap_out: Path | None) -> None:
 def bind_cmd(obj: Path, prog_name: str | None, address: str, protocol: str, process_id: int, app_id: str,
              operation: str, pin_dir: str | None, map_entries, engine: str, verify: bool, as_json: bool) -> None:
     """Run an ebpf-for-windows bind program on one bind request and print its decision."""
-    from ebpflite.helpers.contexts import BindRequest
+    from ebpflite.api import BindRequest
 
     _, prog = _program(obj, prog_name, engine, verify, "windows", pin_dir, map_entries)
     request = BindRequest(address, protocol, process_id, app_id, operation)

@@ -21,6 +21,18 @@ ENGINE_CLASSES = {"interp": ("ebpflite.vm.interp", "Interpreter"),
 ENGINES = tuple(ENGINE_CLASSES)
 
 
+def unavailable(name: str) -> str | None:
+    """Why engine ``name`` cannot run here (its module does not import: llvmlite missing
+    for the JIT), or None when it can."""
+    if name not in ENGINE_CLASSES:
+        return f"unknown engine {name!r} (choose from {', '.join(ENGINES)})"
+    try:
+        importlib.import_module(ENGINE_CLASSES[name][0])
+    except ImportError as exc:
+        return str(exc)
+    return None
+
+
 def create(name: str, program: Program, env: Environment | None = None, **options: Any):
     """An engine instance with a ``run(r1=0, ..., r5=0) -> RunResult`` method."""
     if name not in ENGINE_CLASSES:

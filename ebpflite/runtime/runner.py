@@ -5,8 +5,10 @@ programs share them, as in the kernel), hooks prog_array slots up to the
 object's programs, and builds one :class:`~ebpflite.vm.env.Environment`
 per program: the live maps in the program's lddw order, their storage
 regions, the platform's helper table. Building it checks every ``call`` of
-the program: a helper number the platform does not have, or one ebpflite
-does not implement, fails here, at load, naming the helper and the pc.
+the program: a helper number the platform does not have fails here, at load,
+naming the pc; a helper it has but ebpflite does not implement (every Linux
+helper has a prototype, so such programs verify) raises a HelperError naming
+it and the pc when a run reaches the call, in both engines.
 
 :class:`ProgramRunner` runs one program on a packet or a context like
 ``BPF_PROG_TEST_RUN``: it builds the context (``runtime.contexts``), runs an
@@ -24,6 +26,7 @@ from typing import Any
 from ebpflite.helpers import contexts, registry
 from ebpflite.helpers.impl.process import Process
 from ebpflite.helpers.impl.time import Clock
+from ebpflite.loader.progtypes import require_type
 from ebpflite.runtime import engines
 from ebpflite.runtime.both import WorldSnapshot, compare_maps, compare_results
 from ebpflite.runtime.contexts import build as build_context
@@ -59,7 +62,11 @@ class Result:
 
 
 def check_helpers(program: Program, platform: str) -> dict[int, Any]:
-    """The helper table for ``program``; LoaderError for a call ebpflite cannot make."""
+    """The helper table for ``program``; LoaderError for a helper number the platform does not have.
+
+    A helper the platform has but ebpflite does not implement loads (the
+    program verifies against its prototype) and raises a HelperError naming
+    it, and the call's pc, if a run reaches the call."""
     table = registry.profile(platform)
     poisoned = (program.meta or {}).get("core", {}).get("poisoned", {})
     extra: dict[int, Any] = {}
@@ -75,9 +82,17 @@ def check_helpers(program: Program, platform: str) -> dict[int, Any]:
             raise LoaderError(f"{where}: call to unknown helper #{insn.imm}: {platform} has no helper "
                               "with that number", program.name, program.section or None)
         if spec.impl is None:
-            raise LoaderError(f"{where}: calls {spec.name} (helper #{insn.imm}), which ebpflite does not "
-                              "implement", program.name, program.section or None)
+            extra[insn.imm] = _unimplemented(spec.name, insn.imm)
     return {number: spec.impl for number, spec in table.items() if spec.impl is not None} | extra
+
+
+def _unimplemented(name: str, number: int):
+    """What a call to a helper ebpflite does not implement does when it runs: a typed error naming it
+    (the engines add the pc of the call)."""
+
+    def called(env, *args) -> int:
+        raise HelperError(f"{name} (helper #{number}) is not implemented by ebpflite, so this call cannot run")
+    return called
 
 
 def _poisoned_call(poisoned: dict[int, str]):
@@ -160,6 +175,7 @@ class ProgramRunner:
 
     def __init__(self, runtime: ObjectRuntime, program: Program, engine: str = "interp", *, cpu: int = 0,
                  budget: int | None = DEFAULT_BUDGET):
+        require_type(program)  # a section that names no type: its context is unknown (LoaderError)
         self.runtime = runtime
         self.program = program
         self.cpu = cpu

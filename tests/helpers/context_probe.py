@@ -24,16 +24,24 @@ from ebpflite.vm.program import Program
 _WIDTH = {1: "u8", 2: "u16", 4: "u32", 8: "u64"}
 
 
-def _reads(field) -> list[tuple[int, int]]:
-    """(offset, size) loads covering a field: whole when it is 1/2/4/8 bytes, else its two ends."""
-    if field.size in _WIDTH:
-        return [(field.offset, field.size)]
-    return [(field.offset, 8), (field.end - 8, 8)]
+def _accesses(field, write: bool = False) -> list[tuple[int, int]]:
+    """(offset, size) accesses covering a field as the descriptor allows them: the widest width
+    allowed at its start, and at its end when the field is wider."""
+    rule = field.writes if write else field.reads
+    widths = [w for w in rule.sizes() if rule.allows(0, w) and field.offset % w == 0]
+    if not widths:
+        return []
+    w = max(widths)
+    out = [(field.offset, w)]
+    last = field.end - w
+    if last > field.offset and last % w == 0 and rule.allows(last - field.offset, w):
+        out.append((last, w))
+    return out
 
 
 def _packet_part(desc, write: bool) -> list[str]:
     lines = []
-    size = {f.kind: f.size for f in desc.fields}
+    size = {f.kind: f.size for f in desc.fields if f.readable}
     if desc.data >= 0 and desc.data_end >= 0:
         lines += [f"r2 = *({_WIDTH[size['data']]} *)(r6 + {desc.data})",
                   f"r3 = *({_WIDTH[size['data_end']]} *)(r6 + {desc.data_end})",
@@ -51,18 +59,19 @@ def probe_programs(prog_type: str, platform: str) -> list[Program]:
     from ebpflite.vm.contexts import descriptor
 
     desc = descriptor(prog_type, platform)
-    scalars = [f for f in desc.fields if f.kind == "scalar"]
+    scalars = [f for f in desc.fields if f.kind == "scalar" and f.readable]
     variants = []
     for packet_write in (True, False):
         for field_write in (True, False):
             for scalar_reads in (True, False):
                 body = ["r6 = r1", "r0 = 0"]
                 if scalar_reads:
-                    body += [f"r7 = *({_WIDTH[size]} *)(r6 + {off})" for f in scalars for off, size in _reads(f)]
+                    body += [f"r7 = *({_WIDTH[size]} *)(r6 + {off})" for f in scalars
+                             for off, size in _accesses(f)]
                 body += _packet_part(desc, packet_write)
                 if field_write:
-                    body += [f"*({_WIDTH[f.size]} *)(r6 + {f.offset}) = r7" for f in desc.fields
-                             if f.writable and f.size in _WIDTH]
+                    body += [f"*({_WIDTH[size]} *)(r6 + {off}) = r7" for f in desc.fields
+                             for off, size in _accesses(f, write=True)]
                 body += ["r0 = 0", "exit"]
                 variants.append("\n".join(body) + "\n")
     out, seen = [], set()

@@ -7,7 +7,7 @@ import json
 from click.testing import CliRunner
 
 from ebpflite.cli import cli
-from ebpflite.loader.listing import object_listing
+from ebpflite.cli.listing import object_listing
 
 
 def run(*args: str):

@@ -18,6 +18,7 @@ from ebpflite import verifier
 from ebpflite.helpers import allowed, registry
 from ebpflite.loader.progtypes import PROG_TYPE_NUMBERS
 from ebpflite.vm.asm import assemble_program
+from ebpflite.vm.contexts import attach_of
 
 CALL_ONLY = "r1 = 0\nr2 = 0\nr3 = 0\nr4 = 0\nr5 = 0\ncall {n}\nr0 = 0\nexit"
 
@@ -55,7 +56,7 @@ def test_attach_point_narrows_the_list():
     assert "set_retval" not in allowed.allowed("cgroup_sock_addr", attach="recvmsg4")
     assert "setsockopt" not in allowed.allowed("cgroup_sockopt", attach="getsockopt")
     assert "setsockopt" in allowed.allowed("cgroup_sockopt", attach="setsockopt")
-    assert allowed.attach_of("cgroup/connect4") == "connect4" and allowed.attach_of("xdp") is None
+    assert attach_of("cgroup/connect4") == "connect4" and attach_of("xdp") is None
     spec = registry.by_name("bind", "linux")
     e = first_error(CALL_ONLY.format(n=spec.number), "cgroup_sock_addr", section="cgroup/sendmsg4")
     assert e.check == "helper_type" and "cgroup_sock_addr programs cannot use helper bpf_bind#64" in e.message

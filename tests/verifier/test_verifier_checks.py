@@ -194,9 +194,9 @@ def test_context_fields():
     assert e.check == "ctx_access" and "not a field of xdp_md" in e.message
     assert e.formula == "valid_access(r1.offset+24, width=4)"
     e = first_error(prog([make("stw", dst=1, off=12, imm=1)] + ret(), prog_type="xdp"))
-    assert e.check == "ctx_access" and "ingress_ifindex of xdp_md is read-only" in e.message
+    assert e.check == "ctx_access" and "ingress_ifindex of xdp_md is read-only for xdp programs" in e.message
     e = first_error(prog([LD("ldxh", 0, 1, 0), EXIT()], prog_type="xdp"))
-    assert "must be read whole" in e.message
+    assert "field data of xdp_md may only be read whole (4 bytes), not 2 bytes at offset 0" in e.message
     ok(prog([make("stw", dst=1, off=8, imm=1)] + ret(), prog_type="sched_cls"))  # skb->mark
 
 

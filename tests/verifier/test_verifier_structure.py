@@ -97,9 +97,12 @@ def test_context_layout_refuses_overlapping_or_oversized_fields():
 def test_descriptor_fields():
     xdp = descriptor("xdp")
     assert (xdp.data, xdp.data_end, xdp.meta) == (0, 4, 8)
-    assert xdp.field_at(16, 4).name == "rx_queue_index" and xdp.field_at(22, 4) is None
+    assert xdp.field_at(16).name == "rx_queue_index" and xdp.field_at(24) is None
+    assert not xdp.field_at(22).readable  # egress_ifindex: devmap programs only
+    assert descriptor("xdp", attach="devmap").field_at(22).readable
     skb = descriptor("sched_cls")
-    assert skb.field_at(8, 4).writable and not skb.field_at(0, 4).writable
+    assert skb.field_at(8).writable and not skb.field_at(0).writable
+    assert skb.field_at(50).name == "cb" and skb.field_at(182) is None  # cb[5] is one member; padding is none
     assert descriptor("socket_filter").data == -1  # no direct packet access for socket filters
     bind = descriptor("bind", "windows")
     assert bind.field_at(40, 1).name == "socket_address_length" and bind.data == 0

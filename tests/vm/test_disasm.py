@@ -135,8 +135,11 @@ def test_verbose_call_shows_the_prototype() -> None:
     from ebpflite.helpers import registry
 
     update = registry.by_name("bpf_map_update_elem", "linux").number
-    text = format_insn(make("call", imm=update), verbose=True)
+    text = format_insn(make("call", imm=update), verbose=True, helper_args=registry.helper_args("linux"))
     assert text == f"r0 = bpf_map_update_elem:{update}(map_fd r1, map_key r2, map_value r3, uint64_t r4)"
+    assert format_insn(make("call", imm=update), verbose=True) == "call 2"  # no prototypes handed in
+    assert format_insn(make("call", imm=9999), verbose=True, helper_args=registry.helper_args("linux")) \
+        == "call 9999"
 
 
 def test_json_entries() -> None:

@@ -15,7 +15,7 @@ from ebpflite.cli import bench as benchmod
 from ebpflite.cli import cli
 from ebpflite.vm.insn import encode, make
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 XDP_SOURCE = ROOT / "bench" / "progs" / "xdp_verdict.c"
 CAPTURE = ROOT / "examples" / "data" / "sample.pcap"
 
@@ -194,3 +194,20 @@ def test_native_source_without_the_function(raw_prog, mem_file, tmp_path):
     result = invoke(raw_prog, "--mem", mem_file, "-n", "3", "--engine", "interp", "--c", source)
     assert result.exit_code == 1
     assert "could not build" in result.output and "u64 plus7(u8 *mem, u64 len)" in result.output
+
+
+def test_batch_row_goes_through_the_replay_path(tmp_path, ebpf_cache_dir):
+    """The batch row uses the replay's batch-safety check: a program whose helper needs
+    per-packet state gets no batch figure, and the row says why."""
+    from ebpflite.pytest_plugin import make_compiler
+
+    obj = make_compiler(ebpf_cache_dir, tmp_path)(
+        '#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n'
+        'SEC("xdp") int pop(struct xdp_md *ctx) { return bpf_xdp_adjust_head(ctx, 4) ? 1 : 2; }\n'
+        'char _l[] SEC("license") = "GPL";\n', name="pop")
+    out = rows(invoke(obj, "--pcap", CAPTURE, "-n", "20", "--engine", "jit", "--json"))
+    assert out["jit"]["available"], out["jit"]["note"]
+    batch = out["jit (batch)"]
+    assert not batch["available"]
+    assert batch["note"].startswith("batch replay is not possible: instruction")
+    assert batch["note"].endswith("uses bpf_xdp_adjust_head, which needs per-packet state")

@@ -1,6 +1,6 @@
 """Text and JSON views of an object file, for ``ebpflite disasm/sections/maps``.
 
-Why here: the listing needs what only the loader knows (which programs a
+A view of the CLI, built from what the loader gives (which programs a
 section holds, map names for lddw, line info), in the spirit of
 ``netsh ebpf show disassembly|sections`` and ``llvm-objdump -d -l``: each
 instruction as ``pc: bytes  text``, helper calls by name with their
@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ebpflite.loader.objfile import ObjectFile, load_object
-from ebpflite.vm.errors import LoaderError
+from ebpflite.errors import LoaderError
+from ebpflite.loader import ObjectFile, load_object
 from ebpflite.vm.insn import encode_one
 from ebpflite.vm.isa import Kind, PseudoSrc
 from ebpflite.vm.program import Program
@@ -43,10 +43,11 @@ def _map_namer(program: Program):
 
 
 def _insn_text(program: Program, insn) -> str:
-    from ebpflite.vm.disasm import format_insn, registry_names  # written alongside; imported lazily
+    from ebpflite.helpers import registry  # prototypes: only the disassembly needs them
+    from ebpflite.vm.disasm import format_insn, helper_names
 
-    text = format_insn(insn, "llvm", registry_names(program.platform), _map_namer(program), verbose=True,
-                       platform=program.platform)
+    text = format_insn(insn, "llvm", helper_names(program.platform), _map_namer(program), verbose=True,
+                       platform=program.platform, helper_args=registry.helper_args(program.platform))
     if insn.kind is Kind.LDDW and insn.src in (PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX_VALUE):
         text = text.split("  #")[0] + f"  # &{_map_namer(program)(insn.imm)}+{insn.imm_hi & 0xFFFFFFFF}"
     return text
@@ -88,9 +89,10 @@ def program_json(program: Program) -> dict[str, Any]:
 
 
 def object_listing(path: str, section: str | None = None, show_source: bool = False,
-                   as_json: bool = False) -> str:
-    """The disassembly of every program (or those of ``section``) of the object at ``path``."""
-    obj = load_object(path, partial=True)
+                   as_json: bool = False, btf=None) -> str:
+    """The disassembly of every program (or those of ``section``) of the object at ``path``
+    (CO-RE relocations applied against ``btf``, see ``load_object``)."""
+    obj = load_object(path, partial=True, btf=btf)
     names = _select(obj, section)
     if as_json:
         doc = {"file": path, "programs": [program_json(obj.programs[n]) for n in names if n in obj.programs],

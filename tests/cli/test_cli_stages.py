@@ -1,4 +1,4 @@
-"""``ebpflite disasm --xlated/--ir/--jited`` through jit/listing.py, on assembly and on an ELF object."""
+"""``ebpflite disasm --xlated/--ir/--jited`` through ebpflite/cli/stages.py, on assembly and on an ELF object."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from ebpflite.cli import cli
+from ebpflite.cli.stages import render
 from ebpflite.errors import VerifierError
-from ebpflite.jit.listing import render
 from ebpflite.vm.asm import assemble_program
 
 SOURCE = "r0 = 7\nr0 += 1\nexit\n"

@@ -39,10 +39,10 @@ def render(program: Program, kind: str, *, platform: str | None = None) -> str:
 def xlated_listing(program: Program, *, platform: str | None = None) -> str:
     """The verifier's xlated program, disassembled (raises VerifierError when it is unsafe)."""
     from ebpflite.verifier import check
-    from ebpflite.vm.disasm import disassemble, registry_names
+    from ebpflite.vm.disasm import disassemble, helper_names
 
     xlated = check(program)
     platform = platform or program.platform
-    lines = disassemble(xlated, "llvm", listing=True, helper_name=registry_names(platform), platform=platform)
+    lines = disassemble(xlated, "llvm", listing=True, helper_name=helper_names(platform), platform=platform)
     header = f"; {xlated.name or 'program'}: xlated by the verifier, {len(xlated.insns)} instructions"
     return "\n".join([header, *lines]) + "\n"

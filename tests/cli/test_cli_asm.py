@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from ebpflite.cli import cli
+from ebpflite.cli import cli, stages
+from ebpflite.cli import listing as cli_listing
 from ebpflite.errors import AssemblerError, DecodeError
 from ebpflite.vm.asm import assemble_bytes
 
@@ -112,37 +112,23 @@ def test_disasm_section_needs_an_object(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "is not an ELF object, so it has no section 'xdp'" in result.output
 
 
-def test_disasm_elf_delegates_to_the_loader_listing(tmp_path: Path, monkeypatch) -> None:
+def test_disasm_elf_delegates_to_the_object_listing(tmp_path: Path, monkeypatch) -> None:
     calls = []
 
-    def object_listing(path, section=None, show_source=False, as_json=False):
-        calls.append((path, section, show_source, as_json))
+    def object_listing(path, section=None, show_source=False, as_json=False, btf=None):
+        calls.append((path, section, show_source, as_json, btf))
         return "listing"
 
-    monkeypatch.setitem(sys.modules, "ebpflite.loader.listing",
-                        types.SimpleNamespace(object_listing=object_listing))
+    monkeypatch.setattr(cli_listing, "object_listing", object_listing)
     obj = tmp_path / "x.o"
     obj.write_bytes(b"\x7fELF" + bytes(60))
     result = run("disasm", str(obj), "xdp", "-l", "--json")
     assert result.output == "listing\n"
-    assert calls == [(str(obj), "xdp", True, True)]
+    assert calls == [(str(obj), "xdp", True, True, None)]
 
 
-def test_disasm_elf_without_the_listing_module(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setitem(sys.modules, "ebpflite.loader.listing", None)
-    obj = tmp_path / "x.o"
-    obj.write_bytes(b"\x7fELF" + bytes(60))
-    result = run("disasm", str(obj))
-    assert result.exit_code == 2
-    assert "ebpflite.loader.listing is not available yet" in result.output
-
-
-def test_jit_views_without_and_with_the_jit(source: Path, monkeypatch) -> None:
-    monkeypatch.setitem(sys.modules, "ebpflite.jit.listing", None)
-    result = run("disasm", str(source), "--jited")
-    assert result.exit_code == 2 and "--jited needs the JIT listing" in result.output
+def test_jit_views_go_through_the_stage_views(source: Path, monkeypatch) -> None:
     seen = []
-    monkeypatch.setitem(sys.modules, "ebpflite.jit.listing",
-                        types.SimpleNamespace(render=lambda prog, kind: seen.append((len(prog), kind)) or "ir"))
+    monkeypatch.setattr(stages, "render", lambda prog, kind: seen.append((len(prog), kind)) or "ir")
     assert run("disasm", str(source), "--ir").output == "ir\n"
     assert seen == [(3, "ir")]
