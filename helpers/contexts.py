@@ -35,7 +35,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ebpflite.vm.contexts import descriptor
+from ebpflite.vm.contexts import (  # noqa: F401 - the frame geometry is re-exported here
+    ETH_HLEN,
+    XDP_FRAME_SIZE,
+    XDP_FRAME_STRUCT,
+    XDP_HEADROOM,
+    XDP_MAX_DATA,
+    XDP_META_MAX,
+    XDP_TAILROOM,
+    descriptor,
+)
 from ebpflite.vm.errors import ContextError
 from ebpflite.vm.memory import AddressSpace, Region, low_alloc
 
@@ -43,13 +52,6 @@ EACCES = 13
 EINVAL = 22
 EFAULT = 14
 
-XDP_HEADROOM = 256
-XDP_FRAME_SIZE = 4096
-XDP_TAILROOM = 320  #: SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86-64
-XDP_MAX_DATA = XDP_FRAME_SIZE - XDP_HEADROOM - XDP_TAILROOM
-XDP_FRAME_STRUCT = 40  #: sizeof(struct xdp_frame), kept free at the head of the frame
-XDP_META_MAX = 255  #: type_max(skb_shared_info.meta_len), a u8 (older kernels allowed 32)
-ETH_HLEN = 14
 
 BIND_OPERATIONS = {"bind": 0, "post_bind": 1, "unbind": 2}
 

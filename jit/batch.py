@@ -46,8 +46,10 @@ from typing import Any
 
 import numpy as np
 
-from ebpflite.helpers.contexts import (
+from ebpflite.jit.abi import Ctx, Status
+from ebpflite.vm.contexts import (
     ETH_HLEN,
+    LINUX_XDP,
     XDP_FRAME_SIZE,
     XDP_FRAME_STRUCT,
     XDP_HEADROOM,
@@ -55,15 +57,13 @@ from ebpflite.helpers.contexts import (
     XDP_META_MAX,
     XDP_TAILROOM,
 )
-from ebpflite.jit.abi import Ctx, Status
-from ebpflite.vm.contexts import LINUX_XDP
 from ebpflite.vm.errors import ContextError, ExecutionError
 from ebpflite.vm.memory import Region, low_alloc
 
 XDP_MD_SIZE = LINUX_XDP.size  #: the Linux xdp_md (vm/contexts.py), which the native loop points at each packet
 #: byte offsets of the xdp_md fields the loop and the native XDP helpers read and write
 MD_DATA, MD_DATA_END, MD_META = LINUX_XDP.data, LINUX_XDP.data_end, LINUX_XDP.meta
-# the kernel's test-run frame, as helpers/contexts.py XdpContext lays it out
+# the kernel's test-run frame, as helpers/contexts.py XdpContext lays it out (vm/contexts.py)
 FRAME_SIZE, HEADROOM, TAILROOM, FRAME_STRUCT = XDP_FRAME_SIZE, XDP_HEADROOM, XDP_TAILROOM, XDP_FRAME_STRUCT
 META_MAX, MAX_DATA = XDP_META_MAX, XDP_MAX_DATA
 #: bytes one output record may take: a pcap record header and the whole usable frame
@@ -299,11 +299,8 @@ class World:
 
         block = self.block
         clock = env.state.get("clock")
-        if clock is None:  # as helpers/impl/time.py clock() creates it
-            from ebpflite.helpers.impl.time import Clock
-
-            clock = env.state["clock"] = Clock()
-        if clock.fixed_ns is None:
+        # no clock object: the Python helpers would read the host clocks (helpers/impl/time.py)
+        if clock is None or clock.fixed_ns is None:
             block[BatchWord.CLOCK_MODE] = 1 if self._gettime else 0
             block[BatchWord.CLOCK_GETTIME] = self._gettime
         else:
@@ -322,7 +319,7 @@ class World:
         self._clock, self._rng, self._version = clock, rng, version
 
     def store(self) -> None:
-        if self.block[BatchWord.CLOCK_MODE] == 2:
+        if self.block[BatchWord.CLOCK_MODE] == 2 and self._clock is not None:
             ns = int(self.block[BatchWord.CLOCK_NS])
             self._clock.fixed_ns = ns - (1 << 64) if ns >> 63 else ns
         _version, _internal, gauss = self._rng.getstate()

@@ -220,13 +220,9 @@ def _time_raw(target: Target, engine: str, n: int) -> Row:
 
 def time_jit_batch(target: Target, n: int) -> Row:
     """Per-packet time of the JIT's batch loop (Linux XDP objects only), through the same
-    batch path as ``ebpflite xdp`` (runtime/replay.py decides batch safety; jit/batch.py
-    runs): the packets are packed once and the native loop is timed over them."""
-    import numpy as np
-
+    batch path as ``ebpflite xdp`` (runtime/replay.py decides batch safety and runs the
+    native loop): the packets are packed once and the loop is timed over them."""
     from ebpflite.api import Object
-    from ebpflite.helpers.maps import layout
-    from ebpflite.jit.batch import BatchRunner, PacketBatch
 
     obj = Object(str(target.path), target.platform, {target.name: target.program}, list(target.map_specs),
                  engine="jit", btf=target.btf)
@@ -235,19 +231,10 @@ def time_jit_batch(target: Target, n: int) -> Row:
     except ValueError as exc:
         return Row("jit (batch)", note=str(exc))
     packets = target.inputs * max(1, -(-min(n, 100_000) // len(target.inputs)))
-    batch = PacketBatch.from_packets(packets)
-    rounds = max(1, n // len(batch))
-    layout.set_current_cpu(replayer.runner.cpu)
-    with BatchRunner(replayer.runner.engine, capacity=len(batch)) as runner:
-        run = runner.run(batch.buf, batch.offsets, batch.lengths)  # warm-up
-        if not np.count_nonzero(run.out_lengths):
-            return Row("jit (batch)", note="no packet fits the XDP frame")
-        start = time.perf_counter_ns()
-        for _ in range(rounds):
-            run = runner.run(batch.buf, batch.offsets, batch.lengths)
-        elapsed = time.perf_counter_ns() - start
-        return Row("jit (batch)", elapsed / (rounds * len(batch)), int(run.verdicts[-1]), rounds * len(batch),
-                   note=f"one native call per {len(batch)} packets")
+    ns, verdict, runs = replayer.time_batch(packets, max(1, n // len(packets)))
+    if verdict is None:
+        return Row("jit (batch)", note="no packet fits the XDP frame")
+    return Row("jit (batch)", ns, verdict, runs, note=f"one native call per {len(packets)} packets")
 
 
 # --- the kernel ----------------------------------------------------------------------------------

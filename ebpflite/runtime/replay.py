@@ -35,6 +35,7 @@ reader skipped, and on request one :class:`PacketRecord` per packet (the
 from __future__ import annotations
 
 import struct
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -325,6 +326,27 @@ class Replayer:
         if not replay.counts["invalid"]:
             del replay.counts["invalid"]
         return replay
+
+    def time_batch(self, packets: list[bytes], rounds: int) -> tuple[float, int | None, int]:
+        """``ebpflite bench``'s batch row: (ns per packet, the last verdict, packets run) of the
+        native loop over ``packets``, packed once and run ``rounds`` times after a warm-up
+        (batch mode only). The last verdict is None when every frame was refused."""
+        from ebpflite.helpers.maps import layout
+        from ebpflite.jit.batch import BatchRunner, PacketBatch
+
+        if self.mode != "batch":
+            raise ValueError(f"batch replay is not possible: {self.blocker}")
+        batch = PacketBatch.from_packets(packets)
+        layout.set_current_cpu(self.runner.cpu)
+        with BatchRunner(self.runner.engine, capacity=len(batch)) as runner:
+            run = runner.run(batch.buf, batch.offsets, batch.lengths)  # warm-up
+            if not np.count_nonzero(run.out_lengths):
+                return 0.0, None, 0
+            start = time.perf_counter_ns()
+            for _ in range(rounds):
+                run = runner.run(batch.buf, batch.offsets, batch.lengths)
+            elapsed = time.perf_counter_ns() - start
+        return elapsed / (rounds * len(batch)), int(run.verdicts[-1]), rounds * len(batch)
 
     def _record(self, replay: Replay, record: PacketRecord, on_record) -> None:
         if replay.records is not None:
