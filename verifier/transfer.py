@@ -67,6 +67,8 @@ class Machine:
         self.allowed_helpers = allowed.allowed(program.prog_type, program.platform,
                                                attach_of(program.section))
         self.sleepable = allowed.sleepable(program.prog_type, program.section)
+        #: entry pc -> global function (BTF linkage global), which calls reach as the kernel does
+        self.global_functions: dict = {}
         self.call_function = call_function
         #: (state, target, r1..r5 of the callback, pc, return range, times) -> state after the helper
         self.call_callback = call_callback
