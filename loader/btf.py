@@ -379,7 +379,7 @@ class LazyBtf(Btf):
     references are checked when it is decoded.
     """
 
-    def __init__(self, data: bytes, file: str | None = None, section: str = "BTF"):  # noqa: D107
+    def __init__(self, data: bytes, file: str | None = None, section: str = "BTF"):  # no Btf.__init__: no eager parse
         self.file = file
         self.section = section
         self.raw = bytes(data)

@@ -206,11 +206,17 @@ def project_table(outcomes: list[Outcome]) -> list[str]:
 REASONS: tuple[tuple[str, str], ...] = (
     (r"has no prototype in ebpflite's helper registry",
      "a helper without a prototype in helpers/registry.py (verification needs one for every Linux helper)"),
+    (r"call to extern function 'bpf_\w+'",
+     "deliberate, as the kernel: a helper declared `extern` is an unresolved extern call, which libbpf takes "
+     "for a kfunc and refuses (PREVAIL resolves it to the helper of that name)"),
     (r"call to extern function",
      "calls a function no object defines (a kfunc, or a builtin ebpflite does not link)"),
     (r"CO-RE relocation", "CO-RE relocations against the running kernel's BTF"),
     (r"mixed value|different types", "registers with different types on joined paths (path splitting)"),
-    (r"is outside the packet|packet_bounds|packet pointer", "packet bounds lost across derived pointers"),
+    (r"is outside the packet|packet_bounds|packet pointer|packet (read|write) of",
+     "packet bounds lost across derived pointers (a check through one pointer not carried to another)"),
+    (r"argument \d of bpf_probe_read\w* must be a number",
+     "bpf_probe_read's source typed as a number (the kernel takes any value there, pointers included)"),
     (r"uninitialised", "stack bytes considered uninitialised (variable-offset initialisation, joins)"),
     (r"too complex|complexity", "the analysis reaches the 1M-instruction complexity limit"),
     (r"possibly endless|loop", "a loop the analysis cannot bound"),

@@ -1,0 +1,302 @@
+"""libbpf's CO-RE rules one by one, on BTF built type by type (btfbuild), and every refusal's message.
+
+test_loader_core.py checks whole compiled programs; here each rule has its own small local and
+target BTF, and the expected values are worked out from the layouts in the test.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from btfbuild import BtfBuilder
+
+from ebpflite.errors import BTFError
+from ebpflite.loader import core
+from ebpflite.loader.btf_ext import CoreRelo
+
+
+def relo(btf, type_name: str, access: str, kind: str = "field_byte_offset") -> CoreRelo:
+    tid = next(t.id for t in btf.types[1:] if t is not None and t.name == type_name)
+    return CoreRelo(0, tid, access, kind, type_name)
+
+
+def resolve(local, target, type_name: str, access: str, kind: str = "field_byte_offset") -> core.Resolution:
+    return core.Resolver(local, target).resolve(relo(local, type_name, access, kind))
+
+
+def pair() -> tuple[BtfBuilder, BtfBuilder]:
+    return BtfBuilder(), BtfBuilder()
+
+
+# --- matching ----------------------------------------------------------------------------------
+
+
+def test_flavoured_local_type_matches_the_plain_target_name():
+    lb, tb = pair()
+    u32 = lb.int("u32", 4)
+    lb.struct("hdr___v1", 8, [("a", u32, 0), ("b", u32, 32)])
+    t32 = tb.int("u32", 4)
+    tb.struct("hdr", 12, [("pad", t32, 0), ("b", t32, 32), ("a", t32, 64)])
+    res = resolve(lb.parse(), tb.parse_lazy(), "hdr___v1", "0:0")
+    assert (res.orig.value, res.new.value) == (0, 8)
+
+
+def test_members_are_found_through_anonymous_unions_and_structs():
+    lb, tb = pair()
+    lb.struct("s", 8, [("x", lb.int("int", 4, signed=True), 32)])
+    i = tb.int("int", 4, signed=True)
+    inner = tb.struct("", 8, [("w", i, 0), ("x", i, 32)])
+    union = tb.struct("", 8, [("v", i, 0), ("", inner, 0)], union=True)
+    tb.struct("s", 12, [("first", i, 0), ("", union, 32)])
+    res = resolve(lb.parse(), tb.parse_lazy(), "s", "0:0")
+    assert res.new.value == 8  # 4 (the union) + 4 (x inside the anonymous struct)
+    assert res.target.raw == [0, 1, 1, 1]
+
+
+def test_struct_and_union_of_the_same_name_do_not_match():
+    lb, tb = pair()
+    lb.struct("s", 4, [("x", lb.int("int", 4), 0)])
+    tb.struct("s", 4, [("x", tb.int("int", 4), 0)], union=True)
+    res = resolve(lb.parse(), tb.parse_lazy(), "s", "0:0")
+    assert res.new.poison and res.target is None
+
+
+def test_incompatible_field_types_do_not_match():
+    """A struct member where the local program has an int: not the same field."""
+    lb, tb = pair()
+    lb.struct("s", 4, [("x", lb.int("int", 4), 0)])
+    inner = tb.struct("inner", 4, [("y", tb.int("int", 4), 0)])
+    tb.struct("s", 4, [("x", inner, 0)])
+    assert resolve(lb.parse(), tb.parse_lazy(), "s", "0:0").new.poison
+
+
+def test_array_elements_are_relocated_and_bounded():
+    lb, tb = pair()
+    c = lb.int("char", 1)
+    lb.struct("s", 16, [("comm", lb.array(c, 16), 0)])
+    tc = tb.int("char", 1)
+    tb.struct("s", 24, [("pid", tb.int("int", 4), 0), ("comm", tb.array(tc, 16), 64)])
+    local, target = lb.parse(), tb.parse_lazy()
+    assert resolve(local, target, "s", "0:0:3").new.value == 8 + 3
+    assert resolve(local, target, "s", "0:0:3", "field_byte_size").new.value == 1
+    with pytest.raises(core.CoreError, match=r"access string '0:0:16': index 16 is past the array's 16 elements"):
+        resolve(local, target, "s", "0:0:16")
+    with pytest.raises(core.CoreError, match=r"field_signed cannot be applied to an array element"):
+        resolve(local, target, "s", "0:0:3", "field_signed")
+
+
+def test_a_flexible_array_member_takes_any_index():
+    lb, tb = pair()
+    lb.struct("s", 4, [("n", lb.int("int", 4), 0), ("data", lb.array(lb.int("char", 1), 0), 32)])
+    tb.struct("s", 8, [("n", tb.int("long", 8), 0), ("data", tb.array(tb.int("char", 1), 0), 64)])
+    assert resolve(lb.parse(), tb.parse_lazy(), "s", "0:1:100").new.value == 8 + 100
+
+
+def test_ambiguous_targets_are_refused_but_agreeing_ones_are_not():
+    lb = BtfBuilder()
+    lb.struct("s", 4, [("x", lb.int("int", 4), 0)])
+    tb = BtfBuilder()
+    i = tb.int("int", 4)
+    tb.struct("s", 8, [("x", i, 32)])
+    tb.struct("s___copy", 8, [("x", i, 32)])  # same offset: fine
+    assert resolve(lb.parse(), tb.parse_lazy(), "s", "0:0").new.value == 4
+    tb.struct("s___other", 8, [("y", i, 0), ("x", i, 0)])
+    with pytest.raises(core.CoreError, match="several types 's' that place the field at different offsets"):
+        resolve(lb.parse(), tb.parse_lazy(), "s", "0:0")
+
+
+# --- bitfields ----------------------------------------------------------------------------------
+
+
+def bitfield_case(signed: bool) -> core.Resolver:
+    lb, tb = pair()
+    u = lb.int("unsigned int", 4, signed=signed)
+    lb.struct("flags", 4, [("a", u, 0, 3), ("b", u, 3, 5)])
+    tu = tb.int("unsigned int", 4, signed=signed)
+    tb.struct("flags", 8, [("pad", tu, 0), ("a", tu, 32 + 9, 3), ("b", tu, 32 + 12, 7)])
+    return core.Resolver(lb.parse(), tb.parse_lazy())
+
+
+@pytest.mark.parametrize("kind,want", [
+    ("field_byte_offset", 4), ("field_byte_size", 4), ("field_signed", 0), ("field_exists", 1),
+    # b: bits 44..50 of the 8-byte struct, read as the u32 at byte 4 -> bits 12..18 of that word
+    ("field_lshift_u64", 64 - (44 + 7 - 4 * 8)), ("field_rshift_u64", 64 - 7),
+])
+def test_bitfield_relocations(kind, want):
+    r = bitfield_case(signed=False)
+    res = r.resolve(relo(r.local, "flags", "0:1", kind))
+    assert res.new.value == want
+
+
+def test_signed_bitfield():
+    r = bitfield_case(signed=True)
+    assert r.resolve(relo(r.local, "flags", "0:1", "field_signed")).new.value == 1
+
+
+def test_bitfield_that_no_64_bit_load_covers():
+    lb, tb = pair()
+    u = lb.int("u64", 8)
+    lb.struct("w", 16, [("x", u, 0, 8)])
+    tu = tb.int("u64", 8)
+    tb.struct("w", 16, [("x", tu, 60, 8)])
+    with pytest.raises(core.CoreError, match="the bitfield cannot be read with one 64-bit load"):
+        resolve(lb.parse(), tb.parse_lazy(), "w", "0:0")
+
+
+# --- types and enums -----------------------------------------------------------------------------
+
+
+def test_type_relocations():
+    lb, tb = pair()
+    lb.struct("pair", 8, [("x", lb.int("int", 4), 0), ("y", lb.int("int", 4), 32)])
+    lb.struct("gone", 4, [("z", lb.int("int", 4), 0)])
+    ti = tb.int("int", 4)
+    tid = tb.struct("pair", 12, [("x", ti, 0), ("y", ti, 32), ("z", ti, 64)])
+    local, target = lb.parse(), tb.parse_lazy()
+    assert resolve(local, target, "pair", "0", "type_size").new.value == 12
+    assert resolve(local, target, "pair", "0", "type_exists").new.value == 1
+    assert resolve(local, target, "pair", "0", "type_id_target").new.value == tid
+    assert resolve(local, target, "pair", "0", "type_id_local").new.value == relo(local, "pair", "0").type_id
+    assert resolve(local, target, "pair", "0", "type_matches").new.value == 1
+    assert resolve(local, target, "gone", "0", "type_exists").new.value == 0
+    assert resolve(local, target, "gone", "0", "type_size").new.value == 0  # not poisoned: 0, as libbpf
+
+
+def test_type_matches_is_stricter_than_compatibility():
+    """A local member the target lacks, or an integer of another size, is no match."""
+    lb, tb = pair()
+    lb.struct("s", 8, [("x", lb.int("int", 4, signed=True), 0), ("w", lb.int("int", 4, signed=True), 32)])
+    lb.struct("t", 8, [("x", lb.int("long", 8, signed=True), 0)])
+    ti = tb.int("int", 4, signed=True)
+    tb.struct("s", 4, [("x", ti, 0)])
+    tb.struct("t", 4, [("x", ti, 0)])
+    local, target = lb.parse(), tb.parse_lazy()
+    assert resolve(local, target, "s", "0", "type_matches").new.value == 0
+    assert resolve(local, target, "s", "0", "type_exists").new.value == 1
+    assert resolve(local, target, "t", "0", "type_matches").new.value == 0
+
+
+def test_enum_relocations():
+    lb, tb = pair()
+    lb.enum("color", [("RED", 1), ("GREEN", 2), ("BLUE", 3)])
+    tb.enum("color", [("GREEN___x", 20), ("RED", 10)])
+    local, target = lb.parse(), tb.parse_lazy()
+    assert resolve(local, target, "color", "1", "enumval_value").new.value == 20
+    assert resolve(local, target, "color", "1", "enumval_exists").new.value == 1
+    assert resolve(local, target, "color", "2", "enumval_exists").new.value == 0
+    assert resolve(local, target, "color", "2", "enumval_value").new.poison
+
+
+# --- patching --------------------------------------------------------------------------------------
+
+
+def narrowing(signed: bool):
+    lb, tb = pair()
+    lb.struct("s", 8, [("v", lb.int("u32", 4, signed=signed), 32)])
+    tb.struct("s", 4, [("v", tb.int("u16", 2, signed=signed), 16)])
+    return resolve(lb.parse(), tb.parse_lazy(), "s", "0:0")
+
+
+def test_an_unsigned_field_that_shrank_is_read_at_its_new_size():
+    slots = [[0x61, 0x21, 4, 0]]  # r1 = *(u32 *)(r2 + 4)
+    assert core.patch(slots, 0, narrowing(signed=False)) is None
+    assert slots[0] == [0x69, 0x21, 2, 0]  # r1 = *(u16 *)(r2 + 2)
+
+
+def test_a_signed_field_that_shrank_is_poisoned():
+    slots = [[0x61, 0x21, 4, 0]]
+    why = core.patch(slots, 0, narrowing(signed=True))
+    assert "only pointers and unsigned integers can be read at another size" in why
+    assert slots[0] == [0x85, 0, 0, core.POISON_HELPER]
+
+
+@pytest.mark.parametrize("slots,message", [
+    ([[0x61, 0x21, 3, 0]], "the instruction's offset is 3, not the local value 4"),
+    ([[0x71, 0x21, 4, 0]], "the instruction accesses 1 bytes, not the field's 4"),
+    ([[0x18, 0x11, 0, 4], [0, 0, 0, 0]], "the 64-bit load has an unexpected form"),
+    ([[0x18, 0x01, 0, 5], [0, 0, 0, 0]], "the instruction holds 5, not the local value 4"),
+    ([[0x18, 0x01, 0, 4]], "the 64-bit load has an unexpected form"),
+])
+def test_instructions_that_do_not_hold_the_local_value(slots, message):
+    with pytest.raises(core.CoreError, match=re.escape(message)):
+        core.patch(slots, 0, narrowing(signed=False))
+
+
+def test_64_bit_immediates_are_relocated():
+    res = narrowing(signed=False)
+    slots = [[0x18, 0x01, 0, 4], [0, 0, 0, 0]]
+    assert core.patch(slots, 0, res) is None
+    assert (slots[0][3], slots[1][3]) == (2, 0)
+
+
+def test_an_offset_past_what_a_load_can_hold():
+    lb, tb = pair()
+    lb.struct("big", 8, [("far", lb.int("int", 4), 0)])
+    tb.struct("big", 40000, [("far", tb.int("int", 4), 39990 * 8)])
+    res = resolve(lb.parse(), tb.parse_lazy(), "big", "0:0")
+    with pytest.raises(core.CoreError, match=r"the offset 39990 does not fit a load/store \(at most 32767\)"):
+        core.patch([[0x61, 0x21, 0, 0]], 0, res)
+    slots = [[0x07, 0x01, 0, 0]]  # r1 += offset: an immediate holds it
+    core.patch(slots, 0, res)
+    assert slots[0][3] == 39990
+
+
+# --- malformed local BTF ---------------------------------------------------------------------------
+
+
+def test_relocations_of_anonymous_types_are_refused():
+    lb, tb = pair()
+    lb.struct("", 4, [("x", lb.int("int", 4), 0)])
+    local = lb.parse()
+    with pytest.raises(core.CoreError, match="relocations of anonymous types are not supported"):
+        core.Resolver(local, tb.parse_lazy()).resolve(CoreRelo(0, 2, "0:0", "field_byte_offset"))
+
+
+def test_type_ids_outside_the_local_btf():
+    lb = BtfBuilder()
+    lb.int("int", 4)
+    with pytest.raises(core.CoreError, match="relocation names type id 9, which the object's BTF does not have"):
+        core.local_spec(lb.parse(), CoreRelo(0, 9, "0", "type_size"))
+
+
+def test_reference_loops_in_the_target_do_not_hang():
+    lb, tb = pair()
+    lb.struct("s", 8, [("p", lb.ptr(lb.int("int", 4)), 0)])
+    # target: s.p is a typedef chain that loops (a -> b -> a)
+    tb.int("int", 4)
+    tb.typedef("a", 3)
+    tb.typedef("b", 2)
+    tb.struct("s", 8, [("p", 2, 0)])
+    with pytest.raises((core.CoreError, BTFError), match="loop"):
+        resolve(lb.parse(), tb.parse_lazy(), "s", "0:0")
+
+
+# --- the lazy target reader on damaged data -------------------------------------------------------
+
+
+def _lazy(data: bytes):
+    from ebpflite.loader.btf import parse_target_btf
+
+    return parse_target_btf(data, "target.btf")
+
+
+def test_lazy_btf_refuses_damaged_headers_and_types():
+    good = BtfBuilder()
+    good.struct("s", 4, [("x", good.int("int", 4), 0)])
+    data = bytearray(good.data())
+    with pytest.raises(BTFError, match="BTF header truncated"):
+        _lazy(bytes(data[:10]))
+    bad_kind = bytearray(data)
+    bad_kind[24 + 7] = 25 << 0  # type [1]'s kind byte: 25 is no kind
+    with pytest.raises(BTFError, match=r"type \[1\] has unknown kind 25"):
+        _lazy(bytes(bad_kind))
+    short = bytearray(data)
+    short[24 + 16 + 4:24 + 16 + 6] = (9).to_bytes(2, "little")  # struct [2] claims 9 members: past the end
+    with pytest.raises(BTFError, match="extends past the type section|truncated"):
+        _lazy(bytes(short))
+    dangling = BtfBuilder()
+    dangling.struct("s", 4, [("x", 7, 0)])  # member of type 7: there is no such type
+    lazy = _lazy(dangling.data())
+    with pytest.raises(BTFError, match=r"type \[1\] \(STRUCT 's'\) refers to type 7, but there are only 1 types"):
+        lazy[1]
