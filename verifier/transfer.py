@@ -390,7 +390,10 @@ class Machine:
             if arg in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO):
                 continue  # checked with the pointer before it
             if arg is Arg.ANYTHING:
-                require_number(st, r, pc, what)
+                if i in spec.address_args:  # an address the helper reads itself: any initialised value
+                    read_reg(st, r, pc, what)
+                else:
+                    require_number(st, r, pc, what)
             elif arg is Arg.CONST_MAP_PTR:
                 v = read_reg(st, r, pc, what)
                 if v.type is not T.MAP_PTR:
