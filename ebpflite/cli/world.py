@@ -89,15 +89,14 @@ def prog_run(obj: Path, prog_name: str | None, data_in: Path | None, data_out: P
     __sk_buff, as BPF_PROG_TEST_RUN takes them; inputs the kernel refuses fail with its errno."""
     import os
 
-    from ebpflite.helpers.skb import SKB_TYPES
-    from ebpflite.vm.contexts import SK_BUFF_SIZE
-    from ebpflite.vm.errors import TestRunRefused
+    from ebpflite.errors import TestRunRefused
+    from ebpflite.runtime.contexts import ctx_out_only_input
 
     _, prog = _program(obj, prog_name, engine, verify, platform, pin_dir, map_entries, prog_type, btf)
     packet = data_in.read_bytes() if data_in else None
     ctx = ctx_in.read_bytes() if ctx_in else None
-    if ctx is None and ctx_out is not None and prog.prog_type in SKB_TYPES:
-        ctx = bytes(SK_BUFF_SIZE)  # the kernel gives a ctx_out-only run a zeroed __sk_buff as its input
+    if ctx is None and ctx_out is not None:
+        ctx = ctx_out_only_input(prog.prog_type, prog.program.platform)
     try:
         res = prog.run(packet=packet, ctx=ctx, repeat=repeat)
     except TestRunRefused as exc:
