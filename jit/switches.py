@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ebpflite.vm import alu
 from ebpflite.vm.isa import Kind
 
 if TYPE_CHECKING:
@@ -41,14 +42,8 @@ MAX_SPAN = 256
 #: longest chain of ``ja`` blocks followed between tree nodes
 MAX_JA_CHAIN = 8
 
-_COMPARE = {
-    "jeq": lambda x, y: x == y, "jne": lambda x, y: x != y,
-    "jgt": lambda x, y: x > y, "jge": lambda x, y: x >= y,
-    "jlt": lambda x, y: x < y, "jle": lambda x, y: x <= y,
-    "jsgt": lambda x, y: x > y, "jsge": lambda x, y: x >= y,
-    "jslt": lambda x, y: x < y, "jsle": lambda x, y: x <= y,
-    "jset": lambda x, y: (x & y) != 0,
-}
+#: the jump conditions a tree node may use: the alu table's (vm/alu.py), which both engines run
+_COMPARE = alu.JUMP
 
 
 @dataclass(frozen=True)
@@ -70,11 +65,10 @@ def _signed(value: int, width: int) -> int:
 
 
 def _taken(insn: Insn, value: int) -> bool:
-    """Would the jump ``insn`` be taken with its register holding ``value`` (any int)?"""
-    spec = insn.spec
-    width = spec.width
-    convert = _signed if spec.signed else _unsigned
-    return _COMPARE[spec.op](convert(value, width), convert(insn.imm, width))
+    """Would the jump ``insn`` be taken with its register holding ``value`` (any int)? Evaluated
+    by the alu table's own condition, so it cannot differ from what the engines do."""
+    width = insn.spec.width
+    return bool(alu.function("jump", insn.spec.op, width)(_unsigned(value, width), _unsigned(insn.imm, width)))
 
 
 def _is_node(block: Block, reg: int, width: int) -> bool:

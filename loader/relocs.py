@@ -24,7 +24,6 @@ kernel's BPF_PSEUDO_FUNC).
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 from ebpflite.loader.elf import (
@@ -38,11 +37,12 @@ from ebpflite.loader.elf import (
     Section,
 )
 from ebpflite.vm.errors import LoaderError
-from ebpflite.vm.isa import CallSrc, PseudoSrc
+from ebpflite.vm.insn import SLOT
+from ebpflite.vm.isa import BY_NAME, CallSrc, PseudoSrc
 
-_SLOT = struct.Struct("<BBhi")
-OP_LDDW = 0x18
-OP_CALL = 0x85
+_SLOT = SLOT  # relocations patch raw slots before decoding: opcode, regs, off, imm
+OP_LDDW = BY_NAME["lddw"][0].opcode  #: from the ISA table (vm/isa.py), like every opcode
+OP_CALL = BY_NAME["call"][0].opcode
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,13 @@ from dataclasses import replace
 from ebpflite.helpers import registry
 from ebpflite.loader.progtypes import require_type
 from ebpflite.verifier import cfg as cfgmod
+from ebpflite.verifier import xlate
 from ebpflite.verifier.domain import ZERO
 from ebpflite.verifier.fixpoint import COMPLEXITY_LIMIT, Analyzer
 from ebpflite.verifier.report import Finding, Report
 from ebpflite.verifier.state import T, Value, entry_state
 from ebpflite.verifier.stats import program_stats
-from ebpflite.verifier.subprogs import global_function_findings
+from ebpflite.verifier.subprogs import global_functions
 from ebpflite.verifier.transfer import Machine
 from ebpflite.vm.contexts import attach_of, descriptor
 from ebpflite.vm.errors import VerifierError
@@ -69,12 +70,13 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
         if not all_errors:
             del report.errors[1:]
         return report
-    globals_ = global_function_findings(program)
-    if globals_:
-        report.errors = [_locate(program, f) for f in globals_[:None if all_errors else 1]]
+    ctx = descriptor(program.prog_type, program.platform, attach_of(program.section))
+    global_funcs, problems = global_functions(program, ctx.name)
+    if problems:
+        report.errors = [_locate(program, f) for f in problems[:None if all_errors else 1]]
         return report
-    machine = Machine(program, descriptor(program.prog_type, program.platform, attach_of(program.section)),
-                      registry.profile(program.platform), lambda *a: None)
+    machine = Machine(program, ctx, registry.profile(program.platform), lambda *a: None)
+    machine.global_functions = global_funcs
     analyzer = Analyzer(graph, machine, all_errors=all_errors, verbose=verbose, max_insns=max_insns)
     analyzer.run(entry_state(Value(T.CTX, ZERO)) if memory_size is None else _memory_entry(memory_size))
     report.errors = sorted((_locate(program, f) for f in analyzer.errors), key=lambda f: f.pc)
@@ -82,7 +84,12 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
     report.loop_bounds = dict(analyzer.loop_bounds)
     if report.ok:
         report.max_insns = analyzer.max_count or 0
-        report.xlated = replace(program, insns=list(program.insns), verified=True,
+        try:
+            xlated = xlate.rewrite(program, machine.ctx, machine.ctx_stores, machine.other_stores)
+        except xlate.XlateConflict as exc:
+            report.errors.append(_locate(program, Finding(exc.pc, str(exc), check="ctx_access")))
+            return report
+        report.xlated = replace(xlated, insns=list(xlated.insns), verified=True,
                                 meta={**program.meta, "max_insns": report.max_insns})
     if verbose:
         report.invariants = {pc: (describe_state(analyzer.pre[pc]),

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ebpflite.vm import alu
+from ebpflite.vm.isa import SPECS, Kind
 
 M64 = (1 << 64) - 1
 SIGN64 = 1 << 63
@@ -403,8 +404,9 @@ _OPS = {
     "mov": lambda a, b, w: b,
 }
 
-#: operations that read their operands as signed numbers of the operation's width
-_SIGNED_OPERANDS = {"sdiv", "smod", "arsh"}
+#: operations that read their operands as signed numbers of the operation's width: the ISA
+#: table's signed ALU operations (``InsnSpec.signed``; movsx is handled before the lookup)
+_SIGNED_OPERANDS = frozenset(s.op for s in SPECS if s.kind is Kind.ALU and s.signed)
 
 
 def alu_op(op: str, a: Scalar, b: Scalar, width: int = 64, bits: int = 0) -> Scalar:

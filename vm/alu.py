@@ -17,8 +17,10 @@ to a Python expression on plain integers:
 The interpreter compiles each expression once into a small handler per
 (op, width, source) (``vm.handlers``) and into the straight-line blocks of
 ``vm.blocks``, both through :func:`render`; :func:`evaluate` gives the same
-semantics as an ordinary function for tests and for the JIT, which mirrors
-this table in LLVM IR.
+semantics as an ordinary function (tests, the verifier's constant folding,
+the JIT's switch recovery). The JIT writes the same operations in LLVM IR
+(``jit/lower.py``); the differential and conformance tests hold it to this
+table.
 
 Division follows the RFC: unsigned ``div`` by zero gives 0 and ``mod`` by
 zero leaves ``dst`` unchanged; ``sdiv``/``smod`` truncate towards zero (C

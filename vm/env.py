@@ -43,8 +43,8 @@ class Environment:
     memory: AddressSpace = field(default_factory=AddressSpace)
     stack: Stack = field(default_factory=Stack)
     helpers: dict[int, HelperFn] = field(default_factory=dict)
-    #: live maps by the index lddw instructions use
-    maps: list[Any] = field(default_factory=list)
+    #: live maps by the index lddw instructions use (None where the program uses no map)
+    maps: list[LiveMap | None] = field(default_factory=list)
     #: instructions per run; None for no limit (verified programs)
     budget: int | None = DEFAULT_BUDGET
     #: set by the tail_call helper: the Program to continue with

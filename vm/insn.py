@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from ebpflite.vm.errors import DecodeError
 from ebpflite.vm.isa import BY_OPCODE, FIELDS, FRAME_REG, LDDW_OPCODE, MAX_REG, InsnSpec, Kind
 
-_SLOT = struct.Struct("<BBhi")  # opcode, regs (src<<4 | dst), off, imm
+SLOT = _SLOT = struct.Struct("<BBhi")  #: one 8-byte slot: opcode, regs (src<<4 | dst), off, imm
 
 
 @dataclass(frozen=True)

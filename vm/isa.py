@@ -20,7 +20,7 @@ upper 32 bits of the constant.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum, IntEnum
 
 # --- opcode fields -------------------------------------------------------------
@@ -381,14 +381,3 @@ STACK_SIZE = 512  #: bytes of stack per frame
 MAX_CALL_DEPTH = 8  #: bpf-to-bpf frames
 MAX_TAIL_CALLS = 33
 DEFAULT_BUDGET = 10_000_000  #: instructions per run for unverified programs
-
-
-@dataclass(frozen=True)
-class ConformanceGroup:
-    name: str
-    specs: tuple[InsnSpec, ...] = field(default=())
-
-
-def group_specs(group: str) -> tuple[InsnSpec, ...]:
-    """All specs of one RFC 9669 conformance group."""
-    return tuple(s for s in SPECS if s.group == group)

@@ -47,6 +47,7 @@ import numpy as np
 from ebpflite.helpers import registry
 from ebpflite.helpers.contexts import ETH_HLEN, XDP_MAX_DATA, xdp_refusal
 from ebpflite.helpers.pcap import CaptureStream, Packet, PacketChunk
+from ebpflite.helpers.skb import MAX_DATA_IN as SKB_MAX_DATA_IN
 from ebpflite.vm.contexts import descriptor
 from ebpflite.vm.errors import ContextError, EbpfError
 from ebpflite.vm.isa import Kind
@@ -82,6 +83,10 @@ CHUNK_BYTES = 8 << 20
 OUT_BUFFER = 4 << 20
 
 
+#: (result, the frame that went in) -> (label, the frame that goes on, or None)
+Verdict = Callable[[Any, bytes], tuple[str, Union[bytes, None]]]
+
+
 @dataclass(frozen=True)
 class PacketHook:
     """How a program type takes packets one after another."""
@@ -91,17 +96,54 @@ class PacketHook:
     min_len: int = 0  #: shortest frame the context accepts
     max_len: int | None = None  #: longest frame the context accepts (None: no limit)
     ingress_ifindex: int = 1  #: what the per-packet context reports (XdpContext's default)
+    #: how a result becomes a label and an outgoing frame when the action name does not say
+    #: it alone (a socket filter's return value is the number of bytes to keep)
+    verdict: Verdict | None = None
 
     def accepts(self, length: int) -> bool:
         return self.min_len <= length and (self.max_len is None or length <= self.max_len)
 
+    def judge(self, res: Any, frame: bytes) -> tuple[str, bytes | None]:
+        """(label, the frame that goes on or None) for one run."""
+        if self.verdict is not None:
+            return self.verdict(res, frame)
+        action = res.action or str(res.return_value)
+        return action, res.packet if action in self.keep else None
+
+
+def _socket_verdict(res: Any, frame: bytes) -> tuple[str, bytes | None]:
+    """A socket filter keeps the first ``retval`` bytes from the network header (0 drops); the
+    frame that goes on is the original Ethernet header and those bytes."""
+    network = frame[ETH_HLEN:]
+    kept = res.return_value
+    if kept == 0:
+        return "dropped", None
+    if kept >= len(network):
+        return "kept", frame
+    return "trimmed", frame[:ETH_HLEN] + network[:kept]
+
+
+def _l3_verdict(res: Any, frame: bytes) -> tuple[str, bytes | None]:
+    """cgroup skb: SK_PASS lets the packet on; BPF_PROG_TEST_RUN's data_out carries a zeroed
+    Ethernet header in front of the network header, so the frame keeps its original one."""
+    action = res.action or str(res.return_value)
+    return action, frame[:ETH_HLEN] + res.packet[ETH_HLEN:] if action == "SK_PASS" else None
+
 
 _XDP_KEEP = frozenset({"XDP_PASS", "XDP_TX"})
+#: tc: the packet goes on after OK, UNSPEC (the default action) and PIPE (the next action)
+_TC_KEEP = frozenset({"TC_ACT_OK", "TC_ACT_UNSPEC", "TC_ACT_PIPE"})
 
 #: (platform, program type) -> hook; a program type missing here cannot be replayed
 PACKET_HOOKS: dict[tuple[str, str], PacketHook] = {
     ("linux", "xdp"): PacketHook(_XDP_KEEP, batch=True, min_len=ETH_HLEN, max_len=XDP_MAX_DATA),
     ("windows", "xdp"): PacketHook(_XDP_KEEP, min_len=ETH_HLEN, max_len=XDP_MAX_DATA),
+    ("linux", "sched_cls"): PacketHook(_TC_KEEP, min_len=ETH_HLEN, max_len=SKB_MAX_DATA_IN),
+    ("linux", "sched_act"): PacketHook(_TC_KEEP, min_len=ETH_HLEN, max_len=SKB_MAX_DATA_IN),
+    ("linux", "socket_filter"): PacketHook(frozenset({"kept", "trimmed"}), min_len=ETH_HLEN,
+                                           max_len=SKB_MAX_DATA_IN, verdict=_socket_verdict),
+    ("linux", "cgroup_skb"): PacketHook(frozenset({"SK_PASS"}), min_len=ETH_HLEN, max_len=SKB_MAX_DATA_IN,
+                                        verdict=_l3_verdict),
 }
 
 
@@ -357,11 +399,12 @@ class Replayer:
     # -- per packet ---------------------------------------------------------------------------
     def _each(self, chunk: _Chunk, replay: Replay, writer: PcapWriter | None, keep: bool, want_records: bool,
               on_record) -> None:
-        runner, keep_actions, arrays = self.runner, self.hook.keep, chunk.arrays
+        runner, arrays = self.runner, chunk.arrays
         for i in range(len(arrays)):
             index = arrays.first_index + i
+            frame = arrays.data(i)
             try:
-                res = runner.run(packet=arrays.data(i))
+                res = runner.run(packet=frame)
             except ContextError as exc:
                 replay.counts["invalid"] += 1
                 if want_records:
@@ -370,19 +413,21 @@ class Replayer:
             except EbpfError as exc:
                 exc.packet_index = index
                 raise
-            action = res.action or str(res.return_value)
+            action, out = self.hook.judge(res, frame)
             replay.counts[action] += 1
             if res.redirect is not None:
                 replay.redirects[describe_redirect(res.redirect)] += 1
-            if action in keep_actions:
+            if out is not None:
                 ts = int(arrays.ts_ns[i])
                 if writer is not None:
-                    writer.packet(res.packet, ts)
+                    writer.packet(out, ts)
                 if keep:
-                    replay.kept.append(_kept_item(chunk.items[i] if chunk.items else None, res.packet, ts))
+                    replay.kept.append(_kept_item(chunk.items[i] if chunk.items else None, out, ts))
             if want_records:
-                self._record(replay, PacketRecord(index, res.return_value, action, len(res.packet or b""),
-                                                  res.insns_executed, res.redirect, res.trace_output), on_record)
+                # a verdict hook reports what goes on (a dropped socket packet keeps 0 bytes)
+                length = len(out) if out is not None else 0 if self.hook.verdict else len(res.packet or b"")
+                self._record(replay, PacketRecord(index, res.return_value, action, length, res.insns_executed,
+                                                  res.redirect, res.trace_output), on_record)
 
     # -- batch ----------------------------------------------------------------------------------
     def _batch_setup(self, writer: PcapWriter | None, keep: bool):

@@ -218,6 +218,14 @@ class Map:
     def descriptor_fields(self) -> dict[str, int]:
         return {}
 
+    def resolve_programs(self, programs: Any) -> None:
+        """Link slots that name programs of the object to the loaded programs (prog_array
+        overrides this; other maps hold no programs)."""
+
+    def resolve_maps(self, maps: Any) -> None:
+        """Link slots that name other maps of the object to the live maps (map-in-map
+        overrides this; other maps hold no maps)."""
+
     def use_btf(self, btf: Any) -> None:
         """Read keys and values as numpy records built from the object's BTF
         (``spec.btf_key_type``/``btf_value_type`` ids); sizes must match or the type is ignored."""
