@@ -27,7 +27,7 @@ from ebpflite.helpers.contexts import (
 )
 from ebpflite.helpers.net import Net
 from ebpflite.helpers.skb import SKB_TYPES, SkbContext, TestRunRefused
-from ebpflite.vm.contexts import descriptor
+from ebpflite.vm.contexts import SK_BUFF_SIZE, descriptor
 from ebpflite.vm.errors import ContextError
 
 
@@ -89,6 +89,14 @@ def _raw(platform: str, given: RunInput, prog_type: str = "") -> Context:
 
 #: program type -> builder; types not listed run on raw bytes (:func:`_raw`)
 BUILDERS: dict[str, Builder] = {"xdp": _xdp, "bind": _bind, **{t: _skb(t) for t in sorted(SKB_TYPES)}}
+
+
+def ctx_out_only_input(prog_type: str, platform: str) -> bytes | None:
+    """The ctx_in BPF_PROG_TEST_RUN uses when a caller asks for ctx_out but gives no ctx_in: a
+    zeroed ``__sk_buff`` for the skb types (its ``wire_len`` then reads as ``len``), None otherwise."""
+    if platform == "linux" and prog_type in SKB_TYPES:
+        return bytes(SK_BUFF_SIZE)
+    return None
 
 
 def build(prog_type: str, platform: str, *, packet: bytes | None = None, ctx: bytes | None = None,
