@@ -29,11 +29,14 @@ class Outcome:
     redirects: list[dict | None] = field(default_factory=list)
 
 
-def reference(handle: Any, capture: Any) -> Outcome:
-    """Every packet through ``handle.run`` (the object's engine, normally the interpreter)."""
+def reference(handle: Any, capture: Any, *, every: int = 0, between: Any = None) -> Outcome:
+    """Every packet through ``handle.run`` (the object's engine, normally the interpreter);
+    ``between()`` runs after every ``every`` packets (as :func:`batched` runs it per chunk)."""
     out = Outcome()
-    with CaptureStream(capture) as stream:
+    with CaptureStream(capture, chunk_packets=every or 32768) as stream:
         for chunk in stream:
+            if between is not None and chunk.first_index:
+                between()
             for i in range(len(chunk)):
                 try:
                     res = handle.run(packet=chunk.data(i))
@@ -63,7 +66,7 @@ def redirect_dict(slot: np.ndarray, maps_by_address: dict[int, Any]) -> dict | N
 
 
 def batched(handle: Any, capture: Any, *, chunk_packets: int = 97, chunk_bytes: int = 1 << 14,
-            out_bytes: int = 1 << 13) -> Outcome:
+            out_bytes: int = 1 << 13, between: Any = None) -> Outcome:
     """The capture through the JIT's batch loop, in small chunks (boundaries get exercised) with a
     small output buffer (so it fills and flushes mid-chunk)."""
     from ebpflite.helpers.maps import layout
@@ -79,6 +82,8 @@ def batched(handle: Any, capture: Any, *, chunk_packets: int = 97, chunk_bytes: 
     with BatchRunner(runner.engine, capacity=chunk_packets, redirects=True) as batch, \
             CaptureStream(capture, chunk_bytes=chunk_bytes, chunk_packets=chunk_packets) as stream:
         for chunk in stream:
+            if between is not None and chunk.first_index:
+                between()
             run = batch.run(chunk.buf, chunk.offsets, chunk.lengths, ts=chunk.ts_ns, output=output)
             flushed.append(output.buf[:output.used].tobytes())
             records = _records(b"".join(flushed))

@@ -148,7 +148,7 @@ int xdp_world(struct xdp_md *ctx)
 		__u64 stamp = bpf_ktime_get_ns();
 		if (key & 1)
 			return bpf_ringbuf_output(&events, &stamp, sizeof(stamp), 0) ? XDP_DROP : XDP_PASS;
-		__u64 *rec = bpf_ringbuf_reserve(&events, 24, 0);
+		__u64 *rec = bpf_ringbuf_reserve(&events, 40, 0);  /* 48-byte records: some straddle the ring's end */
 		if (!rec)
 			return XDP_ABORTED;
 		rec[0] = stamp;
