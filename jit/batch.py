@@ -105,6 +105,8 @@ class BatchWord(IntEnum):
     CPU = 32  #: address of the u32 current CPU (helpers/maps/layout.py CPU_CELL)
     RB_RESERVED = 33  #: ring buffer records reserved and not yet submitted/discarded in this run
     FLAGS = 34  #: :class:`BatchFlag` bits
+    TAIL_CALLS = 35  #: tail calls made in this packet's run (native bpf_tail_call)
+    TAIL_TABLE = 36  #: address of the tail table (jit/native_tail.py), 0: tail calls go through Python
 
 
 BLOCK_WORDS = 40
@@ -214,6 +216,7 @@ def build_batch(lowering: Any) -> None:
     for k in range(5):
         set_word(BatchWord.REDIRECT + k, 0)
     set_word(BatchWord.CURRENT, i)
+    set_word(BatchWord.TAIL_CALLS, 0)
     ctx_store(b, ctx, Ctx.COUNT, 0)
     args = [c(i64, 0), md] + [c(i64, 0)] * 8 + [c(i64, 0)]
     res = b.call(lowering.functions[0], [ctx] + args)
@@ -326,6 +329,58 @@ class World:
         self._rng.setstate((self._version, tuple(int(v) for v in self.mt), gauss))
 
 
+# --- tail calls: every prog_array target compiled and ready -----------------------------------
+
+
+class TailTable:
+    """The tail table native ``bpf_tail_call`` reads (layout in jit/native_tail.py): each
+    prog_array of the environment's object, each filled slot's compiled target with a run
+    context of its own (its maps in its lddw table, the batch block in ``Ctx.BATCH``)."""
+
+    def __init__(self, jit: Any, block: np.ndarray):
+        self.jit = jit
+        self.targets: list[Any] = []  # JitPrograms holding a prepared context (released in close)
+        env = jit.env
+        arrays = [m for m in env.state.get("maps_by_address", {}).values() if getattr(m, "type", "") == "prog_array"]
+        arrays += [m for m in env.maps if getattr(m, "type", "") == "prog_array" and m not in arrays]
+        self.slot_tables: list[np.ndarray] = []
+        rows = []
+        program_maps = env.state.get("program_maps", {})
+        own_maps = env.maps
+        try:
+            for live in arrays:
+                slots = np.zeros(2 * live.max_entries, dtype=np.uint64)
+                for index in range(live.max_entries):
+                    program = live.get_program(index)
+                    if program is None or isinstance(program, str) or not getattr(program, "verified", False):
+                        continue
+                    target = jit.for_tail_call(program)
+                    if target.checked or getattr(program, "platform", "linux") != "linux":
+                        continue
+                    env.maps = program_maps.get(id(program), own_maps)  # its lddw table is filled from these
+                    ctx = target.prepare(0, 0)
+                    ctx[Ctx.BATCH] = block.ctypes.data
+                    self.targets.append(target)
+                    slots[2 * index:2 * index + 2] = (target.code.entry, ctx.ctypes.data)
+                self.slot_tables.append(slots)
+                rows.append((live.address, slots.ctypes.data))
+        finally:
+            env.maps = own_maps
+        self.table = np.zeros(1 + 2 * len(rows), dtype=np.uint64)
+        self.table[0] = len(rows)
+        for i, (address, slots_address) in enumerate(rows):
+            self.table[1 + 2 * i:3 + 2 * i] = (address, slots_address)
+
+    @property
+    def address(self) -> int:
+        return self.table.ctypes.data if self.table[0] else 0
+
+    def close(self) -> None:
+        for target in reversed(self.targets):
+            target.release()
+        self.targets = []
+
+
 # --- running a batch -----------------------------------------------------------------------
 
 
@@ -380,7 +435,9 @@ class BatchRunner:
 
         calls = {insn.imm for insn in self.jit.program.insns if insn.kind.name == "CALL"}
         names = {spec.name for number, spec in registry.profile("linux").items() if number in calls}
-        if names & {"bpf_xdp_adjust_head", "bpf_xdp_adjust_meta"}:
+        self._tail_calls = "bpf_tail_call" in names
+        # a tail call's target may grow the head: clear the headroom for it too
+        if names & {"bpf_xdp_adjust_head", "bpf_xdp_adjust_meta", "bpf_tail_call"}:
             self.block[BatchWord.FLAGS] = int(self.block[BatchWord.FLAGS]) | BatchFlag.ZERO_HEADROOM
         self.block[BatchWord.FRAME] = self.frame.ctypes.data
         self.block[BatchWord.MD] = self.md_region.start
@@ -445,6 +502,8 @@ class BatchRunner:
         self.world.load(env)
         ctx = jit.prepare(count=0, depth=0)
         ctx[Ctx.BATCH] = block.ctypes.data
+        tails = TailTable(jit, block) if self._tail_calls else None
+        block[BatchWord.TAIL_TABLE] = tails.address if tails is not None else 0
         batch_fn = _BATCH_TYPE(jit.code.batch)
         try:
             while True:
@@ -472,6 +531,8 @@ class BatchRunner:
                 raise _at_packet(ExecutionError(f"the program exited with {n} ring buffer record(s) reserved "
                                                 "but neither submitted nor discarded"), index)
         finally:
+            if tails is not None:
+                tails.close()
             ctx[Ctx.BATCH] = 0
             jit.release()
             self.world.store()

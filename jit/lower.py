@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import llvmlite.ir as ir
 
 from ebpflite.jit.abi import CALLBACK_ARGS, CallKind, Ctx, Status
-from ebpflite.jit.native import build_native_helpers
+from ebpflite.jit.native import ENDING_NATIVE_FUNCTIONS, build_native_helpers
 from ebpflite.jit.switches import SwitchPlan, recover_switch
 from ebpflite.vm.insn import Insn
 from ebpflite.vm.isa import MAX_CALL_DEPTH, STACK_SIZE, Kind, PseudoSrc
@@ -680,6 +680,12 @@ class FunctionLowering:
         fnptr = b.inttoptr(ctx_load(b, self.ctx, Ctx.CALLBACK), self.mod.callback_ty.as_pointer())
         kind_pc = _c(I64, (int(kind) << 32) | insn.pc)
         self.set_reg(0, b.call(fnptr, [self.ctx, kind_pc, num] + list(args)))
+        self.after_call(insn)
+
+    def after_call(self, insn: Insn) -> None:
+        """Act on the status a call left: a stop propagates; a tail call's target exited, so this
+        function returns its registers (``Status.TAIL_RETURN``)."""
+        b = self.b
         status = ctx_load(b, self.ctx, Ctx.STATUS)
         stopped = self.new_block(f"stopped_{insn.pc}")
         tail = self.new_block(f"tail_return_{insn.pc}")
@@ -707,8 +713,13 @@ class FunctionLowering:
         self.callback(insn, CallKind.HELPER, _c(I64, insn.imm), self.helper_args())
 
     def native_helper(self, insn: Insn, native: ir.Function) -> None:
-        """r0 = the native helper (jit/native.py), or the Python helper when it declines."""
+        """r0 = the native helper (jit/native.py), or the Python helper when it declines. A
+        native helper that may end the function (a tail call, jit/native_tail.py) is told the
+        calling frame and its status is checked as after a callback."""
         b = self.b
+        ends = native.name in ENDING_NATIVE_FUNCTIONS
+        if ends:
+            ctx_store(b, self.ctx, Ctx.CALL_DEPTH, self.depth)
         res = b.call(native, [self.ctx] + self.helper_args())
         fast = self.new_block(f"native_{insn.pc}")
         slow = self.new_block(f"helper_{insn.pc}")
@@ -716,6 +727,8 @@ class FunctionLowering:
         b.cbranch(b.extract_value(res, 0), fast, slow)
         b.position_at_end(fast)
         self.set_reg(0, b.extract_value(res, 1))
+        if ends:
+            self.after_call(insn)
         b.branch(join)
         b.position_at_end(slow)
         self.callback(insn, CallKind.HELPER, _c(I64, insn.imm), self.helper_args())

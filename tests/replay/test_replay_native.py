@@ -98,6 +98,7 @@ def test_batch_replay_matches_the_interpreter_packet_by_packet(world_obj, tmp_pa
         assert any(r and "ifindex" in r for r in ref.redirects) and any(r and "map" in r for r in ref.redirects)
         seen = interp.maps["seen"]
         assert all(seen[k] for k in (16, 17, 18, 19, 20, 22, 23)), "adjust/LRU cases did not all happen"
+        assert all(seen[k] for k in (31, 32, 33)), "tail calls (failed, chained, direct) did not all happen"
         assert len(interp.maps["events"].records()) > 0
 
 

@@ -8,7 +8,8 @@
  * flags' fallback), LPM and LRU lookups (tiny LRU maps, so they evict),
  * array/hash-of-maps lookups, ring buffer output and reserve/submit/discard,
  * the clock helpers, the seeded generator, the CPU, csum_diff and
- * load/store_bytes. Every case counts what it saw in `seen`, so a
+ * load/store_bytes, tail calls (a chain, a self call to the limit, an empty
+ * slot). Every case counts what it saw in `seen`, so a
  * difference shows in the maps as well as in the verdicts and packets.
  */
 #include <linux/bpf.h>
@@ -45,6 +46,12 @@ struct { __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS); __type(key, __u32); __uint(ma
 	 __array(values, struct inner); } outer_array SEC(".maps") = { .values = { &inner0, &inner1 } };
 struct { __uint(type, BPF_MAP_TYPE_HASH_OF_MAPS); __type(key, __u32); __uint(max_entries, 4);
 	 __array(values, struct inner); } outer_hash SEC(".maps");
+
+int xdp_tail_a(struct xdp_md *ctx);
+int xdp_tail_b(struct xdp_md *ctx);
+int xdp_world(struct xdp_md *ctx);
+struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __type(key, __u32); __uint(max_entries, 4);
+	 __array(values, int (struct xdp_md *)); } jumps SEC(".maps") = { .values = { &xdp_tail_a, &xdp_tail_b, &xdp_world } };
 
 static __always_inline void count(__u32 slot, __u64 by)
 {
@@ -182,9 +189,33 @@ int xdp_world(struct xdp_md *ctx)
 			return XDP_DROP;
 		return XDP_TX;
 	}
-	default:
+	default:                      /* tail calls: two targets, this program itself (to the limit), an empty slot */
+		bpf_tail_call(ctx, &jumps, key & 3);   /* returns only when it fails (void, as in the kernel) */
+		count(31, 1);
 		return d1 & 1 ? XDP_ABORTED : 7;   /* an action the kernel does not name */
 	}
+}
+
+SEC("xdp")
+int xdp_tail_a(struct xdp_md *ctx)
+{
+	count(32, 1);
+	if (bpf_xdp_adjust_head(ctx, -8))
+		return XDP_DROP;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	if (data + 8 > data_end)
+		return XDP_ABORTED;
+	__builtin_memcpy(data, "TAILCALL", 8);
+	return XDP_TX;
+}
+
+SEC("xdp")
+int xdp_tail_b(struct xdp_md *ctx)
+{
+	count(33, 1);
+	bpf_tail_call(ctx, &jumps, 0);    /* a chain: on to xdp_tail_a */
+	return XDP_DROP;
 }
 
 char LICENSE[] SEC("license") = "GPL";
