@@ -52,7 +52,7 @@ from typing import Any
 
 import llvmlite.ir as ir
 
-from ebpflite.jit import native_ringbuf, native_tail, native_world, native_xdp
+from ebpflite.jit import native_perf, native_ringbuf, native_tail, native_world, native_xdp
 from ebpflite.jit.abi import Ctx
 from ebpflite.jit.native_ir import (  # noqa: F401 - NATIVE_FN_T and RESULT_T are part of this API
     I1,
@@ -656,6 +656,7 @@ NATIVE_HELPERS.update({name: (builder, frozenset({"linux"})) for name, builder i
 NATIVE_HELPERS.update({name: (builder, frozenset({"linux"})) for name, builder in native_world.HELPERS.items()})
 NATIVE_HELPERS.update({name: (builder, frozenset({"linux"})) for name, builder in native_ringbuf.HELPERS.items()})
 NATIVE_HELPERS.update({name: (builder, frozenset({"linux"})) for name, builder in native_tail.HELPERS.items()})
+NATIVE_HELPERS.update({name: (builder, frozenset({"linux"})) for name, builder in native_perf.HELPERS.items()})
 #: native functions that may end the calling eBPF function (jit/lower.py checks the status after them)
 ENDING_NATIVE_FUNCTIONS = native_tail.ENDING
 

@@ -117,7 +117,8 @@ def world_state(obj: Any, handle: Any, engine: str) -> dict:
         inner = getattr(live, "get_map", None)
         maps[name] = ({k: inner(k).name for k in live.raw_keys()} if inner is not None
                       else live.storage.buf.copy())
-    return {"maps": maps,
+    perf = {name: live.records() for name, live in obj.maps.items() if live.type == "perf_event_array"}
+    return {"maps": maps, "perf": perf, "perf_events": list(env.state.get("perf_events", [])),
             "clock": clock.fixed_ns if clock is not None else None, "prandom": rng.getstate()}
 
 
@@ -132,6 +133,7 @@ def compare(ref: Outcome, got: Outcome) -> None:
 
 def compare_worlds(a: dict, b: dict) -> None:
     assert a["clock"] == b["clock"]
+    assert a["perf"] == b["perf"] and a["perf_events"] == b["perf_events"]
     assert a["prandom"] == b["prandom"]
     for name, buf in a["maps"].items():
         other = b["maps"][name]

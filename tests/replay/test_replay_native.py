@@ -100,6 +100,7 @@ def test_batch_replay_matches_the_interpreter_packet_by_packet(world_obj, tmp_pa
         assert all(seen[k] for k in (16, 17, 18, 19, 20, 22, 23)), "adjust/LRU cases did not all happen"
         assert all(seen[k] for k in (31, 32, 33)), "tail calls (failed, chained, direct) did not all happen"
         assert len(interp.maps["events"].records()) > 0
+        assert len(interp.maps["samples"].records()) > 0 and seen[34] > 0
 
 
 def test_native_helpers_really_ran_natively(world_obj, tmp_path):

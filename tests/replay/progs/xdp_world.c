@@ -7,6 +7,7 @@
  * devmap, devmap_hash, cpumap and xskmap (present and empty slots, the
  * flags' fallback), LPM and LRU lookups (tiny LRU maps, so they evict),
  * array/hash-of-maps lookups, ring buffer output and reserve/submit/discard,
+ * perf event samples (with packet bytes),
  * the clock helpers, the seeded generator, the CPU, csum_diff and
  * load/store_bytes, tail calls (a chain, a self call to the limit, an empty
  * slot). Every case counts what it saw in `seen`, so a
@@ -39,6 +40,8 @@ struct { __uint(type, BPF_MAP_TYPE_CPUMAP); __type(key, __u32); __type(value, __
 struct { __uint(type, BPF_MAP_TYPE_XSKMAP); __type(key, __u32); __type(value, __u32);
 	 __uint(max_entries, 4); } sockets SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } events SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY); __uint(key_size, 4); __uint(value_size, 4);
+	 __uint(max_entries, 4); } samples SEC(".maps");
 
 struct inner { __uint(type, BPF_MAP_TYPE_ARRAY); __type(key, __u32); __type(value, __u64);
 	       __uint(max_entries, 4); } inner0 SEC(".maps"), inner1 SEC(".maps");
@@ -176,6 +179,10 @@ int xdp_world(struct xdp_md *ctx)
 		__u32 k = bpf_get_prandom_u32() & 31;
 		__u32 v = bpf_get_smp_processor_id();
 		bpf_map_update_elem(&table, &k, &v, BPF_ANY);
+		/* a perf sample with up to 63 packet bytes: -EFAULT past the packet, -E2BIG for index 7 */
+		__u64 stamp = bpf_ktime_get_ns();
+		__u64 flags = (key & 128 ? 7 : BPF_F_CURRENT_CPU) | ((__u64)(p[12] & 63) << 32);
+		count(34, bpf_perf_event_output(ctx, &samples, flags, &stamp, sizeof(stamp)) + 100);
 		return XDP_PASS;
 	}
 	case 14: {                    /* checksum of the first 8 bytes and load/store_bytes */
