@@ -47,6 +47,9 @@ class Ctx(IntEnum):
     #: address of the map table of native helpers that write maps (jit/native.py
     #: ``map_table_rows``): u64 count, then (descriptor, free list) per map
     MAPS = 29
+    #: address of the skb record of this run (jit/native_skb.py: the ``__sk_buff`` address,
+    #: ``skb->data``, ``skb->len``), or 0: native skb helpers then decline
+    SKB = 30
 
 
 CTX_WORDS = 32

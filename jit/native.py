@@ -507,12 +507,27 @@ def build_csum_diff(module: ir.Module, shared: dict[str, ir.Function]) -> ir.Fun
 
 Builder = Callable[[ir.Module, dict[str, ir.Function]], ir.Function]
 
+
+def _skb(name: str) -> Builder:
+    """A builder of jit/native_skb.py (imported when used: it builds on this module)."""
+    def build(module: ir.Module, shared: dict[str, ir.Function]) -> ir.Function:
+        from ebpflite.jit import native_skb
+
+        return getattr(native_skb, name)(module, shared)
+    return build
+
+
 #: helper name -> (builder, platforms it is native on)
 NATIVE_HELPERS: dict[str, tuple[Builder, frozenset[str]]] = {
     "bpf_map_lookup_elem": (build_map_lookup, frozenset({"linux", "windows"})),
     "bpf_map_update_elem": (build_map_update, frozenset({"linux", "windows"})),
     "bpf_map_delete_elem": (build_map_delete, frozenset({"linux", "windows"})),
     "bpf_csum_diff": (build_csum_diff, frozenset({"linux"})),  # Windows sums differently
+    # the __sk_buff helpers of tc programs (jit/native_skb.py)
+    "bpf_skb_load_bytes": (_skb("build_skb_load_bytes"), frozenset({"linux"})),
+    "bpf_skb_store_bytes": (_skb("build_skb_store_bytes"), frozenset({"linux"})),
+    "bpf_l3_csum_replace": (_skb("build_l3_csum_replace"), frozenset({"linux"})),
+    "bpf_l4_csum_replace": (_skb("build_l4_csum_replace"), frozenset({"linux"})),
 }
 
 
