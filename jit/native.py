@@ -37,6 +37,10 @@ environment's helper of that number *is* the registry's implementation
 (tests and the conformance suite install their own helpers under the same
 numbers), which :func:`native_helper_numbers` decides before compiling.
 
+The ``__sk_buff`` helpers of tc programs (``bpf_skb_load_bytes``,
+``bpf_skb_store_bytes``, ``bpf_l3/l4_csum_replace``) are in
+:mod:`ebpflite.jit.native_skb`, registered in the same table.
+
 Still callbacks (see bench/jit_results.md): ``bpf_ktime_get_ns`` (the
 runtime's clock may be a simulated one advanced in Python),
 ``bpf_get_prandom_u32`` (a Python RNG state), ``bpf_redirect_map`` (it
