@@ -27,7 +27,7 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from ebpflite.jit.abi import Ctx
-from ebpflite.jit.native import I32, I64, Emitter, _c
+from ebpflite.jit.native_ir import I32, I64, Emitter, _c
 
 I16 = ir.IntType(16)
 
@@ -233,3 +233,11 @@ def build_l4_csum_replace(module: ir.Module, shared: dict[str, ir.Function]) -> 
     h.errors()
     return e.fn
 
+
+#: helper name -> builder, registered in jit/native.py's NATIVE_HELPERS (Linux only)
+HELPERS = {
+    "bpf_skb_load_bytes": build_skb_load_bytes,
+    "bpf_skb_store_bytes": build_skb_store_bytes,
+    "bpf_l3_csum_replace": build_l3_csum_replace,
+    "bpf_l4_csum_replace": build_l4_csum_replace,
+}
