@@ -89,6 +89,8 @@ class Object:
         self.runtime = ObjectRuntime(programs, map_specs, platform=platform, cpus=cpus, pin_dir=pin_dir,
                                      seed=seed, process=process, clock=clock, btf=btf)
         self.maps = self.runtime.maps
+        #: the simulated network: devices, routes, sockets (helpers/net.py)
+        self.net = self.runtime.net
         self.programs = {name: ProgramHandle(self, name, prog, i + 1)
                          for i, (name, prog) in enumerate(programs.items())}
 

@@ -249,6 +249,14 @@ def report(result: Any, trace: bool = False) -> str:
     out = getattr(result, "packet", None)
     if out is not None:
         lines.append(f"output packet: {decode(out).summary()}")
+    redirect = getattr(result, "redirect", None)
+    if redirect:
+        lines.append(f"redirect: {redirect}")
+    fields = skb_fields(result)
+    shown = {k: v for k, v in fields.items() if v and k not in ("ifindex", "wire_len")}
+    if shown:
+        lines.append("__sk_buff after the run (ctx_out): "
+                     + ", ".join(f"{k}={v:#x}" if isinstance(v, int) else f"{k}={v}" for k, v in shown.items()))
     if isinstance(result, TestResult):
         changes = result.map_changes()
         lines.append("maps changed by the run:" if changes else "maps changed by the run: none")
@@ -332,6 +340,90 @@ def assert_map_unchanged(result: TestResult, names: Iterable[str] | None = None)
     if changes:
         raise AssertionError("the run changed map entries:\n" + "\n".join(f"  {c}" for c in changes)
                              + "\n" + report(result))
+
+
+# --- __sk_buff programs (tc, socket filters, cgroup skb) ------------------------------------------
+
+
+def sk_buff(*, cb: Iterable[int] = (), **fields: int) -> bytes:
+    """A ``struct __sk_buff`` to pass as ``ctx=`` (BPF_PROG_TEST_RUN's ctx_in): ``sk_buff(mark=7,
+    cb=[1, 2], ifindex=2)``. Only the fields the kernel takes from ctx_in may be set (mark,
+    priority, ingress_ifindex, ifindex, cb, tstamp, wire_len, gso_segs, gso_size, hwtstamp)."""
+    import struct as _struct
+
+    from ebpflite.helpers.skb import CTX_IN_FIELDS, SKB_SLOTS
+    from ebpflite.vm.contexts import SK_BUFF_SIZE
+
+    settable = {name for name in CTX_IN_FIELDS if not name.startswith("cb[")}
+    raw = bytearray(SK_BUFF_SIZE)
+    for name, value in fields.items():
+        if name not in settable:
+            raise ValueError(f"__sk_buff.{name} cannot be set in ctx_in (the kernel refuses it); settable: "
+                             f"{', '.join(sorted(settable | {'cb'}))}")
+        offset, size = SKB_SLOTS[name]
+        _struct.pack_into({4: "<I", 8: "<Q"}[size], raw, offset, value & ((1 << 8 * size) - 1))
+    cb = list(cb)
+    if len(cb) > 5:
+        raise ValueError(f"__sk_buff.cb has 5 words, not {len(cb)}")
+    for i, value in enumerate(cb):
+        _struct.pack_into("<I", raw, SKB_SLOTS[f"cb[{i}]"][0], value & 0xFFFFFFFF)
+    return bytes(raw)
+
+
+def skb_fields(result: Any) -> dict[str, Any]:
+    """The ``__sk_buff`` fields BPF_PROG_TEST_RUN writes back into ctx_out (mark, priority,
+    ingress_ifindex, ifindex, cb as a list, tstamp, wire_len, gso_segs, hwtstamp); empty
+    when the run was not on an ``__sk_buff``."""
+    import struct as _struct
+
+    from ebpflite.helpers.skb import CTX_OUT_FIELDS, SKB_SLOTS
+    from ebpflite.vm.contexts import SK_BUFF_SIZE
+
+    ctx = getattr(result, "ctx", None)
+    action = str(getattr(result, "action", "") or "")
+    if ctx is None or len(ctx) != SK_BUFF_SIZE or not action.startswith(("TC_ACT_", "SK_")):
+        return {}
+    out: dict[str, Any] = {}
+    for name in CTX_OUT_FIELDS:
+        offset, size = SKB_SLOTS[name]
+        value = _struct.unpack_from({4: "<I", 8: "<Q"}[size], ctx, offset)[0]
+        if name.startswith("cb["):
+            out.setdefault("cb", []).append(value)
+        else:
+            out[name] = value
+    return out
+
+
+def assert_skb(result: Any, **expected: Any) -> None:
+    """The ``__sk_buff`` after the run has these field values: ``assert_skb(res, mark=0x42, cb=[1, 0, 0, 0, 0])``
+    (the fields ctx_out carries; see :func:`skb_fields`)."""
+    __tracebackhide__ = True
+    fields = skb_fields(result)
+    if not fields:
+        raise AssertionError("the run was not on an __sk_buff (tc, socket filter or cgroup skb program)\n"
+                             + report(result))
+    unknown = [name for name in expected if name not in fields]
+    if unknown:
+        raise ValueError(f"ctx_out does not carry {', '.join(unknown)} (it carries {', '.join(fields)})")
+    wrong = [f"  {name}: expected {want!r}, got {fields[name]!r}" for name, want in expected.items()
+             if (list(want) if name == "cb" else want) != fields[name]]
+    if wrong:
+        raise AssertionError("the __sk_buff differs:\n" + "\n".join(wrong) + "\n" + report(result))
+
+
+def assert_redirect(result: Any, ifindex: int | None = None, *, ingress: bool | None = None) -> None:
+    """The run redirected the packet (TC_ACT_REDIRECT / XDP_REDIRECT), to ``ifindex`` if given,
+    to its ingress (``BPF_F_INGRESS``) or egress if ``ingress`` is given."""
+    __tracebackhide__ = True
+    redirect = getattr(result, "redirect", None) or {}
+    action = str(getattr(result, "action", "") or "")
+    if not action.endswith("REDIRECT") or not redirect:
+        raise AssertionError(f"expected a redirect, got {_action_text(result)}\n" + report(result))
+    if ifindex is not None and redirect.get("ifindex") != ifindex:
+        raise AssertionError(f"expected a redirect to ifindex {ifindex}, got {redirect}\n" + report(result))
+    if ingress is not None and bool(redirect.get("flags", 0) & 1) != ingress:
+        where = "ingress" if ingress else "egress"
+        raise AssertionError(f"expected a redirect to the device's {where}, got {redirect}\n" + report(result))
 
 
 # --- comparing engines ----------------------------------------------------------------------

@@ -85,7 +85,8 @@ class Trampoline:
                 ctx[Ctx.STATUS] = Status.PROGRAM_EXIT
                 return R[0]
             except Switch as switch:  # tail call
-                count = int(ctx[Ctx.COUNT]) - int(ctx[Ctx.CALL_REMAINING])
+                # code compiled without a count (unchecked, no budget) keeps COUNT at 0: never below it
+                count = max(0, int(ctx[Ctx.COUNT]) - int(ctx[Ctx.CALL_REMAINING]))
                 target = self.jit.for_tail_call(switch.program)
                 regs, count = target.execute(tuple(R[:10]), depth, count)
                 ctx[Ctx.REG0:Ctx.REG0 + 6] = regs

@@ -60,17 +60,17 @@ def test_unknown_helper_fails_at_load():
 
 @pytest.mark.parametrize("engine", ["interp", "jit"])
 def test_unimplemented_helper_verifies_and_fails_at_the_call(engine):
-    """bpf_skb_set_tunnel_opt has the kernel's prototype but no implementation: the program verifies
+    """bpf_skb_get_xfrm_state has the kernel's prototype but no implementation: the program verifies
     and loads; running it raises a HelperError naming the helper and the pc of the call."""
     from ebpflite import verifier
     from ebpflite.vm.asm import assemble_program
 
-    text = ("r2 = 0\n*(u64 *)(r10 - 8) = r2\nr2 = r10\nr2 += -8\nr3 = 8\n"
-            "call bpf_skb_set_tunnel_opt\nr0 = 0\nexit")
+    text = ("r2 = 0\nr3 = r10\nr3 += -8\nr4 = 8\nr5 = 0\n"
+            "call bpf_skb_get_xfrm_state\nr0 = 0\nexit")
     program = verifier.check(replace(assemble_program(text, name="p"), prog_type="sched_cls"))
     rt = ObjectRuntime({"p": program}, [])
     runner = rt.runner("p", engine)
-    with pytest.raises(HelperError, match=r"^pc 5: bpf_skb_set_tunnel_opt \(helper #30\) is not implemented"):
+    with pytest.raises(HelperError, match=r"^pc 5: bpf_skb_get_xfrm_state \(helper #66\) is not implemented"):
         runner.run(packet=bytes(64))
 
 

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 README = EXAMPLES / "README.md"
 SUITES = {"xdp_firewall": "firewall.c", "xdp_loadbalancer": "lb.c", "bind_policy": "bind.c",
-          "tracing_ringbuf": "trace.c"}
+          "tracing_ringbuf": "trace.c", "tc_nat": "nat.c"}
 
 
 def _needs_compiler() -> None:
@@ -88,7 +88,10 @@ def test_readme_commands_run(tmp_path):
             assert "BIND_PERMIT_SOFT" in proc.stdout
         if shlex.split(command)[:2] == ["ebpflite", "xdp"]:
             assert "XDP_PASS" in proc.stdout and "3000" in proc.stdout
+        if shlex.split(command)[:2] == ["ebpflite", "tc"]:
+            assert "TC_ACT_OK" in proc.stdout and "TC_ACT_SHOT" in proc.stdout and "3000" in proc.stdout
     assert (tmp_path / "passed.pcap").stat().st_size > 0
+    assert (tmp_path / "natted.pcap").stat().st_size > 0
 
 
 def test_readme_python_snippet_runs(tmp_path):

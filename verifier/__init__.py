@@ -20,6 +20,7 @@ from dataclasses import replace
 from ebpflite.helpers import registry
 from ebpflite.loader.progtypes import require_type
 from ebpflite.verifier import cfg as cfgmod
+from ebpflite.verifier import xlate
 from ebpflite.verifier.domain import ZERO
 from ebpflite.verifier.fixpoint import COMPLEXITY_LIMIT, Analyzer
 from ebpflite.verifier.report import Finding, Report
@@ -82,7 +83,12 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
     report.loop_bounds = dict(analyzer.loop_bounds)
     if report.ok:
         report.max_insns = analyzer.max_count or 0
-        report.xlated = replace(program, insns=list(program.insns), verified=True,
+        try:
+            xlated = xlate.rewrite(program, machine.ctx, machine.ctx_stores, machine.other_stores)
+        except xlate.XlateConflict as exc:
+            report.errors.append(_locate(program, Finding(exc.pc, str(exc), check="ctx_access")))
+            return report
+        report.xlated = replace(xlated, insns=list(xlated.insns), verified=True,
                                 meta={**program.meta, "max_insns": report.max_insns})
     if verbose:
         report.invariants = {pc: (describe_state(analyzer.pre[pc]),

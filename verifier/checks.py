@@ -113,6 +113,8 @@ def access(m: Machine, st: State, reg: int, k: int, size: int, write: bool, stor
     if atomic and t not in (T.STACK, T.MAP_VALUE, T.MEM):
         raise fail(pc, "atomic_region", f"atomic operations are not allowed on {t.value} memory",
                    f"{name}.type in {{stack, map_value}}", **{name: base})
+    if write and t is not T.CTX:
+        m.other_stores.add(pc)  # verifier/xlate.py: a store rewritten for the context must be only that
     if t is T.STACK:
         return _stack(m, st, base, name, k, size, write, stored, pc)
     if t is T.CTX:
@@ -210,6 +212,7 @@ def _ctx(m: Machine, base: Value, name: str, k: int, size: int, write: bool, sto
     field = desc.field_at(off)
     assert field is not None
     if write:
+        m.ctx_stores.setdefault(pc, set()).add(field.name)  # verifier/xlate.py narrows some of them
         return stored or UNKNOWN
     if field.kind in _PACKET_KINDS:
         return Value(_PACKET_KINDS[field.kind], ZERO, 0, 0, 0, 0)

@@ -73,6 +73,9 @@ class Machine:
         self.packet_writable = (program.platform, program.prog_type) not in _READONLY_PACKET
         #: function start -> deepest stack byte any analysis touched
         self.stack_depth: dict[int, int] = {}
+        #: pc -> context fields stored to there, and pcs storing elsewhere (verifier/xlate.py)
+        self.ctx_stores: dict[int, set[str]] = {}
+        self.other_stores: set[int] = set()
         self.frame_funcs: list[int] = [0]
         self.dispatch = {
             Kind.ALU: self.alu, Kind.ENDIAN: self.endian, Kind.LDDW: self.lddw, Kind.LDX: self.ldx,

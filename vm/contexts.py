@@ -101,6 +101,11 @@ class Field:
     kind: str = "scalar"
     reads: Access = Exact()
     writes: Access = Exact()
+    #: bytes of the kernel field a store lands in, when narrower than the uapi member
+    #: (``__sk_buff.tc_index`` is a u32 backed by a u16): the xlated program narrows the store
+    store_width: int = 0
+    #: stores of a value at or above this are dropped (``queue_mapping``: NO_QUEUE_MAPPING)
+    store_limit: int | None = None
 
     @property
     def end(self) -> int:
@@ -289,6 +294,11 @@ SK_BUFF = _view(
     kinds={"data": "data", "data_end": "data_end", "data_meta": "data_meta", "sk": "socket",
            "flow_keys": "flow_keys"},
     deny=("flow_keys", "tstamp_type"))
+#: members the kernel's sk_buff keeps in 16 bits: convert_ctx_access narrows stores to them
+#: (verifier/xlate.py), a queue_mapping store of NO_QUEUE_MAPPING (0xffff) or more is dropped
+_NARROW_STORES = {"tc_index": (2, None), "tc_classid": (2, None), "queue_mapping": (2, 0xFFFF)}
+SK_BUFF = tuple(replace(f, store_width=_NARROW_STORES[f.name][0], store_limit=_NARROW_STORES[f.name][1])
+                if f.name in _NARROW_STORES else f for f in SK_BUFF)
 #: how each writable member may be written (bpf_skb_is_valid_access): u32s whole, cb any width, tstamp 8
 _SKB_WRITE = {"cb": span(20), "tstamp": W8}
 #: members a type's is_valid_access refuses before calling bpf_skb_is_valid_access

@@ -160,6 +160,18 @@ class ContextError(EbpfError):
     """A context or packet the program cannot be run on (too short, bad layout)."""
 
 
+class TestRunRefused(ContextError):
+    """An input the kernel's BPF_PROG_TEST_RUN refuses; ``errno`` is its error number (EINVAL...)."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    def __init__(self, code: int, message: str):
+        import errno as _errno
+
+        self.errno = code
+        super().__init__(f"{message} (the kernel refuses it: {_errno.errorcode.get(code, code)})")
+
+
 class PacketError(EbpfError):
     """A packet that cannot be built as asked (a field value that does not fit,
     an address that does not parse, a checksum with no IP header to cover)."""

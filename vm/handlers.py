@@ -342,11 +342,19 @@ class HandlerBuilder:
         indirect = insn.kind is Kind.LD_IND
 
         def handler() -> int:
-            packet = env.state.get("skb_data")
-            if packet is None:
-                raise ExecutionError(f"{name} needs a packet context (run the program on a packet)", pc)
-            data, length = packet
             offset = alu.sign_extend((R[s] if indirect else 0) + imm, 32)
+            packet = env.state.get("skb_data")
+            if packet is None:  # an __sk_buff context: its own rules (negative SKF_NET/LL_OFF offsets...)
+                load = getattr(env.state.get("ctx"), "ld_abs", None)
+                if load is None:
+                    raise ExecutionError(f"{name} needs a packet context (run the program on a packet)", pc)
+                value = load(offset, size)
+                if value is None:
+                    R[0] = 0  # the kernel ends the program with r0 = 0
+                    raise Exit
+                R[0] = value
+                return nxt
+            data, length = packet
             if offset < 0 or offset + size > length:
                 R[0] = 0  # the kernel ends the program with r0 = 0
                 raise Exit

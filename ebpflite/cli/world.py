@@ -1,10 +1,12 @@
-"""``ebpflite prog run``, ``ebpflite xdp`` and ``ebpflite bind``: run loaded programs on inputs.
+"""``ebpflite prog run``, ``xdp``, ``tc``, ``socket`` and ``bind``: run loaded programs on inputs.
 
 ``prog run`` mirrors ``bpftool prog run`` (BPF_PROG_TEST_RUN): data and
 context in from files, out to files, ``Return value: N, duration (average):
-Xns``. ``xdp`` replays a capture through an XDP program and counts actions,
-writing the packets that pass or are sent back (after any rewrite) to a new
-capture. ``bind`` runs an ebpf-for-windows bind program on one request.
+Xns``. ``xdp``, ``tc`` and ``socket`` replay a capture through an XDP, tc
+(``__sk_buff``) or socket filter / cgroup skb program through the one replay
+path (``ebpflite.runtime.replay``) and count actions, writing the packets that
+go on (after any rewrite; a socket filter's trimmed to the length it keeps) to
+a new capture. ``bind`` runs an ebpf-for-windows bind program on one request.
 """
 
 from __future__ import annotations
@@ -81,11 +83,24 @@ def prog_group() -> None:
 def prog_run(obj: Path, prog_name: str | None, data_in: Path | None, data_out: Path | None, ctx_in: Path | None,
              ctx_out: Path | None, repeat: int, pin_dir: str | None, map_entries, engine: str, verify: bool,
              platform: str | None, prog_type: str | None, btf: Path | None, as_json: bool) -> None:
-    """Run a program once (or --repeat times) on a packet and/or context, like bpftool prog run."""
+    """Run a program once (or --repeat times) on a packet and/or context, like bpftool prog run.
+
+    For tc, socket filter and cgroup skb programs --data-in is the frame and --ctx-in a
+    __sk_buff, as BPF_PROG_TEST_RUN takes them; inputs the kernel refuses fail with its errno."""
+    import os
+
+    from ebpflite.errors import TestRunRefused
+    from ebpflite.runtime.contexts import ctx_out_only_input
+
     _, prog = _program(obj, prog_name, engine, verify, platform, pin_dir, map_entries, prog_type, btf)
     packet = data_in.read_bytes() if data_in else None
     ctx = ctx_in.read_bytes() if ctx_in else None
-    res = prog.run(packet=packet, ctx=ctx, repeat=repeat)
+    if ctx is None and ctx_out is not None:
+        ctx = ctx_out_only_input(prog.prog_type, prog.program.platform)
+    try:
+        res = prog.run(packet=packet, ctx=ctx, repeat=repeat)
+    except TestRunRefused as exc:
+        raise click.ClickException(f"failed to run program: {os.strerror(exc.errno)}: {exc}") from None
     if data_out is not None and res.packet is not None:
         data_out.write_bytes(res.packet)
     if ctx_out is not None and res.ctx is not None:
@@ -101,14 +116,19 @@ def prog_run(obj: Path, prog_name: str | None, data_in: Path | None, data_out: P
                f"{round(res.duration_ns)}ns")
 
 
+_PCAP = click.option("--pcap", "pcap_in", required=True,
+                     type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Capture to replay (pcap or pcapng, Ethernet).")
+_JSON = click.option("--json", "as_json", is_flag=True, help="One JSON record per packet.")
+
+
 @click.command("xdp")
 @_OBJ
 @_PROG
-@click.option("--pcap", "pcap_in", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Capture to replay (pcap or pcapng, Ethernet).")
+@_PCAP
 @click.option("--out", "pcap_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write packets that PASS or TX (after rewrites) to this pcap.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON record per packet.")
+@_JSON
 @_PIN_DIR
 @MAP_OPTION
 @_ENGINE
@@ -120,11 +140,62 @@ def xdp_cmd(obj: Path, prog_name: str | None, pcap_in: Path, pcap_out: Path | No
             pin_dir: str | None, map_entries, engine: str, verify: bool, platform: str | None,
             prog_type: str | None, btf: Path | None) -> None:
     """Replay a capture through an XDP program: actions with counts, passed packets to --out."""
-    from ebpflite.helpers.pcap import read_packets, write_pcap
-
     _, prog = _program(obj, prog_name, engine, verify, platform, pin_dir, map_entries, prog_type, btf)
     if prog.prog_type != "xdp":
         raise click.ClickException(f"program {prog.name} is a {prog.prog_type} program, not xdp")
+    _replay(prog, engine, pcap_in, pcap_out, as_json)
+
+
+@click.command("tc")
+@_OBJ
+@_PROG
+@_PCAP
+@click.option("--out", "pcap_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write packets that go on (TC_ACT_OK, TC_ACT_UNSPEC, TC_ACT_PIPE; after rewrites) to this pcap.")
+@_JSON
+@click.option("--type", "prog_type", type=click.Choice(["sched_cls", "sched_act"]), default="sched_cls",
+              show_default=True, help="Load the programs as classifiers or actions, as tc does whatever the "
+                                      "section is called.")
+@_PIN_DIR
+@MAP_OPTION
+@_ENGINE
+@_VERIFY
+@BTF_OPTION
+def tc_cmd(obj: Path, prog_name: str | None, pcap_in: Path, pcap_out: Path | None, as_json: bool, prog_type: str,
+           pin_dir: str | None, map_entries, engine: str, verify: bool, btf: Path | None) -> None:
+    """Replay a capture through a tc program (__sk_buff): TC_ACT_* counts, passed packets to --out."""
+    _, prog = _program(obj, prog_name, engine, verify, "linux", pin_dir, map_entries, prog_type, btf)
+    _replay(prog, engine, pcap_in, pcap_out, as_json)
+
+
+@click.command("socket")
+@_OBJ
+@_PROG
+@_PCAP
+@click.option("--out", "pcap_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the packets the filter keeps (trimmed to the length it returns) to this pcap.")
+@_JSON
+@click.option("--type", "prog_type", type=click.Choice(["socket_filter", "cgroup_skb"]), default=None,
+              help="Load the programs as this type (default: the section's, else socket_filter).")
+@_PIN_DIR
+@MAP_OPTION
+@_ENGINE
+@_VERIFY
+@BTF_OPTION
+def socket_cmd(obj: Path, prog_name: str | None, pcap_in: Path, pcap_out: Path | None, as_json: bool,
+               prog_type: str | None, pin_dir: str | None, map_entries, engine: str, verify: bool,
+               btf: Path | None) -> None:
+    """Replay a capture through a socket filter (kept, trimmed or dropped) or a cgroup skb program."""
+    _, prog = _program(obj, prog_name, engine, verify, "linux", pin_dir, map_entries, prog_type, btf)
+    if prog_type is None and prog.prog_type not in ("socket_filter", "cgroup_skb"):
+        _, prog = _program(obj, prog_name, engine, verify, "linux", pin_dir, map_entries, "socket_filter", btf)
+    _replay(prog, engine, pcap_in, pcap_out, as_json)
+
+
+def _replay(prog, engine: str, pcap_in: Path, pcap_out: Path | None, as_json: bool) -> None:
+    """The replay every packet command shares (ebpflite.runtime.replay): counts, --out, --json."""
+    from ebpflite.helpers.pcap import read_packets, write_pcap
+
     packets = read_packets(pcap_in)
     replayer = prog.replayer(engine, records=as_json)
     source = packets
@@ -201,4 +272,6 @@ def bind_cmd(obj: Path, prog_name: str | None, address: str, protocol: str, proc
 def register(group: click.Group) -> None:
     group.add_command(prog_group)
     group.add_command(xdp_cmd)
+    group.add_command(tc_cmd)
+    group.add_command(socket_cmd)
     group.add_command(bind_cmd)

@@ -12,6 +12,7 @@ program type with a context of its own adds one entry here.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,17 +25,21 @@ from ebpflite.helpers.contexts import (
     XdpContext,
     xdp_from_ctx_in,
 )
-from ebpflite.vm.contexts import descriptor
+from ebpflite.helpers.net import Net
+from ebpflite.helpers.skb import SKB_TYPES, SkbContext, TestRunRefused
+from ebpflite.vm.contexts import SK_BUFF_SIZE, descriptor
 from ebpflite.vm.errors import ContextError
 
 
 @dataclass(frozen=True)
 class RunInput:
-    """What one run was given: a packet (data_in), context bytes (ctx_in), a bind request."""
+    """What one run was given: a packet (data_in), context bytes (ctx_in), a bind request,
+    and the simulated network the object's programs see (helpers/net.py)."""
 
     packet: bytes | None = None
     ctx: bytes | None = None
     bind: BindRequest | None = None
+    net: Net | None = None
 
 
 #: builder(platform, inputs) -> the context of one run
@@ -60,6 +65,18 @@ def _bind(platform: str, given: RunInput) -> Context:
     return context
 
 
+def _skb(prog_type: str) -> Builder:
+    """An ``__sk_buff`` built as BPF_PROG_TEST_RUN builds it from data_in and ctx_in (helpers/skb.py)."""
+    def build_skb(platform: str, given: RunInput) -> Context:
+        if platform != "linux":
+            return _raw(platform, given, prog_type)
+        if given.packet is None:
+            raise TestRunRefused(errno.EINVAL, f"a {prog_type} program runs on a packet (data_in): the "
+                                 "kernel builds its __sk_buff from one")
+        return SkbContext(prog_type, given.packet, given.ctx, net=given.net)
+    return build_skb
+
+
 def _raw(platform: str, given: RunInput, prog_type: str = "") -> Context:
     """Any other type: r1 -> a copy of ``ctx``, or r1/r2 = a copy of ``packet`` and its length."""
     if given.packet is not None and given.ctx is not None:
@@ -71,19 +88,29 @@ def _raw(platform: str, given: RunInput, prog_type: str = "") -> Context:
 
 
 #: program type -> builder; types not listed run on raw bytes (:func:`_raw`)
-BUILDERS: dict[str, Builder] = {"xdp": _xdp, "bind": _bind}
+BUILDERS: dict[str, Builder] = {"xdp": _xdp, "bind": _bind, **{t: _skb(t) for t in sorted(SKB_TYPES)}}
+
+
+def ctx_out_only_input(prog_type: str, platform: str) -> bytes | None:
+    """The ctx_in BPF_PROG_TEST_RUN uses when a caller asks for ctx_out but gives no ctx_in: a
+    zeroed ``__sk_buff`` for the skb types (its ``wire_len`` then reads as ``len``), None otherwise."""
+    if platform == "linux" and prog_type in SKB_TYPES:
+        return bytes(SK_BUFF_SIZE)
+    return None
 
 
 def build(prog_type: str, platform: str, *, packet: bytes | None = None, ctx: bytes | None = None,
-          bind: BindRequest | None = None) -> Context:
+          bind: BindRequest | None = None, net: Net | None = None) -> Context:
     """The context for one run of a ``prog_type`` program on ``platform``.
 
     - ``xdp``: ``packet`` required; ``ctx`` is an ``xdp_md`` as for BPF_PROG_TEST_RUN;
     - ``bind`` (Windows): a :class:`BindRequest`, or the raw 56-byte ``bind_md`` in ``ctx``;
+    - ``sched_cls``, ``sched_act``, ``socket_filter``, ``cgroup_skb``, ``lwt_*`` (Linux): an
+      ``__sk_buff`` over ``packet`` (required) with ``ctx`` as its ctx_in, devices from ``net``;
     - anything else: ``ctx`` -> r1 points to a copy (:class:`RawContext`), or
       ``packet`` -> r1/r2 = a copy and its length (:class:`MemContext`).
     """
-    given = RunInput(packet, ctx, bind)
+    given = RunInput(packet, ctx, bind, net)
     builder = BUILDERS.get(prog_type)
     if builder is None:
         return _raw(platform, given, prog_type)

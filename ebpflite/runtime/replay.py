@@ -19,8 +19,10 @@ go through it:
   (:class:`~ebpflite.errors.ContextError`) counts as ``invalid``.
 
 Both give a :class:`Replay`: action counts, the packets that go on (the
-hook's ``keep`` actions, after any rewrite, timestamps kept), and, on
-request, one :class:`PacketRecord` per packet. Packets come from any
+hook's ``keep`` actions, after any rewrite, timestamps kept; a hook's
+``verdict`` decides instead where the action name does not say it alone, as
+for a socket filter, whose return value is the number of bytes to keep),
+and, on request, one :class:`PacketRecord` per packet. Packets come from any
 iterable (a list, or a generator that streams a capture); the batch path
 consumes it ``chunk_size`` packets at a time, so memory stays bounded. A
 program-type hook is one entry in :data:`PACKET_HOOKS`.
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Union
 from ebpflite.helpers import registry
 from ebpflite.helpers.contexts import ETH_HLEN, XDP_HEADROOM, XDP_MAX_DATA
 from ebpflite.helpers.pcap import Packet
+from ebpflite.helpers.skb import MAX_DATA_IN as SKB_MAX_DATA_IN
 from ebpflite.vm.contexts import descriptor
 from ebpflite.vm.errors import ContextError, EbpfError
 from ebpflite.vm.isa import Kind
@@ -57,6 +60,10 @@ BATCH_SAFE_HELPERS = frozenset({"bpf_map_lookup_elem", "bpf_map_update_elem", "b
 CHUNK_SIZE = 16384
 
 
+#: (result, the frame that went in) -> (label, the frame that goes on, or None)
+Verdict = Callable[[Any, bytes], tuple[str, Union[bytes, None]]]
+
+
 @dataclass(frozen=True)
 class PacketHook:
     """How a program type takes packets one after another."""
@@ -66,17 +73,54 @@ class PacketHook:
     min_len: int = 0  #: shortest frame the context accepts
     max_len: int | None = None  #: longest frame the context accepts (None: no limit)
     ingress_ifindex: int = 1  #: what the per-packet context reports (XdpContext's default)
+    #: how a result becomes a label and an outgoing frame when the action name does not say
+    #: it alone (a socket filter's return value is the number of bytes to keep)
+    verdict: Verdict | None = None
 
     def accepts(self, length: int) -> bool:
         return self.min_len <= length and (self.max_len is None or length <= self.max_len)
 
+    def judge(self, res: Any, frame: bytes) -> tuple[str, bytes | None]:
+        """(label, the frame that goes on or None) for one run."""
+        if self.verdict is not None:
+            return self.verdict(res, frame)
+        action = res.action or str(res.return_value)
+        return action, res.packet if action in self.keep else None
+
+
+def _socket_verdict(res: Any, frame: bytes) -> tuple[str, bytes | None]:
+    """A socket filter keeps the first ``retval`` bytes from the network header (0 drops); the
+    frame that goes on is the original Ethernet header and those bytes."""
+    network = frame[ETH_HLEN:]
+    kept = res.return_value
+    if kept == 0:
+        return "dropped", None
+    if kept >= len(network):
+        return "kept", frame
+    return "trimmed", frame[:ETH_HLEN] + network[:kept]
+
+
+def _l3_verdict(res: Any, frame: bytes) -> tuple[str, bytes | None]:
+    """cgroup skb: SK_PASS lets the packet on; BPF_PROG_TEST_RUN's data_out carries a zeroed
+    Ethernet header in front of the network header, so the frame keeps its original one."""
+    action = res.action or str(res.return_value)
+    return action, frame[:ETH_HLEN] + res.packet[ETH_HLEN:] if action == "SK_PASS" else None
+
 
 _XDP_KEEP = frozenset({"XDP_PASS", "XDP_TX"})
+#: tc: the packet goes on after OK, UNSPEC (the default action) and PIPE (the next action)
+_TC_KEEP = frozenset({"TC_ACT_OK", "TC_ACT_UNSPEC", "TC_ACT_PIPE"})
 
 #: (platform, program type) -> hook; a program type missing here cannot be replayed
 PACKET_HOOKS: dict[tuple[str, str], PacketHook] = {
     ("linux", "xdp"): PacketHook(_XDP_KEEP, batch=True, min_len=ETH_HLEN, max_len=XDP_MAX_DATA),
     ("windows", "xdp"): PacketHook(_XDP_KEEP, min_len=ETH_HLEN, max_len=XDP_MAX_DATA),
+    ("linux", "sched_cls"): PacketHook(_TC_KEEP, min_len=ETH_HLEN, max_len=SKB_MAX_DATA_IN),
+    ("linux", "sched_act"): PacketHook(_TC_KEEP, min_len=ETH_HLEN, max_len=SKB_MAX_DATA_IN),
+    ("linux", "socket_filter"): PacketHook(frozenset({"kept", "trimmed"}), min_len=ETH_HLEN,
+                                           max_len=SKB_MAX_DATA_IN, verdict=_socket_verdict),
+    ("linux", "cgroup_skb"): PacketHook(frozenset({"SK_PASS"}), min_len=ETH_HLEN, max_len=SKB_MAX_DATA_IN,
+                                        verdict=_l3_verdict),
 }
 
 
@@ -201,7 +245,7 @@ class Replayer:
     # -- per packet ---------------------------------------------------------------------------
     def _run_each(self, packets: Iterable[PacketLike], replay: Replay,
                   on_record: Callable[[PacketRecord], None] | None) -> None:
-        runner, keep = self.runner, self.hook.keep
+        runner = self.runner
         for index, packet in enumerate(packets):
             replay.packets += 1
             try:
@@ -213,12 +257,14 @@ class Replayer:
                 exc.packet_index = index
                 raise
             else:
-                action = res.action or str(res.return_value)
+                action, out = self.hook.judge(res, _data(packet))
                 replay.counts[action] += 1
-                if action in keep:
-                    replay.kept.append(_rewritten(packet, res.packet))
-                record = PacketRecord(index, res.return_value, action, len(res.packet or b""),
-                                      res.insns_executed, res.redirect, res.trace_output)
+                if out is not None:
+                    replay.kept.append(_rewritten(packet, out))
+                # a verdict hook reports what goes on (a dropped socket packet keeps 0 bytes)
+                length = len(out) if out is not None else 0 if self.hook.verdict else len(res.packet or b"")
+                record = PacketRecord(index, res.return_value, action, length, res.insns_executed,
+                                      res.redirect, res.trace_output)
             if replay.records is not None:
                 replay.records.append(record)
             if on_record is not None:

@@ -24,8 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ebpflite.helpers import contexts, registry
+from ebpflite.helpers.impl import sockets
 from ebpflite.helpers.impl.process import Process
 from ebpflite.helpers.impl.time import Clock
+from ebpflite.helpers.net import Net
+from ebpflite.helpers.skb import SkbContext
 from ebpflite.loader.progtypes import require_type
 from ebpflite.runtime import engines
 from ebpflite.runtime.both import WorldSnapshot, compare_maps, compare_results
@@ -118,6 +121,8 @@ class ObjectRuntime:
         self.cpus = cpus
         self.seed = seed
         self.process = process or Process()
+        #: devices, routes and sockets tc and socket programs see (helpers/net.py)
+        self.net = Net()
         self.clock = clock or Clock()
         self.maps: dict[str, Any] = {}
         self._by_spec: dict[int, Any] = {}
@@ -157,7 +162,7 @@ class ObjectRuntime:
                     env.memory.add(region)
         env.state.update(platform=self.platform, maps_by_address=self.by_address,
                          program_maps=self._program_maps, process=self.process, clock=self.clock,
-                         seed=self.seed)
+                         seed=self.seed, net=self.net)
         return env
 
     def runner(self, name: str, engine: str = "interp", **options: Any) -> ProgramRunner:
@@ -193,14 +198,19 @@ class ProgramRunner:
             raise ValueError(f"repeat must be at least 1, not {repeat}")
 
         def build() -> contexts.Context:
-            reusable = getattr(self, "_xdp_context", None)
-            if reusable is not None and ctx is None and bind is None and packet is not None:
-                reusable.load(packet)  # the same buffers as the last run: no new mappings per packet
-                return reusable
+            reusable = getattr(self, "_reusable_context", None)
+            if reusable is not None and bind is None and packet is not None:
+                # the same buffers as the last run: no new mappings per packet
+                if isinstance(reusable, SkbContext):
+                    reusable.load(packet, ctx)
+                    return reusable
+                if ctx is None:
+                    reusable.load(packet)
+                    return reusable
             context = build_context(self.program.prog_type, self.runtime.platform, packet=packet, ctx=ctx,
-                                     bind=bind)
-            plain = type(context) is contexts.XdpContext and ctx is None
-            self._xdp_context = context if plain else None
+                                    bind=bind, net=self.runtime.net)
+            plain = (type(context) is contexts.XdpContext and ctx is None) or isinstance(context, SkbContext)
+            self._reusable_context = context if plain else None
             return context
 
         if self.engine_name == "both":
@@ -262,6 +272,7 @@ class ProgramRunner:
             env.state.pop("ctx", None)
             env.state.pop("ringbuf_reserved", None)
             env.state.pop("spin_locks", None)
+            sockets.forget(env)
             env.maps = self._own_maps
         r0 = outcome.r0
         return Result(return_value=r0 & 0xFFFFFFFF, r0=r0, action=context.action(r0),
@@ -274,6 +285,10 @@ class ProgramRunner:
         """What the kernel's verifier enforces statically: no lock or ringbuf record left behind."""
         if env.state.get("spin_locks"):
             raise ExecutionError("the program exited holding a bpf_spin_lock")
+        held = sockets.held_references(env)
+        if held:
+            raise ExecutionError(f"the program exited holding {held} socket reference(s) from "
+                                 "bpf_sk_lookup_*/bpf_skc_lookup_tcp; release each with bpf_sk_release")
         if env.state.get("ringbuf_reserved"):
             n = len(env.state["ringbuf_reserved"])
             raise ExecutionError(f"the program exited with {n} ring buffer record(s) reserved but neither "

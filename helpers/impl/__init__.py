@@ -23,6 +23,9 @@ Per-run state lives in ``env.state`` under these keys (the runtime,
 ``redirect``           the last redirect target (dict) of this run
 ``perf_events``        records written by perf_event_output (list of dicts)
 ``spin_locks``         addresses of held bpf_spin_locks
+``net``                the simulated network (:class:`~ebpflite.helpers.net.Net`): devices,
+                       routes, neighbours, sockets
+``sockets``            socket views handed out by sk_lookup_* in this run, with reference counts
 =====================  ==========================================================
 """
 
@@ -33,7 +36,7 @@ import importlib
 from ebpflite.vm.env import HelperFn
 
 FAMILIES = ("maps", "time", "trace", "random", "process", "xdp", "ringbuf", "perf", "csum", "loop",
-            "tailcall", "probe", "spinlock", "strings")
+            "tailcall", "probe", "spinlock", "strings", "skb", "route", "sockets")
 
 
 def implementations(platform: str) -> dict[str, HelperFn]:

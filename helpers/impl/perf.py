@@ -19,8 +19,6 @@ BPF_F_CTXLEN_MASK = 0xFFFFF << 32
 
 def _output(env: Environment, helper: str, ctx_ptr: int, map_ptr: int, flags: int, data: int,
             size: int) -> int:
-    from ebpflite.helpers.contexts import XdpContext
-
     live = map_at(env, map_ptr, helper)
     if live.type != "perf_event_array":
         raise HelperError(f"{helper}: map {live.name} is a {live.type} map, not a perf_event_array")
@@ -30,7 +28,7 @@ def _output(env: Environment, helper: str, ctx_ptr: int, map_ptr: int, flags: in
     ctx_len = (flags & BPF_F_CTXLEN_MASK) >> 32
     if ctx_len:
         ctx = env.state.get("ctx")
-        if not isinstance(ctx, XdpContext):
+        if not hasattr(ctx, "load_bytes"):  # an XDP buffer or an __sk_buff
             raise HelperError(f"{helper}: BPF_F_CTXLEN_MASK asks for packet bytes, but the program's "
                               "context has no packet")
         if ctx_len > ctx.length:

@@ -10,7 +10,7 @@ process: a verified program must never take the process down, whatever
 context the runtime builds for it.
 
 Run as a script (``python context_probe.py``) it is that child: one line per
-case, ``<type> <platform> <input> <engine>: ok <retval> | <ExceptionClass>``,
+case, ``<type> <platform> <input> <engine>: ok <retval> | error <ebpflite exception class>``,
 flushed as it goes so that a signal still shows which case was running.
 """
 
@@ -127,8 +127,8 @@ def main(cases: list[tuple[str, str]]) -> int:
                 try:
                     res = handle.run(engine=engine, **kwargs)
                     print(f"ok {res.return_value}", flush=True)
-                except EbpfError as exc:
-                    print(type(exc).__name__, flush=True)
+                except EbpfError as exc:  # anything else is a traceback: the child exits non-zero
+                    print(f"error {type(exc).__name__}", flush=True)
     return 0
 
 

@@ -49,7 +49,7 @@ def test_every_program_type_survives_empty_short_and_long_inputs_on_both_engines
     assert len(runs) == len(CASES) * len(INPUTS) * 2
     for line in runs:
         outcome = line.split(": ", 1)[1]
-        assert outcome.startswith("ok ") or outcome.endswith(("Error", "Fault", "Exceeded")), line
+        assert outcome.startswith(("ok ", "error ")), line
 
 
 def test_the_probes_touch_the_packet_and_the_fields():

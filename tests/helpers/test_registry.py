@@ -61,8 +61,11 @@ def test_prototypes():
     assert registry.by_name("xdp_adjust_head", "linux").changes_pkt_data
     assert not registry.by_name("map_lookup_elem", "linux").changes_pkt_data
     # helpers ebpflite does not implement still have the kernel's prototype
+    spec = registry.by_name("skb_get_xfrm_state", "linux")
+    assert spec.impl is None and spec.args == (Arg.PTR_TO_CTX, Arg.ANYTHING, Arg.PTR_TO_UNINIT_MEM,
+                                               Arg.CONST_SIZE, Arg.ANYTHING)
     spec = registry.by_name("skb_set_tunnel_opt", "linux")
-    assert spec.impl is None and spec.args == (Arg.PTR_TO_CTX, Arg.PTR_TO_READONLY_MEM, Arg.CONST_SIZE)
+    assert spec.args == (Arg.PTR_TO_CTX, Arg.PTR_TO_READONLY_MEM, Arg.CONST_SIZE)
     assert registry.by_name("skb_get_tunnel_opt", "linux").args[1] is Arg.PTR_TO_UNINIT_MEM
     assert registry.by_name("current_task_under_cgroup", "linux").args == (Arg.CONST_MAP_PTR, Arg.ANYTHING)
     assert registry.by_name("set_hash_invalid", "linux").ret is Ret.VOID

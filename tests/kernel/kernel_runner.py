@@ -63,10 +63,18 @@ def compile_prog(name: str, out_dir: Path) -> Path:
 
 def run_in_kernel(obj: Path, work: Path, packets: list[bytes], *, repeat: int = 1,
                   ctx_in: list[bytes | None] | None = None,
-                  map_updates: list[tuple[str, bytes, bytes]] = ()) -> KernelBatch:
-    """Load ``obj`` (its first program), apply map updates, run each packet, dump the maps."""
-    lines = ["set -u", f"mount -t bpf bpf /sys/fs/bpf && mkdir -p {PIN}",
-             f"bpftool prog load {shlex.quote(str(obj))} {PIN}/prog pinmaps {PIN}/maps >/dev/null || exit 3"]
+                  map_updates: list[tuple[str, bytes, bytes]] = (), net_setup: list[str] | None = None,
+                  load_args: str = "") -> KernelBatch:
+    """Load ``obj`` (its first program), apply map updates, run each packet, dump the maps.
+
+    With ``net_setup`` (shell lines: ``ip link add ...``) the runs happen in a fresh network
+    namespace configured by those lines, so routes, neighbours and sockets are the test's own.
+    ``load_args`` go to ``bpftool prog load`` (``type tc`` for objects whose sections name no type).
+    """
+    lines = ["set -u", f"mount -t bpf bpf /sys/fs/bpf && mkdir -p {PIN}"]
+    lines += list(net_setup or [])
+    lines.append(f"bpftool prog load {shlex.quote(str(obj))} {PIN}/prog {load_args} pinmaps {PIN}/maps "
+                 ">/dev/null || exit 3")
     for name, key, value in map_updates:
         lines.append(f"bpftool map update pinned {PIN}/maps/{name} key {' '.join(map(str, key))} "
                      f"value {' '.join(map(str, value))} || exit 4")
@@ -83,8 +91,8 @@ def run_in_kernel(obj: Path, work: Path, packets: list[bytes], *, repeat: int = 
     lines.append(f"rm -rf {PIN}")
     script = work / "run.sh"
     script.write_text("\n".join(lines) + "\n")
-    proc = subprocess.run(["unshare", "--mount", "bash", str(script)], capture_output=True, text=True,
-                          timeout=300)
+    unshare = ["unshare", "--mount"] + (["--net"] if net_setup is not None else [])
+    proc = subprocess.run([*unshare, "bash", str(script)], capture_output=True, text=True, timeout=300)
     if proc.returncode == 3:
         raise RuntimeError(f"the kernel refused to load {obj.name}: {proc.stderr[-2000:]}")
     if proc.returncode:

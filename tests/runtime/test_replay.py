@@ -168,7 +168,7 @@ def test_why_a_program_cannot_batch(objects):
 
 def test_a_program_type_without_packets_is_refused(objects):
     probe = ebpflite.load(objects["kprobe"]).programs["probe"]
-    with pytest.raises(ContextError, match="probe is a kprobe program; packets can be replayed through xdp"):
+    with pytest.raises(ContextError, match="probe is a kprobe program; packets can be replayed through .*xdp"):
         probe.replay([bytes(20)])
     assert ("linux", "kprobe") not in PACKET_HOOKS
 
