@@ -173,9 +173,11 @@ EXAMPLES: list[Example] = [
 #: check names that no example demonstrates, with the reason
 NOT_SHOWN: dict[str, str] = {
     "global_func": "a global (non-static) function, as its BTF declares it, that returns something other "
-                   "than a number (a pointer, a struct, void): \"global function f() returns __u32 *, but "
-                   "global functions must return a number (int or enum)\". Assembly has no BTF; "
-                   "tests/verifier/corpus/unsafe/global_returns_pointer.c is an example.",
+                   "than a number (a pointer, a struct, void) or takes an argument the kernel cannot type "
+                   "(void *, a struct by value), or a call passing the wrong kind of argument: \"global "
+                   "function f() returns __u32 *, but global functions must return a number (int or "
+                   "enum)\". Assembly has no BTF; tests/verifier/corpus/unsafe/global_returns_pointer.c and "
+                   "global_arg_void_pointer.c are examples.",
     "core": "an instruction whose CO-RE relocation the target BTF cannot satisfy (the loader poisons it, "
             "as libbpf does, and the verifier reports the relocation if the instruction is reachable); it "
             "needs a compiled object and a target BTF, so it is shown in docs/loader.md",

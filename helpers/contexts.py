@@ -35,7 +35,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ebpflite.vm.contexts import descriptor
+from ebpflite.vm.contexts import (  # noqa: F401 - the frame geometry is re-exported here
+    ETH_HLEN,
+    XDP_FRAME_SIZE,
+    XDP_FRAME_STRUCT,
+    XDP_HEADROOM,
+    XDP_MAX_DATA,
+    XDP_META_MAX,
+    XDP_TAILROOM,
+    descriptor,
+)
 from ebpflite.vm.errors import ContextError
 from ebpflite.vm.memory import AddressSpace, Region, low_alloc
 
@@ -43,13 +52,6 @@ EACCES = 13
 EINVAL = 22
 EFAULT = 14
 
-XDP_HEADROOM = 256
-XDP_FRAME_SIZE = 4096
-XDP_TAILROOM = 320  #: SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86-64
-XDP_MAX_DATA = XDP_FRAME_SIZE - XDP_HEADROOM - XDP_TAILROOM
-XDP_FRAME_STRUCT = 40  #: sizeof(struct xdp_frame), kept free at the head of the frame
-XDP_META_MAX = 255  #: type_max(skb_shared_info.meta_len), a u8 (older kernels allowed 32)
-ETH_HLEN = 14
 
 BIND_OPERATIONS = {"bind": 0, "post_bind": 1, "unbind": 2}
 
@@ -68,6 +70,16 @@ WINDOWS_XDP_MD = _WINDOWS_XDP.layout
 BIND_MD = descriptor("bind", "windows").layout
 
 WINDOWS_AF_INET = 2
+
+
+def xdp_refusal(size: int, max_data: int = XDP_MAX_DATA) -> str:
+    """Why an XDP test run refuses a frame of ``size`` bytes (shared with the batch replay, which
+    refuses the same frames without building a context)."""
+    if size < ETH_HLEN:
+        return (f"packet of {size} bytes is shorter than an Ethernet header ({ETH_HLEN} bytes); "
+                "the kernel refuses it with EINVAL")
+    return (f"packet of {size} bytes exceeds the {max_data} bytes of a linear XDP buffer "
+            "(multi-buffer XDP frames are not emulated)")
 
 
 class Context:
@@ -141,16 +153,14 @@ class XdpContext(Context):
         """Put a fresh packet in the frame (the first ``meta_len`` bytes are metadata)."""
         size = len(packet)
         if size < ETH_HLEN:
-            raise ContextError(f"packet of {size} bytes is shorter than an Ethernet header "
-                               f"({ETH_HLEN} bytes); the kernel refuses it with EINVAL")
+            raise ContextError(xdp_refusal(size))
         if meta_len < 0 or meta_len > size or meta_len % 4 or meta_len > XDP_META_MAX:
             raise ContextError(f"xdp_md.data (metadata length) {meta_len} must be a multiple of 4, at "
                                f"most {XDP_META_MAX} and within the {size}-byte input")
         headroom = XDP_HEADROOM - meta_len
         max_data = XDP_FRAME_SIZE - headroom - XDP_TAILROOM
         if size > max_data:
-            raise ContextError(f"packet of {size} bytes exceeds the {max_data} bytes of a linear XDP "
-                               "buffer (multi-buffer XDP frames are not emulated)")
+            raise ContextError(xdp_refusal(size, max_data))
         self.frame[:] = 0
         self.frame[headroom:headroom + size] = np.frombuffer(bytes(packet), dtype=np.uint8)
         self.meta = headroom

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import mmap
 import struct
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,6 +278,404 @@ def _packet_block(src: _Source, order: str, data: Any, btype: int, offset: int, 
     start = body + fixed
     ts_ns = iface.to_ns(ts_units) if ts_units is not None else 0
     return Packet(data[start:start + caplen], ts_ns, orig_len, iface.linktype, iface_id)
+
+
+# --- streaming ---------------------------------------------------------------------------
+
+#: the largest captured length a classic pcap record may declare (libpcap's MAXIMUM_SNAPLEN),
+#: unless the file header's snap length is larger: anything above is a corrupt record
+MAX_SNAPLEN = 262144
+#: the largest pcapng block the stream accepts (a packet of MAX_SNAPLEN with generous options)
+MAX_BLOCK = 16 << 20
+DEFAULT_CHUNK_BYTES = 4 << 20
+DEFAULT_CHUNK_PACKETS = 32768
+
+
+@dataclass
+class PacketChunk:
+    """Consecutive packets of a capture, as arrays over one buffer (no object per packet).
+
+    Packet ``i`` is ``buf[offsets[i]:offsets[i] + lengths[i]]``, captured at
+    ``ts_ns[i]`` with ``orig_lengths[i]`` bytes on the wire. The arrays and
+    the buffer belong to the stream and are reused for the next chunk: copy
+    what must outlive it.
+    """
+
+    buf: np.ndarray  #: uint8, the bytes as read from the file
+    offsets: np.ndarray  #: int64
+    lengths: np.ndarray  #: uint32, captured bytes
+    orig_lengths: np.ndarray  #: uint32, bytes on the wire
+    ts_ns: np.ndarray  #: uint64, nanoseconds since the epoch
+    interfaces: np.ndarray  #: uint32, the pcapng interface (0 for pcap)
+    first_index: int  #: index of the chunk's first packet in the capture
+    file_offset: int  #: file offset of ``buf[0]``
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def data(self, i: int) -> bytes:
+        start = int(self.offsets[i])
+        return self.buf[start:start + int(self.lengths[i])].tobytes()
+
+    def packet(self, i: int, linktype: int = LINKTYPE_ETHERNET) -> Packet:
+        return Packet(self.data(i), int(self.ts_ns[i]), int(self.orig_lengths[i]), linktype,
+                      int(self.interfaces[i]))
+
+    def packets(self) -> Iterator[Packet]:
+        return (self.packet(i) for i in range(len(self)))
+
+    def record_offset(self, i: int) -> int:
+        """File offset of packet ``i``'s data (for messages)."""
+        return self.file_offset + int(self.offsets[i])
+
+
+class CaptureStream:
+    """A pcap or pcapng capture read in chunks of at most ``chunk_bytes`` (memory stays bounded).
+
+    Iterating gives :class:`PacketChunk` objects of up to ``chunk_packets``
+    packets. The records are found by a native walker (helpers/pcapscan.py)
+    over each chunk read from the file, so a packet costs no Python object.
+    ``source`` is a path, bytes, or a binary file object (a pipe works: the
+    file is read front to back once).
+
+    Bad input raises :class:`PcapError` naming the file, the record (packet
+    index) and its byte offset: a record whose length is impossible, a
+    pcapng block whose lengths disagree, a link type other than Ethernet for
+    the whole capture. Two cases are skipped and counted in :attr:`skipped`
+    instead, because the packets before them are good and users want them:
+    a last record cut short (a capture stopped mid-write; ``"truncated
+    record"``), and, in pcapng, packets of a non-Ethernet interface when
+    another interface is Ethernet (``"non-Ethernet interface"``).
+    ``strict=True`` raises for those too.
+    """
+
+    def __init__(self, source: str | Path | bytes | Any, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                 chunk_packets: int = DEFAULT_CHUNK_PACKETS, strict: bool = False):
+        if chunk_bytes < 64 or chunk_packets < 1:
+            raise PcapError(f"chunk_bytes must be at least 64 and chunk_packets at least 1 "
+                            f"(got {chunk_bytes}, {chunk_packets})")
+        self.strict = strict
+        self.chunk_packets = chunk_packets
+        self.skipped: dict[str, int] = {}
+        self.warnings: list[str] = []
+        self.packets = 0
+        self._own = False
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            import io
+
+            self.name = "<capture bytes>"
+            self._fh: Any = io.BytesIO(bytes(source))
+        elif isinstance(source, (str, Path)):
+            self.name = str(source)
+            try:
+                self._fh = open(source, "rb")  # noqa: SIM115 - closed by close()
+            except OSError as exc:
+                raise PcapError(f"{self.name}: cannot read the capture: {exc.strerror or exc}") from None
+            self._own = True
+        else:
+            self.name = getattr(source, "name", "<capture stream>")
+            self._fh = source
+        self._buf = np.empty(max(chunk_bytes, 64), dtype=np.uint8)
+        self._fill = 0
+        self._base = 0  # file offset of _buf[0]
+        self._eof = False
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- the file ---------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._own and self._fh is not None:
+            self._fh.close()
+        self._fh = None
+
+    def __enter__(self) -> CaptureStream:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _error(self, offset: int, message: str) -> PcapError:
+        return PcapError(f"{self.name}: offset {offset} (0x{offset:x}): {message}")
+
+    def _read_more(self, pos: int, need: int = 0) -> int:
+        """Move ``_buf[pos:_fill]`` to the front and read on; returns the new position of ``pos``
+        (0). Grows the buffer when ``need`` bytes from ``pos`` cannot fit."""
+        keep = self._fill - pos
+        if need > len(self._buf):
+            grown = np.empty(need, dtype=np.uint8)
+            grown[:keep] = self._buf[pos:self._fill]
+            self._buf = grown
+        elif keep:
+            self._buf[:keep] = self._buf[pos:self._fill]
+        self._base += pos
+        self._fill = keep
+        while self._fill < len(self._buf) and not self._eof:
+            got = self._fh.readinto(memoryview(self._buf)[self._fill:])
+            if not got:
+                self._eof = True
+                break
+            self._fill += got
+        return 0
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes read from the capture so far (for progress)."""
+        return self._base + self._fill
+
+    def _bytes(self, pos: int, n: int) -> bytes:
+        return self._buf[pos:pos + n].tobytes()
+
+    def _open(self) -> None:
+        self._read_more(0)
+        if self._fill < 4:
+            raise PcapError(f"{self.name}: not a capture: the file is {self._fill} bytes long")
+        magic = self._bytes(0, 4)
+        if magic in _PCAP_MAGICS:
+            self.format = "pcap"
+            order, self.nanosecond = _PCAP_MAGICS[magic]
+            if self._fill < 24:
+                raise self._error(self._fill, f"truncated pcap file header: 24 bytes needed, {self._fill} present")
+            major, minor, _zone, _sigfigs, snaplen, network = struct.unpack(order + "HHiIII", self._bytes(4, 20))
+            if major != 2:
+                raise self._error(4, f"unsupported pcap version {major}.{minor} (only 2.x exists)")
+            self.linktype = network & 0x0FFFFFFF
+            if self.linktype != LINKTYPE_ETHERNET:
+                raise self._error(20, f"link type {linktype_name(self.linktype)} is not Ethernet; only Ethernet "
+                                      f"(link type 1) captures can be run through XDP programs")
+            self.snaplen = snaplen
+            self._order = order
+            self._start = 24
+        elif magic == _PCAPNG_SHB:
+            self.format = "pcapng"
+            self.linktype = LINKTYPE_ETHERNET
+            self.nanosecond = True
+            self._order = "<"
+            self._interfaces: list[_Interface] = []
+            self._start = 0
+        else:
+            raise self._error(0, f"not a pcap or pcapng file (magic bytes {magic.hex(' ')})")
+
+    def _flags(self) -> int:
+        from ebpflite.helpers import pcapscan
+
+        native = "<" if sys.byteorder == "little" else ">"
+        flags = pcapscan.SWAP if self._order != native else 0
+        return flags | (pcapscan.NANO if self.format == "pcap" and self.nanosecond else 0)
+
+    # -- chunks ------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[PacketChunk]:
+        from ebpflite.helpers import pcapscan
+
+        Scan = pcapscan.Scan
+        walker = pcapscan.Walker(pcapscan.PCAP_NAME if self.format == "pcap" else pcapscan.PCAPNG_NAME,
+                                 self.chunk_packets)
+        pos = self._start
+        limit = max(MAX_SNAPLEN, getattr(self, "snaplen", 0)) if self.format == "pcap" else MAX_BLOCK
+        while True:
+            n, stop = 0, Scan.FULL
+            while n < self.chunk_packets:
+                got, pos, stop = walker.walk(self._buf, self._fill, pos, self._flags(), n, limit)
+                n += got
+                if stop is Scan.OTHER:  # pcapng: one block for Python, when it is all in the buffer
+                    done = self._pcapng_block(walker, pos, n)
+                    if done is None:
+                        stop = Scan.NEED_MORE
+                        break
+                    pos, n = done
+                    continue
+                if stop is Scan.NEED_MORE and n == 0 and not self._eof:
+                    pos = self._read_more(pos, self._record_size(pos))
+                    continue
+                break
+            if n:  # the buffer may only move once these packets are consumed
+                yield self._chunk(walker, n)
+            if stop is Scan.CORRUPT:
+                (caplen,) = struct.unpack(self._order + "I", self._bytes(pos + 8, 4))
+                raise self._error(self._base + pos, f"corrupt record of packet {self.packets}: it says {caplen} "
+                                                    f"captured bytes, more than the {limit} any record may hold")
+            if stop is Scan.NEED_MORE:
+                if self._eof:  # what is left is a record cut short (or nothing)
+                    if pos < self._fill:
+                        self._truncated(pos)
+                    return
+                pos = self._read_more(pos, self._record_size(pos))
+
+    def _record_size(self, pos: int) -> int:
+        """Bytes the record at ``pos`` needs, once its header is in the buffer (else 0)."""
+        if self.format == "pcap":
+            if self._fill - pos < 16:
+                return 0
+            (caplen,) = struct.unpack(self._order + "I", self._bytes(pos + 8, 4))
+            return 16 + caplen
+        if self._fill - pos < 12:
+            return 0
+        (blen,) = struct.unpack(self._order + "I", self._bytes(pos + 4, 4))
+        return blen if blen <= MAX_BLOCK else 0
+
+    def _truncated(self, pos: int) -> None:
+        """The capture ends inside the record at ``pos``: skip it (counted), or raise when strict
+        or when it is not a packet (a cut section or interface header is a broken file)."""
+        remain = self._fill - pos
+        need = self._record_size(pos)
+        packet = True
+        if self.format == "pcapng" and remain >= 4:
+            (btype,) = struct.unpack(self._order + "I", self._bytes(pos, 4))
+            packet = btype in (_EPB, _SPB, _OPB)
+        what = "record" if self.format == "pcap" else "block"
+        message = (f"truncated {what} of packet {self.packets}: "
+                   + (f"it says {need} bytes, {remain} remain" if need else f"{remain} bytes of its header remain"))
+        if self.strict or not packet:
+            if not packet:
+                message = f"truncated block at the end of the file: {remain} bytes of {need or 'a header'} remain"
+            raise self._error(self._base + pos, message)
+        self.skipped["truncated record"] = self.skipped.get("truncated record", 0) + 1
+        self.warnings.append(f"{self.name}: offset {self._base + pos}: {message} (skipped)")
+
+    def _chunk(self, walker: Any, n: int) -> PacketChunk:
+        if self.format == "pcapng":
+            self._pcapng_times(walker, n)
+            self._converted = 0
+        chunk = PacketChunk(self._buf, walker.offsets[:n], walker.caplens[:n], walker.origlens[:n], walker.ts[:n],
+                            walker.ifaces[:n],
+                            self.packets, self._base)
+        self.packets += n
+        return chunk
+
+    # -- pcapng blocks the walker leaves to Python --------------------------------------------
+    def _pcapng_times(self, walker: Any, n: int) -> None:
+        """Interface units -> nanoseconds, in place, for the packets indexed since the last call
+        (before a new section replaces the interfaces; simple packet blocks have time 0)."""
+        from ebpflite.helpers.pcapscan import SPB_MARK
+
+        start = getattr(self, "_converted", 0)
+        ts, ifaces = walker.ts[start:n], walker.ifaces[start:n]
+        self._converted = n
+        spb = (ifaces & SPB_MARK) != 0
+        ifaces &= ~np.uint32(SPB_MARK)
+        for iface_id in np.unique(ifaces[~spb]).tolist():
+            mask = (ifaces == iface_id) & ~spb
+            ts[mask] = _units_to_ns(ts[mask], self._interfaces[iface_id])
+        ts[spb] = 0
+
+    def _pcapng_block(self, walker: Any, pos: int, n: int) -> tuple[int, int] | None:
+        """Handle the block at ``pos`` in Python: section and interface headers update the walker;
+        a packet the walker declined is added at slot ``n`` (or skipped, or refused). None when
+        the block is not all in the buffer yet (the caller reads on first)."""
+        offset = self._base + pos
+        if self._bytes(pos, 4) == _PCAPNG_SHB:
+            bom = self._bytes(pos + 8, 4)
+            if bom not in _PCAPNG_BOMS:
+                raise self._error(offset + 8, f"section header with an invalid byte-order magic ({bom.hex(' ')})")
+            self._order = _PCAPNG_BOMS[bom]
+        order = self._order
+        btype, blen = struct.unpack(order + "II", self._bytes(pos, 8))
+        if blen < 12 or blen % 4:
+            raise self._error(offset, f"block of type {btype:#x} has an invalid length {blen} "
+                                      "(must be a multiple of 4, at least 12)")
+        if blen > MAX_BLOCK:
+            raise self._error(offset, f"block of type {btype:#x} says it is {blen} bytes long, more than "
+                                      f"the {MAX_BLOCK} any block may be (a corrupt file?)")
+        if blen > self._fill - pos:
+            if not self._eof:
+                return None
+            if self.strict or btype not in (_EPB, _SPB, _OPB):
+                raise self._error(offset, f"truncated block of type {btype:#x}: it says {blen} bytes, "
+                                          f"{self._fill - pos} remain")
+            self._truncated(pos)
+            self._fill = pos  # nothing more to read or walk
+            return pos, n
+        (trailer,) = struct.unpack(order + "I", self._bytes(pos + blen - 4, 4))
+        if trailer != blen:
+            raise self._error(offset + blen - 4, f"block of type {btype:#x} ends with length {trailer}, "
+                                                 f"but starts with {blen}")
+        body, body_end = pos + 8, pos + blen - 4
+        src = _BufferSource(self.name, self._buf, self._base)
+        if btype == _SHB:
+            if blen < 28:
+                raise self._error(offset, f"section header block of {blen} bytes is too short (at least 28)")
+            (major,) = struct.unpack(order + "H", self._bytes(body + 4, 2))
+            if major != 1:
+                raise self._error(self._base + body + 4, f"unsupported pcapng version {major} (only 1.x exists)")
+            self._pcapng_times(walker, n)  # this section's interfaces end here
+            self._interfaces = []
+            walker.set_interfaces([])
+        elif btype == _IDB:
+            if body_end - body < 8:
+                raise self._error(offset, "interface description block is too short")
+            linktype, _reserved, snaplen = struct.unpack(order + "HHI", self._bytes(body, 8))
+            iface = _Interface(linktype, snaplen)
+            for code, value in _options(src, order, self._buf, body + 8, body_end):
+                if code == _IF_TSRESOL and len(value) >= 1:
+                    iface.tsresol = (2, value[0] & 0x7F) if value[0] & 0x80 else (10, value[0])
+                elif code == _IF_TSOFFSET and len(value) >= 8:
+                    (iface.tsoffset,) = struct.unpack(order + "q", value[:8])
+            self._interfaces.append(iface)
+            walker.set_interfaces([(i.linktype == LINKTYPE_ETHERNET, i.snaplen) for i in self._interfaces])
+        elif btype in (_EPB, _OPB, _SPB):
+            n = self._python_packet(walker, src, btype, pos, body, body_end, n)
+        return pos + blen, n
+
+    def _python_packet(self, walker: Any, src: Any, btype: int, pos: int, body: int, body_end: int, n: int) -> int:
+        """A packet block the walker declined (obsolete block, other link type, a bad length)."""
+        from ebpflite.helpers.pcapscan import SPB_MARK
+
+        index = self.packets + n
+        packet = _packet_block(src, self._order, self._buf, btype, pos, body, body_end, self._interfaces, index,
+                               ethernet_only=False)
+        if packet.linktype != LINKTYPE_ETHERNET:
+            ethernet = any(i.linktype == LINKTYPE_ETHERNET for i in self._interfaces)
+            if self.strict or not ethernet:
+                raise self._error(self._base + pos, f"packet {index} is on interface {packet.interface} of link "
+                                                     f"type {linktype_name(packet.linktype)}, not Ethernet; only "
+                                                     "Ethernet frames can be run through XDP programs")
+            self.skipped["non-Ethernet interface"] = self.skipped.get("non-Ethernet interface", 0) + 1
+            return n
+        walker.offsets[n] = body + (4 if btype == _SPB else 20)
+        walker.caplens[n] = len(packet.data)
+        walker.origlens[n] = packet.orig_len
+        walker.ifaces[n] = SPB_MARK if btype == _SPB else packet.interface
+        walker.ts[n] = 0
+        if btype == _EPB:
+            _iface, hi, lo = struct.unpack(self._order + "III", self._bytes(body, 12))
+            walker.ts[n] = hi << 32 | lo
+        elif btype == _OPB:
+            hi, lo = struct.unpack(self._order + "II", self._bytes(body + 4, 8))
+            walker.ts[n] = hi << 32 | lo
+        return n + 1
+
+
+def _units_to_ns(units: np.ndarray, iface: _Interface) -> np.ndarray:
+    """Timestamps in an interface's units as nanoseconds (exactly as ``_Interface.to_ns``)."""
+    base, exp = iface.tsresol
+    offset = iface.tsoffset * 1_000_000_000
+    top = int(units.max()) if len(units) else 0
+    if base == 10 and exp <= 9 and top * 10 ** (9 - exp) + abs(offset) < 1 << 63:
+        return (units.astype(np.int64) * 10 ** (9 - exp) + offset).astype(np.uint64)
+    if base == 10 and 9 < exp <= 28 and top // 10 ** (exp - 9) + abs(offset) < 1 << 63:
+        return ((units // np.uint64(10 ** (exp - 9))).astype(np.int64) + offset).astype(np.uint64)
+    # binary fractions and extreme values: exact Python integers (wrapping like the uint64 array)
+    return np.array([iface.to_ns(int(u)) & (1 << 64) - 1 for u in units.tolist()], dtype=np.uint64)
+
+
+class _BufferSource:
+    """What _options/_packet_block need of a source: a name and error(offset, message)."""
+
+    def __init__(self, name: str, data: Any, base: int):
+        self.name = name
+        self.data = data
+        self.base = base
+
+    def error(self, offset: int, message: str) -> PcapError:
+        offset += self.base
+        return PcapError(f"{self.name}: offset {offset} (0x{offset:x}): {message}")
+
+
+def stream_packets(source: str | Path | bytes | Any, **options: Any) -> CaptureStream:
+    """A :class:`CaptureStream` over ``source`` (iterate it for chunks; use it as a context manager)."""
+    return CaptureStream(source, **options)
 
 
 # --- writing ---------------------------------------------------------------------------

@@ -124,6 +124,9 @@ class HelperSpec:
     varargs: int = 0
     #: per argument: the byte size of a fixed-size memory argument (PTR_TO_INT/LONG/FIXED_SIZE_MEM), else 0
     arg_sizes: tuple[int, ...] = ()
+    #: indexes of ANYTHING arguments that are addresses the helper reads or writes by itself
+    #: (bpf_probe_read's ``unsafe_ptr``): a pointer there is the point, not a leak
+    address_args: tuple[int, ...] = ()
 
     @property
     def short_name(self) -> str:
@@ -407,6 +410,11 @@ def _implementations(platform: str) -> dict[str, HelperFn]:
 #: helpers taking optional number arguments after their prototype's (see HelperSpec.varargs)
 VARARGS = {"trace_printk": 3}
 
+#: ANYTHING arguments that are addresses (see HelperSpec.address_args), by 0-based index
+ADDRESS_ARGS = {**{name: (2,) for name in (
+    "probe_read", "probe_read_str", "probe_read_kernel", "probe_read_kernel_str", "probe_read_user",
+    "probe_read_user_str", "copy_from_user", "copy_from_user_task")}, "probe_write_user": (0,)}
+
 #: sizes of PTR_TO_FIXED_SIZE_MEM arguments, in argument order (the kernel's ``argN_size``:
 #: ``sizeof(struct iphdr)`` 20, ``sizeof(struct ipv6hdr)`` 40, ``sizeof(struct tcphdr)`` 20)
 ARG_SIZES = {"tcp_raw_gen_syncookie_ipv4": (20,), "tcp_raw_gen_syncookie_ipv6": (40,),
@@ -429,7 +437,8 @@ def _profile(platform: str) -> dict[int, HelperSpec]:
         ret, args = proto if proto else (Ret.INTEGER, ())
         table[number] = HelperSpec(number, "bpf_" + short, args, ret, impls.get(short),
                                    changes_pkt_data=short in CHANGES_PKT_DATA, known=proto is not None,
-                                   varargs=VARARGS.get(short, 0), arg_sizes=_arg_sizes(short, args))
+                                   varargs=VARARGS.get(short, 0), arg_sizes=_arg_sizes(short, args),
+                                   address_args=ADDRESS_ARGS.get(short, ()))
     return table
 
 

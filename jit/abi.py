@@ -47,6 +47,10 @@ class Ctx(IntEnum):
     #: address of the map table of native helpers that write maps (jit/native.py
     #: ``map_table_rows``): u64 count, then (descriptor, free list) per map
     MAPS = 29
+    #: address of the batch block during a batch run (jit/batch.py ``BatchWord``), else 0:
+    #: native helpers that need the packet's frame, the redirect slot, the simulated clock or
+    #: the seeded generator read it there, and decline (call Python) when it is 0
+    BATCH = 30
 
 
 CTX_WORDS = 32

@@ -104,7 +104,7 @@ def cache_key(program: Program, options: LowerOptions, opt_level: int) -> str:
 
 
 #: bump when the lowering changes, so disk caches of older code are not reused
-_LOWERING_VERSION = 8  # 8: native map update/delete and csum_diff, switch recovery
+_LOWERING_VERSION = 9  # 9: batch loop copies into a frame (jit/batch.py), native XDP and world helpers
 
 
 def optimise(module: llvm.ModuleRef, opt_level: int) -> None:

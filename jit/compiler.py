@@ -32,7 +32,7 @@ from ebpflite.jit.native import map_table_rows, native_helper_numbers
 from ebpflite.vm.env import Environment, RunResult
 from ebpflite.vm.errors import BudgetExceeded, CallDepthExceeded, EbpfError, ExecutionError
 from ebpflite.vm.insn import check_program
-from ebpflite.vm.isa import MAX_CALL_DEPTH
+from ebpflite.vm.isa import MAX_CALL_DEPTH, Kind
 from ebpflite.vm.program import Program
 
 M64 = (1 << 64) - 1
@@ -77,8 +77,9 @@ class JitProgram:
         self._cache_dir = cache_dir
         if count is None:
             count = self.checked or self.env.budget is not None
+        calls = (insn.imm for insn in program.insns if insn.kind is Kind.CALL)
         native = {} if self.checked or not native_helpers else native_helper_numbers(self.env.helpers,
-                                                                                     program.platform)
+                                                                                     program.platform, calls)
         self.options = LowerOptions(checked=self.checked, count=bool(count) or self.checked,
                                     native=tuple(sorted(native.items())))
         self.code: CompiledCode = compile_program(program, self.options, opt_level, cache=cache,

@@ -33,7 +33,6 @@ from ebpflite.jit.native import build_native_helpers
 from ebpflite.jit.switches import SwitchPlan, recover_switch
 from ebpflite.vm.cfg import Block, function_starts, reachable_blocks
 from ebpflite.vm.cfg import ends_block as _ends_block
-from ebpflite.vm.contexts import LINUX_XDP
 from ebpflite.vm.insn import Insn
 from ebpflite.vm.isa import MAX_CALL_DEPTH, STACK_SIZE, Kind, PseudoSrc
 from ebpflite.vm.program import Program
@@ -208,61 +207,11 @@ class ModuleLowering:
         args = [_c(I64, 0)] + [ctx_load(b, ctx, Ctx.REG0 + i) for i in range(1, 6)] + [_c(I64, 0)] * 5
         self._call_entry_and_return(fn, b, ctx, args)
 
-    # u64 ebpf_batch(ctx*, batch*) -> status; batch layout in jit/batch.py (BatchWord)
+    # u64 ebpf_batch(ctx*, block*) -> status: jit/batch.py builds it (BatchWord is the block's layout)
     def _build_batch(self) -> None:
-        """Run the program once per packet of a batch without returning to Python.
+        from ebpflite.jit.batch import build_batch
 
-        Per packet: point the Linux ``xdp_md`` (data, data_end, data_meta as u32)
-        and the packet's row of the region table at the packet, run, store r0
-        and the packet's final length. Stops at the first packet whose run does
-        not end normally, leaving its index in the batch block.
-        """
-        fn = ir.Function(self.module, ir.FunctionType(I64, [PTR, PTR]), BATCH_NAME)
-        ctx, batch = fn.args
-        ctx.add_attribute("noalias")
-        entry, loop, body, done, stop = (fn.append_basic_block(n) for n in ("entry", "loop", "body", "done", "stop"))
-        b = ir.IRBuilder(entry)
-
-        def word(i):
-            return b.load(b.gep(batch, [_c(I64, i)], source_etype=I64), typ=I64)
-
-        n, md, base, offsets, lengths, verdicts, row = (word(i) for i in range(7))
-        md_ptr = b.inttoptr(md, PTR)
-        row_ptr = b.inttoptr(row, PTR)
-        b.branch(loop)
-        b.position_at_end(loop)
-        i = b.phi(I64)
-        i.add_incoming(_c(I64, 0), entry)
-        b.cbranch(b.icmp_unsigned("<", i, n), body, done)
-        b.position_at_end(body)
-        off = b.load(b.gep(b.inttoptr(offsets, PTR), [i], source_etype=I32), typ=I32)
-        length = b.load(b.gep(b.inttoptr(lengths, PTR), [i], source_etype=I32), typ=I32)
-        data = b.add(base, b.zext(off, I64))
-        end = b.add(data, b.zext(length, I64))
-        for offset, value in ((LINUX_XDP.data, data), (LINUX_XDP.data_end, end), (LINUX_XDP.meta, data)):
-            b.store(b.trunc(value, I32), b.gep(md_ptr, [_c(I64, offset // 4)], source_etype=I32))
-        b.store(data, row_ptr)
-        b.store(end, b.gep(row_ptr, [_c(I64, 1)], source_etype=I64))
-        ctx_store(b, ctx, Ctx.COUNT, 0)
-        args = [_c(I64, 0), md] + [_c(I64, 0)] * 8 + [_c(I64, 0)]
-        res = b.call(self.functions[0], [ctx] + args)
-        status = ctx_load(b, ctx, Ctx.STATUS)
-        ok = fn.append_basic_block("ok")
-        b.cbranch(b.icmp_unsigned("==", status, _c(I64, 0)), ok, stop)
-        b.position_at_end(ok)
-        b.store(b.trunc(b.extract_value(res, 0), I32), b.gep(b.inttoptr(verdicts, PTR), [i], source_etype=I32))
-        new_data = b.zext(b.load(b.gep(md_ptr, [_c(I64, LINUX_XDP.data // 4)], source_etype=I32), typ=I32), I64)
-        new_end = b.zext(b.load(b.gep(md_ptr, [_c(I64, LINUX_XDP.data_end // 4)], source_etype=I32), typ=I32), I64)
-        b.store(b.trunc(b.sub(new_end, new_data), I32), b.gep(b.inttoptr(lengths, PTR), [i], source_etype=I32))
-        b.store(b.trunc(b.sub(new_data, base), I32), b.gep(b.inttoptr(offsets, PTR), [i], source_etype=I32))
-        i.add_incoming(b.add(i, _c(I64, 1)), ok)
-        b.branch(loop)
-        b.position_at_end(stop)
-        b.store(i, b.gep(batch, [_c(I64, 7)], source_etype=I64))
-        b.ret(status)
-        b.position_at_end(done)
-        b.store(n, b.gep(batch, [_c(I64, 7)], source_etype=I64))
-        b.ret(_c(I64, 0))
+        build_batch(self)
 
     # i1 ebpf_check(ctx*, addr, size, write): is [addr, addr+size) inside one region (writable if write)?
     def _build_check(self) -> ir.Function:

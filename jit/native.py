@@ -52,94 +52,36 @@ from typing import Any
 
 import llvmlite.ir as ir
 
+from ebpflite.jit import native_ringbuf, native_world, native_xdp
 from ebpflite.jit.abi import Ctx
-
-I1 = ir.IntType(1)
-I8 = ir.IntType(8)
-I32 = ir.IntType(32)
-I64 = ir.IntType(64)
-PTR = ir.PointerType()
-#: {handled, r0}: handled = 0 means "call the Python helper instead"
-RESULT_T = ir.LiteralStructType([I1, I64])
-NATIVE_FN_T = ir.FunctionType(RESULT_T, [PTR] + [I64] * 5)
+from ebpflite.jit.native_ir import (  # noqa: F401 - NATIVE_FN_T and RESULT_T are part of this API
+    I1,
+    I8,
+    I32,
+    I64,
+    NATIVE_FN_T,
+    PTR,
+    RESULT_T,
+    Emitter,
+    _c,
+)
 
 # descriptor offsets (docs/maps.md, helpers/maps/layout.py DESCRIPTOR)
 _TYPE, _KEY_SIZE, _VALUE_SIZE, _MAX_ENTRIES, _NCPUS, _VALUE_STRIDE, _ENTRY_STRIDE = 4, 8, 12, 16, 24, 28, 32
 _SLOT_SIZE, _CAPACITY, _HASH_SEED, _VALUES, _SLOTS, _META, _CPU_PTR = 36, 40, 44, 48, 56, 64, 72
 _META_COUNT, _META_FREE_TOP = 0, 1  # u64 indexes into meta
+_AUX = 80  # LRU: u64 stamps; slot arrays: presence bytes
+_META_CLOCK = 2  # LRU: the last stamp handed out
 # Linux BPF_MAP_TYPE_* numbers handled natively
 HASH, ARRAY, PERCPU_HASH, PERCPU_ARRAY = 1, 2, 5, 6
+LRU_HASH, LRU_PERCPU_HASH, LPM_TRIE, ARRAY_OF_MAPS, HASH_OF_MAPS = 9, 10, 11, 12, 13
+DEVMAP, CPUMAP, XSKMAP, DEVMAP_HASH = 14, 16, 17, 25
+#: map types whose values are per CPU (a program sees the current CPU's copy)
+PERCPU_TYPES = (PERCPU_ARRAY, PERCPU_HASH, LRU_PERCPU_HASH)
 FNV_PRIME = 0x01000193
 BPF_NOEXIST, BPF_EXIST = 1, 2
 EINVAL, ENOENT, EEXIST, E2BIG = 22, 2, 17, 7
 M32 = 0xFFFFFFFF
-
-
-def _c(ty: ir.IntType, v: int) -> ir.Constant:
-    return ir.Constant(ty, v)
-
-
-class Emitter:
-    """An IRBuilder for one native helper with the few idioms they all use."""
-
-    def __init__(self, module: ir.Module, name: str, fnty: ir.FunctionType = NATIVE_FN_T):
-        self.module = module
-        self.fn = ir.Function(module, fnty, name)
-        self.fn.linkage = "internal"
-        self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
-
-    def block(self, name: str) -> ir.Block:
-        return self.fn.append_basic_block(name)
-
-    def at(self, block: ir.Block) -> None:
-        self.b.position_at_end(block)
-
-    def ptr(self, addr):
-        return self.b.inttoptr(addr, PTR)
-
-    def load(self, addr, ty: ir.IntType, offset=0):
-        """``*(ty *)(addr + offset)`` (addr an i64 address)."""
-        off = offset if isinstance(offset, ir.Value) else _c(I64, offset)
-        return self.b.load(self.b.gep(self.ptr(addr), [off], source_etype=I8), typ=ty, align=1)
-
-    def store(self, value, addr, offset=0) -> None:
-        off = offset if isinstance(offset, ir.Value) else _c(I64, offset)
-        self.b.store(value, self.b.gep(self.ptr(addr), [off], source_etype=I8), align=1)
-
-    def field(self, desc, offset: int, ty: ir.IntType = I32):
-        """A descriptor field, zero-extended to i64."""
-        value = self.load(desc, ty, offset)
-        return value if ty is I64 else self.b.zext(value, I64)
-
-    def memmove(self, dst, src, size) -> None:
-        fn = self.module.declare_intrinsic("llvm.memmove", [PTR, PTR, I64])
-        self.b.call(fn, [self.ptr(dst), self.ptr(src), size, _c(I1, 0)])
-
-    def memset(self, dst, size) -> None:
-        fn = self.module.declare_intrinsic("llvm.memset", [PTR, I64])
-        self.b.call(fn, [self.ptr(dst), _c(I8, 0), size, _c(I1, 0)])
-
-    def ret(self, r0) -> None:
-        """Return ``{1, r0}`` (handled); an int r0 is a constant (negative: -errno)."""
-        if isinstance(r0, int):
-            self.b.ret(ir.Constant(RESULT_T, [1, r0]))
-            return
-        value = self.b.insert_value(ir.Constant(RESULT_T, ir.Undefined), _c(I1, 1), 0)
-        self.b.ret(self.b.insert_value(value, r0, 1))
-
-    def decline(self) -> None:
-        self.b.ret(ir.Constant(RESULT_T, [0, 0]))
-
-    def branch_if(self, cond, then: ir.Block, name: str) -> None:
-        """Go to ``then`` when ``cond`` holds, continue in a new block otherwise."""
-        cont = self.block(name)
-        self.b.cbranch(cond, then, cont)
-        self.at(cont)
-
-    def loop_phi(self, ty: ir.IntType, start, start_block: ir.Block):
-        phi = self.b.phi(ty)
-        phi.add_incoming(start, start_block)
-        return phi
 
 
 # --- shared pieces: hashing, probing, the current CPU, the map table ----------------------
@@ -234,8 +176,9 @@ def _build_map_row(module: ir.Module) -> ir.Function:
 def _cpu_offset(e: Emitter, desc, mtype, decline: ir.Block):
     """``cpu * value_stride`` for per-CPU types (declining for a CPU the map lacks), else 0."""
     b = e.b
-    percpu = b.or_(b.icmp_unsigned("==", mtype, _c(I32, PERCPU_ARRAY)),
-                   b.icmp_unsigned("==", mtype, _c(I32, PERCPU_HASH)))
+    percpu = _c(ir.IntType(1), 0)
+    for t in PERCPU_TYPES:
+        percpu = b.or_(percpu, b.icmp_unsigned("==", mtype, _c(I32, t)))
     cpu = b.zext(b.load(e.ptr(e.field(desc, _CPU_PTR, I64)), typ=I32, align=4), I64)
     e.branch_if(b.and_(percpu, b.icmp_unsigned(">=", cpu, e.field(desc, _NCPUS))), decline, "cpu_ok")
     return b.select(percpu, b.mul(cpu, e.field(desc, _VALUE_STRIDE)), _c(I64, 0))
@@ -254,10 +197,31 @@ class _MapHelper:
         e.at(e.fn.entry_basic_block)
         self.type = e.load(self.map, I32, _TYPE)
 
-    def switch(self, array: ir.Block, hash_: ir.Block) -> None:
+    def switch(self, cases: dict[int, ir.Block]) -> None:
+        """Branch on the map type; types not in ``cases`` decline."""
         sw = self.e.b.switch(self.type, self.declined)
-        for t, block in ((ARRAY, array), (PERCPU_ARRAY, array), (HASH, hash_), (PERCPU_HASH, hash_)):
+        for t, block in cases.items():
             sw.add_case(_c(I32, t), block)
+
+    def touch(self, vidx) -> None:
+        """LRU recency (HashMap._touch): a new stamp from the map's clock for value ``vidx``."""
+        e, b = self.e, self.e.b
+        meta = e.field(self.map, _META, I64)
+        stamp = b.add(e.load(meta, I64, 8 * _META_CLOCK), _c(I64, 1))
+        e.store(stamp, meta, 8 * _META_CLOCK)
+        e.store(stamp, e.field(self.map, _AUX, I64), b.mul(vidx, _c(I64, 8)))
+
+    def vidx_of(self, slot):
+        """The value index a used slot points at."""
+        b = self.e.b
+        return b.sub(b.zext(self.e.load(self.slot_at(slot), I32, 4), I64), _c(I64, 1))
+
+    def present(self, index):
+        """Slot arrays (devmap, xskmap, maps of maps...): is ``index`` in range and filled?"""
+        e, b = self.e, self.e.b
+        in_range = b.icmp_unsigned("<", index, e.field(self.map, _MAX_ENTRIES))
+        at = b.add(e.field(self.map, _AUX, I64), b.select(in_range, index, _c(I64, 0)))
+        return b.and_(in_range, b.icmp_unsigned("!=", e.load(at, I8), _c(I8, 0)))
 
     def find(self):
         """(slot index or -1 - empty slot, hash) of the key."""
@@ -283,29 +247,129 @@ class _MapHelper:
 
 
 def build_map_lookup(module: ir.Module, shared: dict[str, ir.Function]) -> ir.Function:
-    """``bpf_map_lookup_elem(map, key)``: the value pointer Python's ``lookup_address`` gives."""
+    """``bpf_map_lookup_elem(map, key)``: the value pointer Python's ``lookup_address`` gives:
+    arrays and hashes (per-CPU too), LRU hashes (the entry's stamp renewed), LPM tries (the
+    longest stored prefix), device/socket maps (a filled slot's value; cpumap gives NULL)
+    and maps of maps (the inner map's descriptor)."""
     h = _MapHelper(module, "ebpf_native_map_lookup", shared)
     e, b = h.e, h.e.b
-    array, hash_ = e.block("array"), e.block("hash")
+    names = ("array", "hash", "lru", "lpm", "slots", "slot_inner", "hash_inner", "null")
+    array, hash_, lru, lpm, slots, slot_inner, hash_inner, null = (e.block(n) for n in names)
     cpu_off = _cpu_offset(e, h.map, h.type, h.declined)
-    h.switch(array, hash_)
+    h.switch({ARRAY: array, PERCPU_ARRAY: array, HASH: hash_, PERCPU_HASH: hash_, DEVMAP_HASH: hash_,
+              LRU_HASH: lru, LRU_PERCPU_HASH: lru, LPM_TRIE: lpm, DEVMAP: slots, XSKMAP: slots, CPUMAP: null,
+              ARRAY_OF_MAPS: slot_inner, HASH_OF_MAPS: hash_inner})
     e.at(array)
     index = b.zext(e.load(h.key, I32), I64)
-    null = e.block("null")
     e.branch_if(b.icmp_unsigned(">=", index, e.field(h.map, _MAX_ENTRIES)), null, "array_in")
     e.ret(h.value_at(index, cpu_off))
+
     e.at(hash_)
     slot, _ = h.find()
     e.branch_if(b.icmp_signed("<", slot, _c(I64, 0)), null, "hash_found")
-    vidx = b.sub(b.zext(e.load(h.slot_at(slot), I32, 4), I64), _c(I64, 1))
+    e.ret(h.value_at(h.vidx_of(slot), cpu_off))
+
+    e.at(lru)  # renewing the stamp writes the map: only maps in the map table
+    h.writable_row()
+    slot, _ = h.find()
+    e.branch_if(b.icmp_signed("<", slot, _c(I64, 0)), null, "lru_found")
+    vidx = h.vidx_of(slot)
+    h.touch(vidx)
     e.ret(h.value_at(vidx, cpu_off))
+
+    e.at(lpm)
+    best = b.call(shared["lpm"], [h.map, h.key])
+    e.branch_if(b.icmp_signed("<", best, _c(I64, 0)), null, "lpm_found")
+    e.ret(h.value_at(best))
+
+    e.at(slots)
+    index = b.zext(e.load(h.key, I32), I64)
+    e.branch_if(b.not_(h.present(index)), null, "slot_filled")
+    e.ret(h.value_at(index))
+
+    e.at(slot_inner)  # the value's first 8 bytes are the inner map's descriptor address
+    index = b.zext(e.load(h.key, I32), I64)
+    e.branch_if(b.not_(h.present(index)), null, "inner_filled")
+    e.ret(e.load(h.value_at(index), I64))
+
+    e.at(hash_inner)
+    slot, _ = h.find()
+    e.branch_if(b.icmp_signed("<", slot, _c(I64, 0)), null, "inner_found")
+    e.ret(e.load(h.value_at(h.vidx_of(slot)), I64))
+
     e.at(null)
     e.ret(0)
     return e.fn
 
 
+def _build_lpm(module: ir.Module) -> ir.Function:
+    """``i64 lpm(desc, key)``: the LPM trie slot with the longest prefix (not above the key's) whose
+    bits equal the key's, or -1 (LpmTrieMap._match; slots are scanned until every used one was seen)."""
+    e = Emitter(module, "ebpf_native_lpm", ir.FunctionType(I64, [I64, I64]))
+    desc, key = e.fn.args
+    b = e.b
+    entry = b.block
+    key_plen = b.zext(e.load(key, I32), I64)
+    count = e.load(e.field(desc, _META, I64), I64, 8 * _META_COUNT)
+    slots, slot_size = e.field(desc, _SLOTS, I64), e.field(desc, _SLOT_SIZE)
+    limit = e.field(desc, _MAX_ENTRIES)
+    loop, body, used, candidate, bytes_loop, bytes_body, tail, match, nxt, done = (e.block(n) for n in (
+        "loop", "body", "used", "candidate", "bytes", "bytes_body", "tail", "match", "next", "done"))
+    b.branch(loop)
+    e.at(loop)
+    i = e.loop_phi(I64, _c(I64, 0), entry)
+    seen = e.loop_phi(I64, _c(I64, 0), entry)
+    best = e.loop_phi(I64, _c(I64, -1), entry)
+    best_plen = e.loop_phi(I64, _c(I64, -1), entry)
+    b.cbranch(b.and_(b.icmp_unsigned("<", seen, count), b.icmp_unsigned("<", i, limit)), body, done)
+    e.at(body)
+    slot = b.add(slots, b.mul(i, slot_size))
+    is_used = b.icmp_unsigned("!=", e.load(slot, I32, 0), _c(I32, 0))
+    b.cbranch(is_used, used, nxt)
+    e.at(used)
+    plen = b.zext(e.load(slot, I32, 4), I64)
+    better = b.and_(b.icmp_unsigned("<=", plen, key_plen), b.icmp_signed(">", plen, best_plen))
+    b.cbranch(better, candidate, nxt)
+    e.at(candidate)  # compare the first plen bits: whole bytes, then the top bits of one more
+    full = b.lshr(plen, _c(I64, 3))
+    b.branch(bytes_loop)
+    e.at(bytes_loop)
+    j = e.loop_phi(I64, _c(I64, 0), candidate)
+    b.cbranch(b.icmp_unsigned("<", j, full), bytes_body, tail)
+    e.at(bytes_body)
+    same = b.icmp_unsigned("==", e.load(slot, I8, b.add(j, _c(I64, 8))), e.load(key, I8, b.add(j, _c(I64, 4))))
+    j.add_incoming(b.add(j, _c(I64, 1)), bytes_body)
+    b.cbranch(same, bytes_loop, nxt)
+    e.at(tail)
+    rest = b.and_(plen, _c(I64, 7))
+    top_mask = b.trunc(b.shl(_c(I64, 0xFF), b.sub(_c(I64, 8), rest)), I8)  # 0 when rest is 0
+    at = b.select(b.icmp_unsigned("==", rest, _c(I64, 0)), _c(I64, 0), full)  # no byte past the prefix
+    diff = b.xor(e.load(slot, I8, b.add(at, _c(I64, 8))), e.load(key, I8, b.add(at, _c(I64, 4))))
+    bits_same = b.icmp_unsigned("==", b.and_(diff, top_mask), _c(I8, 0))
+    b.cbranch(bits_same, match, nxt)
+    e.at(match)
+    b.branch(nxt)
+    e.at(nxt)
+    found = b.phi(I64)  # the best slot so far after this one
+    found_plen = b.phi(I64)
+    for pred, value, value_plen in ((body, best, best_plen), (used, best, best_plen), (bytes_body, best, best_plen),
+                                    (tail, best, best_plen), (match, i, plen)):
+        found.add_incoming(value, pred)
+        found_plen.add_incoming(value_plen, pred)
+    seen_now = b.add(seen, b.zext(is_used, I64))
+    i.add_incoming(b.add(i, _c(I64, 1)), nxt)
+    seen.add_incoming(seen_now, nxt)
+    best.add_incoming(found, nxt)
+    best_plen.add_incoming(found_plen, nxt)
+    b.branch(loop)
+    e.at(done)
+    b.ret(best)
+    return e.fn
+
+
 def build_map_update(module: ir.Module, shared: dict[str, ir.Function]) -> ir.Function:
-    """``bpf_map_update_elem(map, key, value, flags)`` as ArrayMap/HashMap.update."""
+    """``bpf_map_update_elem(map, key, value, flags)`` as ArrayMap/HashMap.update, LRU hashes
+    included (stamps renewed; a full LRU map evicts its least recently used entry)."""
     h = _MapHelper(module, "ebpf_native_map_update", shared)
     e, b = h.e, h.e.b
     value, flags = h.r3, h.r4
@@ -314,8 +378,10 @@ def build_map_update(module: ir.Module, shared: dict[str, ir.Function]) -> ir.Fu
     cpu_off = _cpu_offset(e, h.map, h.type, h.declined)
     value_size = e.field(h.map, _VALUE_SIZE)
     noexist = b.icmp_unsigned("==", flags, _c(I64, BPF_NOEXIST))
+    is_lru = b.or_(b.icmp_unsigned("==", h.type, _c(I32, LRU_HASH)), b.icmp_unsigned("==", h.type, _c(I32, LRU_PERCPU_HASH)))
     array, hash_ = e.block("array"), e.block("hash")
-    h.switch(array, hash_)
+    h.switch({ARRAY: array, PERCPU_ARRAY: array, HASH: hash_, PERCPU_HASH: hash_, LRU_HASH: hash_,
+              LRU_PERCPU_HASH: hash_})
     too_big, exists = e.block("e2big"), e.block("eexist")
 
     e.at(array)  # every index exists: NOEXIST fails, EXIST and ANY overwrite
@@ -330,17 +396,32 @@ def build_map_update(module: ir.Module, shared: dict[str, ir.Function]) -> ir.Fu
     missing = e.block("missing")
     e.branch_if(b.icmp_signed("<", slot, _c(I64, 0)), missing, "present")
     e.branch_if(noexist, exists, "overwrite")
-    vidx = b.sub(b.zext(e.load(h.slot_at(slot), I32, 4), I64), _c(I64, 1))
+    vidx = h.vidx_of(slot)
     e.memmove(h.value_at(vidx, cpu_off), value, value_size)
+    with b.if_then(is_lru):
+        h.touch(vidx)
     e.ret(0)
 
     e.at(missing)
-    absent = e.block("enoent")
+    absent, evict, alloc = e.block("enoent"), e.block("evict"), e.block("alloc")
     e.branch_if(b.icmp_unsigned("==", flags, _c(I64, BPF_EXIST)), absent, "insert")
     meta = e.field(h.map, _META, I64)
     top = e.load(meta, I64, 8 * _META_FREE_TOP)
-    e.branch_if(b.icmp_unsigned("==", top, _c(I64, 0)), too_big, "alloc")
-    top = b.sub(top, _c(I64, 1))
+    missing_end = b.block
+    e.branch_if(b.icmp_unsigned("!=", top, _c(I64, 0)), alloc, "full")
+    b.cbranch(is_lru, evict, too_big)
+
+    e.at(evict)  # HashMap._evict: the first smallest stamp, its slot removed, then probe again
+    b.call(shared["evict"], [h.map, freelist])
+    again = b.call(shared["find"], [h.map, h.key, hash_value])
+    evict_end = b.block
+    b.branch(alloc)
+
+    e.at(alloc)
+    missing_at = b.phi(I64)  # -1 - the empty slot where the key goes
+    missing_at.add_incoming(slot, missing_end)
+    missing_at.add_incoming(again, evict_end)
+    top = b.sub(e.load(meta, I64, 8 * _META_FREE_TOP), _c(I64, 1))
     e.store(top, meta, 8 * _META_FREE_TOP)
     vidx = b.zext(e.load(freelist, I32, b.mul(top, _c(I64, 4))), I64)
     # a fresh entry is zero but for this CPU's copy (memmove first: the value may alias the entry)
@@ -349,11 +430,13 @@ def build_map_update(module: ir.Module, shared: dict[str, ir.Function]) -> ir.Fu
     e.memset(entry, cpu_off)
     after = b.add(cpu_off, value_size)
     e.memset(b.add(entry, after), b.sub(e.field(h.map, _ENTRY_STRIDE), after))
-    empty = h.slot_at(b.sub(_c(I64, -1), slot))
+    empty = h.slot_at(b.sub(_c(I64, -1), missing_at))
     e.memmove(b.add(empty, _c(I64, 8)), h.key, e.field(h.map, _KEY_SIZE))
     e.store(hash_value, empty, 0)
     e.store(b.trunc(b.add(vidx, _c(I64, 1)), I32), empty, 4)
     e.store(b.add(e.load(meta, I64, 8 * _META_COUNT), _c(I64, 1)), meta, 8 * _META_COUNT)
+    with b.if_then(is_lru):
+        h.touch(vidx)
     e.ret(0)
 
     for block, errno in ((too_big, E2BIG), (exists, EEXIST), (absent, ENOENT)):
@@ -362,34 +445,29 @@ def build_map_update(module: ir.Module, shared: dict[str, ir.Function]) -> ir.Fu
     return e.fn
 
 
-def build_map_delete(module: ir.Module, shared: dict[str, ir.Function]) -> ir.Function:
-    """``bpf_map_delete_elem(map, key)``: arrays -EINVAL; hashes as HashMap.delete
-    (backward-shift deletion, the value index back on the free list, the entry zeroed)."""
-    h = _MapHelper(module, "ebpf_native_map_delete", shared)
-    e, b = h.e, h.e.b
-    freelist = h.writable_row()
-    array, hash_ = e.block("array"), e.block("hash")
-    h.switch(array, hash_)
-    e.at(array)
-    e.ret(-EINVAL)
+def _build_remove(module: ir.Module) -> ir.Function:
+    """``i64 remove(desc, freelist, slot)``: HashMap._remove_slot: empty the slot, shift the rest of
+    its probe run back, count one entry less and push its value index on the free list (returned)."""
+    e = Emitter(module, "ebpf_native_remove", ir.FunctionType(I64, [I64, I64, I64]))
+    desc, freelist, slot = e.fn.args
+    b = e.b
 
-    e.at(hash_)
-    slot, _ = h.find()
-    absent = e.block("enoent")
-    e.branch_if(b.icmp_signed("<", slot, _c(I64, 0)), absent, "present")
-    vidx = b.sub(b.zext(e.load(h.slot_at(slot), I32, 4), I64), _c(I64, 1))
-    mask = b.sub(e.field(h.map, _CAPACITY), _c(I64, 1))
-    slot_size = e.field(h.map, _SLOT_SIZE)
-    e.memset(h.slot_at(slot), slot_size)
+    def slot_at(index):
+        return b.add(e.field(desc, _SLOTS, I64), b.mul(index, e.field(desc, _SLOT_SIZE)))
+
+    vidx = b.sub(b.zext(e.load(slot_at(slot), I32, 4), I64), _c(I64, 1))
+    mask = b.sub(e.field(desc, _CAPACITY), _c(I64, 1))
+    slot_size = e.field(desc, _SLOT_SIZE)
+    e.memset(slot_at(slot), slot_size)
     start = b.block
     loop, check, keep, shift, done = (e.block(n) for n in ("shift_loop", "check", "keep", "shift", "done"))
     b.branch(loop)
-    # the hole is at i; j scans the rest of the probe run (HashMap._remove_slot)
+    # the hole is at i; j scans the rest of the probe run
     e.at(loop)
     i = e.loop_phi(I64, slot, start)
     j = e.loop_phi(I64, slot, start)
     j2 = b.and_(b.add(j, _c(I64, 1)), mask)
-    at_j = h.slot_at(j2)
+    at_j = slot_at(j2)
     b.cbranch(b.icmp_unsigned("==", e.load(at_j, I32, 4), _c(I32, 0)), done, check)
     e.at(check)
     home = b.and_(b.zext(e.load(at_j, I32, 0), I64), mask)
@@ -402,18 +480,77 @@ def build_map_delete(module: ir.Module, shared: dict[str, ir.Function]) -> ir.Fu
     j.add_incoming(j2, keep)
     b.branch(loop)
     e.at(shift)
-    e.memmove(h.slot_at(i), at_j, slot_size)
+    e.memmove(slot_at(i), at_j, slot_size)
     e.memset(at_j, slot_size)
     i.add_incoming(j2, shift)
     j.add_incoming(j2, shift)
     b.branch(loop)
 
     e.at(done)
-    meta = e.field(h.map, _META, I64)
+    meta = e.field(desc, _META, I64)
     e.store(b.sub(e.load(meta, I64, 8 * _META_COUNT), _c(I64, 1)), meta, 8 * _META_COUNT)
     top = e.load(meta, I64, 8 * _META_FREE_TOP)
     e.store(b.trunc(vidx, I32), freelist, b.mul(top, _c(I64, 4)))
     e.store(b.add(top, _c(I64, 1)), meta, 8 * _META_FREE_TOP)
+    b.ret(vidx)
+    return e.fn
+
+
+def _build_evict(module: ir.Module, remove: ir.Function) -> ir.Function:
+    """``void evict(desc, freelist)``: remove the entry with the first smallest LRU stamp
+    (``np.argmin`` over every value index), found by scanning the slots for it."""
+    e = Emitter(module, "ebpf_native_evict", ir.FunctionType(ir.VoidType(), [I64, I64]))
+    desc, freelist = e.fn.args
+    b = e.b
+    entry = b.block
+    stamps, n = e.field(desc, _AUX, I64), e.field(desc, _MAX_ENTRIES)
+    first = e.load(stamps, I64)
+    loop, body, scan, scan_body, found = (e.block(x) for x in ("loop", "body", "scan", "scan_body", "found"))
+    b.branch(loop)
+    e.at(loop)
+    i = e.loop_phi(I64, _c(I64, 1), entry)
+    best = e.loop_phi(I64, _c(I64, 0), entry)
+    best_stamp = e.loop_phi(I64, first, entry)
+    b.cbranch(b.icmp_unsigned("<", i, n), body, scan)
+    e.at(body)
+    stamp = e.load(stamps, I64, b.mul(i, _c(I64, 8)))
+    smaller = b.icmp_unsigned("<", stamp, best_stamp)
+    i.add_incoming(b.add(i, _c(I64, 1)), body)
+    best.add_incoming(b.select(smaller, i, best), body)
+    best_stamp.add_incoming(b.select(smaller, stamp, best_stamp), body)
+    b.branch(loop)
+    e.at(scan)
+    wanted = b.trunc(b.add(best, _c(I64, 1)), I32)
+    slots, slot_size = e.field(desc, _SLOTS, I64), e.field(desc, _SLOT_SIZE)
+    b.branch(scan_body)
+    e.at(scan_body)
+    k = e.loop_phi(I64, _c(I64, 0), scan)
+    k.add_incoming(b.add(k, _c(I64, 1)), scan_body)
+    hit = b.icmp_unsigned("==", e.load(b.add(slots, b.mul(k, slot_size)), I32, 4), wanted)
+    b.cbranch(hit, found, scan_body)
+    e.at(found)
+    b.call(remove, [desc, freelist, k])
+    b.ret_void()
+    return e.fn
+
+
+def build_map_delete(module: ir.Module, shared: dict[str, ir.Function]) -> ir.Function:
+    """``bpf_map_delete_elem(map, key)``: arrays -EINVAL; hashes (LRU too) as HashMap.delete
+    (backward-shift deletion, the value index back on the free list, the entry zeroed)."""
+    h = _MapHelper(module, "ebpf_native_map_delete", shared)
+    e, b = h.e, h.e.b
+    freelist = h.writable_row()
+    array, hash_ = e.block("array"), e.block("hash")
+    h.switch({ARRAY: array, PERCPU_ARRAY: array, HASH: hash_, PERCPU_HASH: hash_, LRU_HASH: hash_,
+              LRU_PERCPU_HASH: hash_})
+    e.at(array)
+    e.ret(-EINVAL)
+
+    e.at(hash_)
+    slot, _ = h.find()
+    absent = e.block("enoent")
+    e.branch_if(b.icmp_signed("<", slot, _c(I64, 0)), absent, "present")
+    vidx = b.call(shared["remove"], [h.map, freelist, slot])
     e.memset(h.value_at(vidx), e.field(h.map, _ENTRY_STRIDE))
     e.ret(0)
     e.at(absent)
@@ -514,6 +651,10 @@ NATIVE_HELPERS: dict[str, tuple[Builder, frozenset[str]]] = {
     "bpf_map_delete_elem": (build_map_delete, frozenset({"linux", "windows"})),
     "bpf_csum_diff": (build_csum_diff, frozenset({"linux"})),  # Windows sums differently
 }
+# batch-only helpers (they decline outside batch runs): the XDP frame, redirects, clock, random, CPU
+NATIVE_HELPERS.update({name: (builder, frozenset({"linux"})) for name, builder in native_xdp.HELPERS.items()})
+NATIVE_HELPERS.update({name: (builder, frozenset({"linux"})) for name, builder in native_world.HELPERS.items()})
+NATIVE_HELPERS.update({name: (builder, frozenset({"linux"})) for name, builder in native_ringbuf.HELPERS.items()})
 
 
 def build_native_helpers(module: ir.Module, names: Iterable[str]) -> dict[str, ir.Function]:
@@ -521,13 +662,19 @@ def build_native_helpers(module: ir.Module, names: Iterable[str]) -> dict[str, i
     names = sorted(set(names))
     if not names:
         return {}
-    shared = {"fnv": _build_fnv(module), "find": _build_find(module), "row": _build_map_row(module)}
+    shared = {"fnv": _build_fnv(module), "find": _build_find(module), "row": _build_map_row(module),
+              "lpm": _build_lpm(module), "remove": _build_remove(module)}
+    shared["evict"] = _build_evict(module, shared["remove"])
     return {name: NATIVE_HELPERS[name][0](module, shared) for name in names}
 
 
-def native_helper_numbers(helpers: Mapping[int, object], platform: str = "linux") -> dict[int, str]:
+def native_helper_numbers(helpers: Mapping[int, object], platform: str = "linux",
+                          calls: Iterable[int] | None = None) -> dict[int, str]:
     """``{helper number: name}`` of the helpers that can be native here: those whose
-    environment implementation is the registry's own, under its own number."""
+    environment implementation is the registry's own, under its own number, and (given
+    ``calls``, the helper numbers a program calls) that the program calls: every native
+    helper costs lowering and LLVM time, and is part of the compile cache's key."""
+    wanted = None if calls is None else set(calls)
     try:
         from ebpflite.helpers import registry
     except ImportError:  # pragma: no cover - no helpers package: nothing native
@@ -541,7 +688,7 @@ def native_helper_numbers(helpers: Mapping[int, object], platform: str = "linux"
         except KeyError:
             continue
         impl = getattr(spec, "impl", None)
-        if impl is not None and helpers.get(spec.number) is impl:
+        if impl is not None and helpers.get(spec.number) is impl and (wanted is None or spec.number in wanted):
             found[spec.number] = name
     return found
 
@@ -552,16 +699,18 @@ def map_table_rows(maps: Iterable[Any], by_address: Mapping[int, Any] | None = N
     own rules), not opened read-only, and the map helpers would find for that address."""
     try:
         from ebpflite.helpers.maps.array import ArrayMap, PercpuArrayMap
-        from ebpflite.helpers.maps.hashmap import HashMap, PercpuHashMap
+        from ebpflite.helpers.maps.hashmap import HashMap, LruHashMap, LruPercpuHashMap, PercpuHashMap
+        from ebpflite.helpers.maps.ringbuf import RingBufMap
     except ImportError:  # pragma: no cover - maps not installed
         return []
+    hashes = (HashMap, PercpuHashMap, LruHashMap, LruPercpuHashMap)
     rows = []
     for live in maps:
         kind = type(live)
-        if kind not in (ArrayMap, PercpuArrayMap, HashMap, PercpuHashMap) or live.readonly:
+        if kind not in (ArrayMap, PercpuArrayMap, RingBufMap, *hashes) or live.readonly:
             continue
         if by_address is not None and by_address.get(live.address, live) is not live:
             continue
-        free = live.storage.address("freelist") if kind in (HashMap, PercpuHashMap) else 0
+        free = live.storage.address("freelist") if kind in hashes else 0
         rows.append((live.address, free))
     return rows

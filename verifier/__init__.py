@@ -26,7 +26,7 @@ from ebpflite.verifier.fixpoint import COMPLEXITY_LIMIT, Analyzer
 from ebpflite.verifier.report import Finding, Report
 from ebpflite.verifier.state import T, Value, entry_state
 from ebpflite.verifier.stats import program_stats
-from ebpflite.verifier.subprogs import global_function_findings
+from ebpflite.verifier.subprogs import global_functions
 from ebpflite.verifier.transfer import Machine
 from ebpflite.vm.contexts import attach_of, descriptor
 from ebpflite.vm.errors import VerifierError
@@ -70,12 +70,13 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
         if not all_errors:
             del report.errors[1:]
         return report
-    globals_ = global_function_findings(program)
-    if globals_:
-        report.errors = [_locate(program, f) for f in globals_[:None if all_errors else 1]]
+    ctx = descriptor(program.prog_type, program.platform, attach_of(program.section))
+    global_funcs, problems = global_functions(program, ctx.name)
+    if problems:
+        report.errors = [_locate(program, f) for f in problems[:None if all_errors else 1]]
         return report
-    machine = Machine(program, descriptor(program.prog_type, program.platform, attach_of(program.section)),
-                      registry.profile(program.platform), lambda *a: None)
+    machine = Machine(program, ctx, registry.profile(program.platform), lambda *a: None)
+    machine.global_functions = global_funcs
     analyzer = Analyzer(graph, machine, all_errors=all_errors, verbose=verbose, max_insns=max_insns)
     analyzer.run(entry_state(Value(T.CTX, ZERO)) if memory_size is None else _memory_entry(memory_size))
     report.errors = sorted((_locate(program, f) for f in analyzer.errors), key=lambda f: f.pc)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ebpflite.verifier import subprogs
 from ebpflite.verifier.cfg import CFG, Function, Loop
 from ebpflite.verifier.checks import Reject, fail, read_reg
 from ebpflite.verifier.liveness import live_in
@@ -94,6 +95,8 @@ class Analyzer:
         machine.call_callback = self.call_callback
         #: function -> callbacks it passes to helpers (they run on top of its frame)
         self.callback_calls: dict[int, set[int]] = {}
+        #: global function -> its longest path (verified once, on its own: see verifier/subprogs.py)
+        self.global_costs: dict[int, int] = {}
         self.all_errors = all_errors
         self.verbose = verbose
         self.max_insns = max_insns
@@ -232,6 +235,9 @@ class Analyzer:
 
     # -- bpf-to-bpf calls -----------------------------------------------------------------------------
     def call_function(self, st: State, target: int, pc: int) -> list[State] | None:
+        sig = self.m.global_functions.get(target)
+        if sig is not None:
+            return [self._call_global(st, target, sig, pc)]
         out = self._run_callee(st, target, st.regs[1:6])
         if not out:
             return None
@@ -241,6 +247,36 @@ class Analyzer:
             for r in range(1, 6):
                 ret.regs[r] = UNINIT
         return out
+
+    def _call_global(self, st: State, target: int, sig, pc: int) -> State:
+        """A global function (verifier/subprogs.py): arguments checked against its BTF, an unknown number
+        back; the function itself is verified once, on its own, from what its BTF promises."""
+        subprogs.check_call(self.m, st, sig, pc)
+        if target not in self.global_costs:
+            self.global_costs[target] = 0  # (recursion is refused by the CFG; this only guards)
+            self.global_costs[target] = self._verify_global(target, sig, pc)
+        for r in range(1, 6):
+            st.regs[r] = UNINIT
+        st.regs[0] = UNKNOWN
+        st.count += self.global_costs[target]
+        return st
+
+    def _verify_global(self, target: int, sig, pc: int) -> int:
+        """Analyse global function ``target`` from its declared arguments; its longest path's length."""
+        base = State([Frame([UNINIT] * 11)])  # no caller: a frame nothing reads, under the function's own
+        saved, self.m.frame_funcs = self.m.frame_funcs, [0]
+        try:
+            exits = self._run_callee(base, target, subprogs.entry_args(sig, base, target))
+        finally:
+            self.m.frame_funcs = saved
+        cost = 0
+        for ret in exits:
+            r0 = read_reg(ret, 0, pc, f"the return value of global function {sig.name}()")
+            if r0.type is not T.SCALAR:
+                raise fail(pc, "global_func", f"global function {sig.name}() may return a {r0.type.value}; global "
+                           "functions return numbers", "r0.type == number", r0=r0)
+            cost = max(cost, ret.count - base.count)
+        return cost
 
     def _run_callee(self, st: State, target: int, args) -> list[State]:
         """Analyse function ``target`` in a new frame on top of ``st`` with r1.. = ``args``."""

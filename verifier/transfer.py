@@ -67,6 +67,8 @@ class Machine:
         self.allowed_helpers = allowed.allowed(program.prog_type, program.platform,
                                                attach_of(program.section))
         self.sleepable = allowed.sleepable(program.prog_type, program.section)
+        #: entry pc -> global function (BTF linkage global), which calls reach as the kernel does
+        self.global_functions: dict = {}
         self.call_function = call_function
         #: (state, target, r1..r5 of the callback, pc, return range, times) -> state after the helper
         self.call_callback = call_callback
@@ -391,7 +393,10 @@ class Machine:
             if arg in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO):
                 continue  # checked with the pointer before it
             if arg is Arg.ANYTHING:
-                require_number(st, r, pc, what)
+                if i in spec.address_args:  # an address the helper reads itself: any initialised value
+                    read_reg(st, r, pc, what)
+                else:
+                    require_number(st, r, pc, what)
             elif arg is Arg.CONST_MAP_PTR:
                 v = read_reg(st, r, pc, what)
                 if v.type is not T.MAP_PTR:

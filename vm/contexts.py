@@ -311,6 +311,16 @@ def _skb(deny: Iterable[str], writable: Iterable[str], reads: dict[str, Access] 
     return _view(SK_BUFF, deny=deny, writes=writes, reads=reads)
 
 
+# The XDP test-run frame (net/bpf/test_run.c), which the per-packet context (helpers/contexts.py
+# XdpContext) and the JIT's batch loop (jit/batch.py) both lay packets out in.
+XDP_HEADROOM = 256
+XDP_FRAME_SIZE = 4096
+XDP_TAILROOM = 320  #: SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86-64
+XDP_MAX_DATA = XDP_FRAME_SIZE - XDP_HEADROOM - XDP_TAILROOM
+XDP_FRAME_STRUCT = 40  #: sizeof(struct xdp_frame), kept free at the head of the frame
+XDP_META_MAX = 255  #: type_max(skb_shared_info.meta_len), a u8 (older kernels allowed 32)
+ETH_HLEN = 14
+
 XDP_ACTIONS = {0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
 TC_ACTIONS = {-1: "TC_ACT_UNSPEC", 0: "TC_ACT_OK", 1: "TC_ACT_RECLASSIFY", 2: "TC_ACT_SHOT",
               3: "TC_ACT_PIPE", 4: "TC_ACT_STOLEN", 5: "TC_ACT_QUEUED", 6: "TC_ACT_REPEAT",

@@ -90,8 +90,8 @@ class Target:
 # --- inputs ------------------------------------------------------------------------------------
 
 
-def read_inputs(mem: Path | None, data_in: Path | None, pcap: Path | None) -> list[bytes]:
-    """The runs' input buffers; at most one source may be given."""
+def read_inputs(mem: Path | None, data_in: Path | None, pcap: Path | None, limit: int | None = None) -> list[bytes]:
+    """The runs' input buffers (at most ``limit`` packets of a capture); at most one source may be given."""
     given = [opt for opt, value in (("--mem", mem), ("--data-in", data_in), ("--pcap", pcap)) if value]
     if len(given) > 1:
         raise click.UsageError(f"give one input, not {' and '.join(given)}")
@@ -102,9 +102,19 @@ def read_inputs(mem: Path | None, data_in: Path | None, pcap: Path | None) -> li
     if data_in is not None:
         return [data_in.read_bytes()]
     if pcap is not None:
-        from ebpflite.helpers.pcap import read_packets
+        from ebpflite.errors import PcapError
+        from ebpflite.helpers.pcap import CaptureStream
 
-        packets = [p.data for p in read_packets(pcap)]
+        packets: list[bytes] = []
+        try:
+            with CaptureStream(pcap) as stream:  # a big capture is not read whole for per-run timing
+                for chunk in stream:
+                    packets.extend(chunk.data(i) for i in range(len(chunk)))
+                    if limit is not None and len(packets) >= limit:
+                        del packets[limit:]
+                        break
+        except PcapError as exc:
+            raise click.BadParameter(str(exc), param_hint="--pcap") from None
         if not packets:
             raise click.BadParameter(f"{pcap} holds no packets", param_hint="--pcap")
         return packets
@@ -210,8 +220,8 @@ def _time_raw(target: Target, engine: str, n: int) -> Row:
 
 def time_jit_batch(target: Target, n: int) -> Row:
     """Per-packet time of the JIT's batch loop (Linux XDP objects only), through the same
-    batch path as ``ebpflite xdp`` (runtime/replay.py: batch-safety check, frame-length rule,
-    CPU setting); the packets are packed once and the native loop is timed over them."""
+    batch path as ``ebpflite xdp`` (runtime/replay.py decides batch safety and runs the
+    native loop): the packets are packed once and the loop is timed over them."""
     from ebpflite.api import Object
 
     obj = Object(str(target.path), target.platform, {target.name: target.program}, list(target.map_specs),
@@ -221,17 +231,10 @@ def time_jit_batch(target: Target, n: int) -> Row:
     except ValueError as exc:
         return Row("jit (batch)", note=str(exc))
     packets = target.inputs * max(1, -(-min(n, 100_000) // len(target.inputs)))
-    batch, valid = replayer.prepare(packets)
-    if not valid:
+    ns, verdict, runs = replayer.time_batch(packets, max(1, n // len(packets)))
+    if verdict is None:
         return Row("jit (batch)", note="no packet fits the XDP frame")
-    rounds = max(1, n // len(batch))
-    result = replayer.run_batch(batch)  # warm-up
-    start = time.perf_counter_ns()
-    for _ in range(rounds):
-        result = replayer.run_batch(batch)
-    elapsed = time.perf_counter_ns() - start
-    return Row("jit (batch)", elapsed / (rounds * len(batch)), int(result.verdicts[-1]), rounds * len(batch),
-               note=f"one native call per {len(batch)} packets")
+    return Row("jit (batch)", ns, verdict, runs, note=f"one native call per {len(packets)} packets")
 
 
 # --- the kernel ----------------------------------------------------------------------------------
@@ -450,7 +453,7 @@ def bench_command(prog_path: Path, mem: Path | None, data_in: Path | None, pcap:
                   prog_name: str | None, engine: str, runs: int, c_source: Path | None, verify: bool,
                   prog_type: str | None, btf: Path | None, as_json: bool) -> None:
     """Time PROG per run on each engine (and the kernel, and native C)."""
-    inputs = read_inputs(mem, data_in, pcap)
+    inputs = read_inputs(mem, data_in, pcap, limit=max(runs, KERNEL_MAX_PACKETS))
     target = load_target(prog_path, prog_name, inputs, verify, prog_type, btf)
     rows: list[Row] = []
     for name in ENGINE_SETS[engine]:
@@ -463,6 +466,17 @@ def bench_command(prog_path: Path, mem: Path | None, data_in: Path | None, pcap:
             rows.append(Row(name, note=f"failed: {exc}"))
         if name == "jit" and target.elf and target.is_xdp and target.platform == "linux" and rows[-1].ns_per_run:
             rows.append(time_jit_batch(target, runs))
+    if pcap is not None and target.is_xdp:  # the whole capture, end to end, beside the kernel's loop
+        from ebpflite.cli import bench_replay
+
+        for name in ENGINE_SETS[engine]:
+            if name in ("interp", "jit"):
+                try:
+                    rows.append(bench_replay.time_replay(target, pcap, name))
+                except EbpfError as exc:
+                    rows.append(Row(f"replay ({name})", note=f"failed: {exc}"))
+        if "kernel" in ENGINE_SETS[engine]:
+            rows.append(bench_replay.time_kernel_loop(target, pcap))
     if c_source is not None:
         rows.append(time_native(c_source, target.name, inputs, runs))
     if as_json:

@@ -12,7 +12,6 @@ a new capture. ``bind`` runs an ebpf-for-windows bind program on one request.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 
 import click
@@ -33,8 +32,8 @@ _PLATFORM = click.option("--platform", type=click.Choice(["linux", "windows"]), 
 _PIN_DIR = click.option("--pin-dir", type=click.Path(file_okay=False),
                         help="Back the maps with files in this directory (they persist between runs).")
 
-#: replays longer than this show a progress bar
-PROGRESS_THRESHOLD = 1000
+#: captures larger than this show a progress bar (on a terminal)
+PROGRESS_BYTES = 16 << 20
 
 
 def _program(obj_path: Path, prog_name: str | None, engine: str, verify: bool, platform: str | None,
@@ -193,48 +192,86 @@ def socket_cmd(obj: Path, prog_name: str | None, pcap_in: Path, pcap_out: Path |
 
 
 def _replay(prog, engine: str, pcap_in: Path, pcap_out: Path | None, as_json: bool) -> None:
-    """The replay every packet command shares (ebpflite.runtime.replay): counts, --out, --json."""
-    from ebpflite.helpers.pcap import read_packets, write_pcap
+    """The replay every packet command shares (ebpflite.runtime.replay): counts, --out, --json.
 
-    packets = read_packets(pcap_in)
-    replayer = prog.replayer(engine, records=as_json)
-    source = packets
-    if replayer.mode == "per-packet" and len(packets) > PROGRESS_THRESHOLD and not as_json:
-        from rich.progress import track
+    The capture is streamed (memory stays bounded whatever its size); with the JIT, verified
+    XDP programs run chunk by chunk in one native call each."""
+    from ebpflite.errors import PcapError
+    from ebpflite.helpers.pcap import CaptureStream
 
-        source = track(packets, description=f"replaying {len(packets)} packets", transient=True)
+    replayer = prog.replayer(engine)
     show = (lambda record: click.echo(json.dumps(record.as_dict()))) if as_json else None
     try:
-        replay = replayer.run(source, on_record=show)
+        with CaptureStream(pcap_in) as stream, _progress(pcap_in, enabled=not as_json) as on_chunk:
+            replay = replayer.run(stream, on_record=show, out=pcap_out, keep=False, on_chunk=on_chunk)
+    except PcapError as exc:
+        raise click.ClickException(str(exc)) from None
     except EbpfError as exc:
         where = exc.packet_index if exc.packet_index is not None else "?"
         raise click.ClickException(f"packet {where}: {exc}") from None
-    if as_json:
-        if pcap_out is not None:
-            write_pcap(pcap_out, replay.kept)
-        return
-    _report(prog, pcap_in, packets, replay.counts, replay.kept, pcap_out, note=replay.note)
+    for warning in replay.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if not as_json:
+        _report(prog, pcap_in, replay, pcap_out)
 
 
-def _report(prog, pcap_in: Path, packets, counts: Counter, kept: list, pcap_out: Path | None,
-            note: str | None = None) -> None:
+class _progress:
+    """A progress bar on stderr, fed once per chunk, for captures big enough to wait for
+    (a context manager giving the ``on_chunk`` callback, or None)."""
+
+    def __init__(self, capture: Path, enabled: bool):
+        import sys
+
+        size = capture.stat().st_size
+        self.enabled = enabled and size >= PROGRESS_BYTES and sys.stderr.isatty()
+        self.size = size
+        self.name = capture.name
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("replaying {task.fields[name]}: {task.fields[packets]} packets"),
+                            BarColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+        self.bar.start()
+        self.task = self.bar.add_task("replay", total=self.size, name=self.name, packets=0)
+
+        def on_chunk(packets: int, bytes_read: int) -> None:
+            self.bar.update(self.task, completed=bytes_read, packets=packets)
+
+        return on_chunk
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self.bar.stop()
+
+
+def _report(prog, pcap_in: Path, replay, pcap_out: Path | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ebpflite.helpers.pcap import write_pcap
-
-    if pcap_out is not None:
-        write_pcap(pcap_out, kept)
-    title = f"{prog.name} on {pcap_in.name}: {len(packets)} packets" + (f" ({note})" if note else "")
+    note = replay.note
+    title = f"{prog.name} on {pcap_in.name}: {replay.packets} packets" + (f" ({note})" if note else "")
     table = Table(title=title)
     table.add_column("action")
     table.add_column("packets", justify="right")
     table.add_column("share", justify="right")
-    for action, n in counts.most_common():
-        table.add_row(action, str(n), f"{100 * n / max(1, len(packets)):.1f}%")
+    for action, n in replay.counts.most_common():
+        table.add_row(action, str(n), f"{100 * n / max(1, replay.packets):.1f}%")
+    for reason, n in sorted(replay.skipped.items()):
+        table.add_row(f"skipped ({reason})", str(n), "")
     Console().print(table)
+    if replay.redirects:
+        targets = Table(title="redirect targets")
+        targets.add_column("target")
+        targets.add_column("packets", justify="right")
+        for target, n in replay.redirects.most_common():
+            targets.add_row(target, str(n))
+        Console().print(targets)
     if pcap_out is not None:
-        click.echo(f"wrote {len(kept)} packets to {pcap_out}")
+        click.echo(f"wrote {replay.written} packets to {pcap_out}")
 
 
 @click.command("bind")

@@ -1,63 +1,86 @@
 """Replaying packets through one program: the one path ``ebpflite xdp``, ``ebpflite bench --pcap``,
 the API (:meth:`ebpflite.api.ProgramHandle.replay`) and the pytest plugin share.
 
-A :class:`Replayer` decides once, for a program and an engine, how packets
-go through it:
+Packets arrive in *chunks*: arrays of offsets, lengths and timestamps over one
+buffer. A capture file (a path or a :class:`~ebpflite.helpers.pcap.CaptureStream`)
+is read that way straight from the file, a chunk at a time, so memory stays
+bounded whatever its size; any other iterable of packets (bytes, captured
+:class:`~ebpflite.helpers.pcap.Packet` objects, built frames) is packed into
+chunks as it is consumed.
 
-- **batch**: the JIT's one-native-call loop (``jit/batch.py``) over a chunk
-  of packets at a time. Only when the program type's :class:`PacketHook`
-  allows it (the Linux ``xdp_md``, which the native loop rewrites per
-  packet), the engine is the JIT, no per-packet records are asked for, and
-  the program is batch-safe (:func:`batch_blocker`): verified (the batch
-  buffer is one region, so only the verifier's ``data_end`` checks keep
-  packets apart) and calling only helpers that read no per-packet Python
-  state. Frames the context would refuse (the hook's length rule) are
-  counted ``invalid`` without running, as a per-packet run counts them.
+A :class:`Replayer` decides once, for a program and an engine, how a chunk
+goes through it:
+
+- **batch**: the JIT's native loop (jit/batch.py ``BatchRunner``) runs the
+  whole chunk in one call: each packet in a kernel-sized frame, map and
+  helper calls native (jit/native*.py), verdicts, lengths and redirects
+  written to arrays and the packets that go on appended to an output
+  buffer as pcap records. Allowed when the program type's
+  :class:`PacketHook` has a batch loop (the Linux ``xdp_md``), the engine is
+  the JIT, the program is verified and every helper it calls is in
+  :data:`BATCH_SAFE_HELPERS` (native in batch runs, or harmless as a Python
+  callback there).
 - **per packet**: one ``run()`` per packet through the program's
-  :class:`~ebpflite.runtime.runner.ProgramRunner`, which builds the context,
-  sets the CPU and reads the result back; a packet the context refuses
-  (:class:`~ebpflite.errors.ContextError`) counts as ``invalid``.
+  :class:`~ebpflite.runtime.runner.ProgramRunner` (the interpreter, or
+  helpers that need the Python context): the same chunks, the same outputs.
 
-Both give a :class:`Replay`: action counts, the packets that go on (the
-hook's ``keep`` actions, after any rewrite, timestamps kept; a hook's
-``verdict`` decides instead where the action name does not say it alone, as
-for a socket filter, whose return value is the number of bytes to keep),
-and, on request, one :class:`PacketRecord` per packet. Packets come from any
-iterable (a list, or a generator that streams a capture); the batch path
-consumes it ``chunk_size`` packets at a time, so memory stays bounded. A
-program-type hook is one entry in :data:`PACKET_HOOKS`.
+Frames the context refuses (shorter than an Ethernet header, longer than a
+linear frame) count as ``invalid`` in both. Both give a :class:`Replay`:
+action counts, redirect targets, the packets that went on (written to an
+``out`` capture as they come, and/or kept in a list), what the capture
+reader skipped, and on request one :class:`PacketRecord` per packet (the
+``--json`` lines, handed to ``on_record`` as they are made).
 """
 
 from __future__ import annotations
 
-import itertools
+import struct
+import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Union
+
+import numpy as np
 
 from ebpflite.helpers import registry
-from ebpflite.helpers.contexts import ETH_HLEN, XDP_HEADROOM, XDP_MAX_DATA
-from ebpflite.helpers.pcap import Packet
+from ebpflite.helpers.contexts import ETH_HLEN, XDP_MAX_DATA, xdp_refusal
+from ebpflite.helpers.pcap import CaptureStream, Packet, PacketChunk
 from ebpflite.helpers.skb import MAX_DATA_IN as SKB_MAX_DATA_IN
 from ebpflite.vm.contexts import descriptor
 from ebpflite.vm.errors import ContextError, EbpfError
 from ebpflite.vm.isa import Kind
 
 if TYPE_CHECKING:
-    from ebpflite.jit.batch import BatchResult, PacketBatch
     from ebpflite.runtime.runner import ProgramRunner
 
 #: a packet to replay: raw bytes or a captured :class:`~ebpflite.helpers.pcap.Packet`
 PacketLike = Union[bytes, bytearray, memoryview, Packet]
+#: what can be replayed: a capture file, an open capture stream, or packets
+Source = Union[str, Path, CaptureStream, Iterable[Any]]
 
-#: helpers a batch replay may call: they read no per-packet Python state (env.state["ctx"], ...)
-BATCH_SAFE_HELPERS = frozenset({"bpf_map_lookup_elem", "bpf_map_update_elem", "bpf_map_delete_elem",
-                                "bpf_ktime_get_ns", "bpf_get_prandom_u32", "bpf_get_smp_processor_id",
-                                "bpf_csum_diff"})
+#: helpers a batch replay may call. Most are native in batch runs (jit/native*.py); the map
+#: helpers fall back to Python callbacks for the map types they do not handle natively, which
+#: read no per-packet state. Not here (they need the per-packet Python context or output):
+#: bpf_trace_printk (lines per packet), bpf_perf_event_output, bpf_tail_call.
+BATCH_SAFE_HELPERS = frozenset({
+    "bpf_map_lookup_elem", "bpf_map_update_elem", "bpf_map_delete_elem",
+    "bpf_map_push_elem", "bpf_map_pop_elem", "bpf_map_peek_elem",
+    "bpf_ktime_get_ns", "bpf_ktime_get_boot_ns", "bpf_ktime_get_coarse_ns", "bpf_ktime_get_tai_ns",
+    "bpf_jiffies64", "bpf_get_prandom_u32", "bpf_get_smp_processor_id", "bpf_get_numa_node_id",
+    "bpf_csum_diff", "bpf_xdp_adjust_head", "bpf_xdp_adjust_tail", "bpf_xdp_adjust_meta",
+    "bpf_xdp_get_buff_len", "bpf_xdp_load_bytes", "bpf_xdp_store_bytes", "bpf_redirect", "bpf_redirect_map",
+    "bpf_ringbuf_output", "bpf_ringbuf_reserve", "bpf_ringbuf_submit", "bpf_ringbuf_discard",
+    "bpf_ringbuf_query",
+})
 
-#: packets packed into one native batch call (bounded memory for long captures)
-CHUNK_SIZE = 16384
+#: packets per chunk (one native call each in batch mode)
+CHUNK_SIZE = 32768
+#: bytes read from a capture per chunk
+CHUNK_BYTES = 8 << 20
+#: the batch output buffer for a streamed ``out`` capture (flushed to the file when full)
+OUT_BUFFER = 4 << 20
 
 
 #: (result, the frame that went in) -> (label, the frame that goes on, or None)
@@ -126,7 +149,7 @@ PACKET_HOOKS: dict[tuple[str, str], PacketHook] = {
 
 @dataclass
 class PacketRecord:
-    """What one packet did (per-packet mode only): the fields of ``ebpflite xdp --json``."""
+    """What one packet did: the fields of ``ebpflite xdp --json``."""
 
     index: int
     retval: int | None = None
@@ -151,7 +174,11 @@ class Replay:
     mode: str  #: ``"batch"`` or ``"per-packet"``
     packets: int = 0  #: packets read from the source
     counts: Counter[str] = field(default_factory=Counter)  #: action name (or return value) -> packets
-    kept: list[PacketLike] = field(default_factory=list)  #: packets after a ``keep`` action, rewritten
+    kept: list[PacketLike] = field(default_factory=list)  #: packets after a ``keep`` action (``keep=True``)
+    written: int = 0  #: packets written to ``out``
+    redirects: Counter[str] = field(default_factory=Counter)  #: redirect target -> packets
+    skipped: dict[str, int] = field(default_factory=dict)  #: records the capture reader skipped, by reason
+    warnings: list[str] = field(default_factory=list)  #: what the reader said about them
     records: list[PacketRecord] | None = None  #: one per packet when asked for
     native_calls: int = 0  #: batch mode: calls into the native loop
 
@@ -175,7 +202,7 @@ def batch_blocker(program: Any) -> str | None:
     if hook is None or not hook.batch:
         return f"{program.platform} {program.prog_type} programs have no batch loop"
     if not program.verified:
-        return "the program is not verified (only the verifier keeps batched packets apart)"
+        return "the program is not verified (the batch loop runs verified code unchecked)"
     table = registry.profile(program.platform)
     for insn in program.insns:
         if insn.kind is Kind.CALL_LOCAL:
@@ -188,19 +215,91 @@ def batch_blocker(program: Any) -> str | None:
     return None
 
 
-def _data(packet: PacketLike) -> bytes:
-    return packet.data if isinstance(packet, Packet) else bytes(packet)
+# --- sources: chunks of arrays ----------------------------------------------------------------
 
 
-def _rewritten(packet: PacketLike, data: bytes) -> PacketLike:
-    """The packet after the program, keeping a capture's timestamp."""
-    return Packet(data, packet.ts_ns) if isinstance(packet, Packet) else data
+@dataclass
+class _Chunk:
+    """A chunk and, for packet sources, the packets themselves (kept packets keep their type)."""
+
+    arrays: PacketChunk
+    items: list[Any] | None = None
 
 
-def _chunks(packets: Iterable[PacketLike], size: int) -> Iterator[list[PacketLike]]:
-    it = iter(packets)
-    while chunk := list(itertools.islice(it, size)):
-        yield chunk
+def _pack(items: list[Any], first: int) -> _Chunk:
+    datas = [it.data if isinstance(it, Packet) else bytes(it) for it in items]
+    lengths = np.array([len(d) for d in datas], dtype=np.uint32)
+    offsets = np.zeros(len(datas), dtype=np.int64)
+    if len(datas) > 1:
+        np.cumsum(lengths[:-1], out=offsets[1:])
+    buf = np.frombuffer(b"".join(datas) or b"\0", dtype=np.uint8)
+    ts = np.array([it.ts_ns if isinstance(it, Packet) else 0 for it in items], dtype=np.uint64)
+    orig = np.array([it.orig_len if isinstance(it, Packet) else len(d) for it, d in zip(items, datas, strict=True)],
+                    dtype=np.uint32)
+    return _Chunk(PacketChunk(buf, offsets, lengths, orig, ts, np.zeros(len(items), dtype=np.uint32), first, 0), items)
+
+
+def _chunks(source: Source, size: int) -> tuple[Iterator[_Chunk], CaptureStream | None]:
+    """Chunks of ``source`` and the capture stream behind them (None for packet sources)."""
+    if isinstance(source, (str, Path)):
+        source = CaptureStream(source, chunk_bytes=CHUNK_BYTES, chunk_packets=size)
+    if isinstance(source, CaptureStream):
+        stream = source
+        return (_Chunk(chunk) for chunk in stream), stream
+
+    def packed() -> Iterator[_Chunk]:
+        items: list[Any] = []
+        first = 0
+        for item in source:
+            items.append(item)
+            if len(items) == size:
+                yield _pack(items, first)
+                first += len(items)
+                items = []
+        if items:
+            yield _pack(items, first)
+
+    return packed(), None
+
+
+# --- outputs ------------------------------------------------------------------------------------
+
+_PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+_RECORD = struct.Struct("<IIII")
+
+
+class PcapWriter:
+    """The ``out`` capture, written as packets go on: microsecond pcap records, as ``write_pcap``
+    writes them (the batch loop produces the same records natively)."""
+
+    def __init__(self, target: str | Path | IO[bytes]):
+        self._own = isinstance(target, (str, Path))
+        self.fh: IO[bytes] = open(target, "wb") if self._own else target  # noqa: SIM115 - closed by close()
+        self.fh.write(_PCAP_HEADER)
+        self.count = 0
+
+    def records(self, blob: memoryview | bytes) -> None:
+        """Records the batch loop wrote (the caller counts them)."""
+        self.fh.write(blob)
+
+    def packet(self, data: bytes, ts_ns: int) -> None:
+        sec, ns = divmod(ts_ns, 1_000_000_000)
+        self.fh.write(_RECORD.pack(sec & 0xFFFFFFFF, ns // 1000, len(data), len(data)))
+        self.fh.write(data)
+        self.count += 1
+
+    def close(self) -> None:
+        if self._own:
+            self.fh.close()
+        else:
+            self.fh.flush()
+
+
+def _kept_item(item: Any, data: bytes, ts_ns: int) -> PacketLike:
+    """The packet after the program, keeping a capture's timestamp (bytes stay bytes)."""
+    if item is None or isinstance(item, Packet):
+        return Packet(data, ts_ns)
+    return data
 
 
 class Replayer:
@@ -222,90 +321,219 @@ class Replayer:
         blocker = batch_blocker(program)
         if blocker is None and runner.engine_name != "jit":
             blocker = f"the {runner.engine_name} engine runs packets one at a time"
-        if blocker is None and records:
-            blocker = "per-packet records need one run per packet"
+        if blocker is None and getattr(runner.engine, "checked", False):
+            blocker = "the JIT runs this program checked"
         if batch and blocker is not None:
             raise ValueError(f"batch replay is not possible: {blocker}")
         self.blocker = blocker
         self.mode = "batch" if blocker is None and batch is not False else "per-packet"
+        self._batch_runner = None
 
-    def run(self, packets: Iterable[PacketLike], *,
-            on_record: Callable[[PacketRecord], None] | None = None) -> Replay:
-        """Replay ``packets``; ``on_record`` sees each record as it is made (per-packet mode).
+    def run(self, packets: Source, *, on_record: Callable[[PacketRecord], None] | None = None,
+            out: str | Path | IO[bytes] | None = None, keep: bool = True,
+            on_chunk: Callable[[int, int], None] | None = None) -> Replay:
+        """Replay ``packets`` (a capture path or stream, or any iterable of packets).
 
+        ``out`` receives the packets that go on as a pcap, written chunk by chunk;
+        ``keep`` also collects them in ``Replay.kept`` (leave it off for big captures);
+        ``on_record`` sees each packet's record as it is made (with ``records=True`` they are
+        also collected); ``on_chunk(packets_done, bytes_read)`` follows the progress.
         An engine failure (not a refused frame) stops the replay: the exception's
         ``packet_index`` is the index of the failing packet in the source."""
         replay = Replay(self.mode, records=[] if self.records else None)
-        if self.mode == "batch":
-            self._run_batches(packets, replay)
-        else:
-            self._run_each(packets, replay, on_record)
+        chunks, stream = _chunks(packets, self.chunk_size)
+        writer = PcapWriter(out) if out is not None else None
+        want_records = self.records or on_record is not None
+        try:
+            for chunk in chunks:
+                replay.packets += len(chunk.arrays)
+                if self.mode == "batch":
+                    self._batch(chunk, replay, writer, keep, want_records, on_record)
+                else:
+                    self._each(chunk, replay, writer, keep, want_records, on_record)
+                if on_chunk is not None:
+                    on_chunk(replay.packets, stream.bytes_read if stream is not None else 0)
+        finally:
+            if writer is not None:
+                writer.close()
+                replay.written = writer.count
+            if stream is not None:
+                replay.skipped = dict(stream.skipped)
+                replay.warnings = list(stream.warnings)
+                if isinstance(packets, (str, Path)):
+                    stream.close()
+            if self._batch_runner is not None:
+                self._batch_runner[0].close()
+                self._batch_runner = None
+        if not replay.counts["invalid"]:
+            del replay.counts["invalid"]
         return replay
 
+    def time_batch(self, packets: list[bytes], rounds: int) -> tuple[float, int | None, int]:
+        """``ebpflite bench``'s batch row: (ns per packet, the last verdict, packets run) of the
+        native loop over ``packets``, packed once and run ``rounds`` times after a warm-up
+        (batch mode only). The last verdict is None when every frame was refused."""
+        from ebpflite.helpers.maps import layout
+        from ebpflite.jit.batch import BatchRunner, PacketBatch
+
+        if self.mode != "batch":
+            raise ValueError(f"batch replay is not possible: {self.blocker}")
+        batch = PacketBatch.from_packets(packets)
+        layout.set_current_cpu(self.runner.cpu)
+        with BatchRunner(self.runner.engine, capacity=len(batch)) as runner:
+            run = runner.run(batch.buf, batch.offsets, batch.lengths)  # warm-up
+            if not np.count_nonzero(run.out_lengths):
+                return 0.0, None, 0
+            start = time.perf_counter_ns()
+            for _ in range(rounds):
+                run = runner.run(batch.buf, batch.offsets, batch.lengths)
+            elapsed = time.perf_counter_ns() - start
+        return elapsed / (rounds * len(batch)), int(run.verdicts[-1]), rounds * len(batch)
+
+    def _record(self, replay: Replay, record: PacketRecord, on_record) -> None:
+        if replay.records is not None:
+            replay.records.append(record)
+        if on_record is not None:
+            on_record(record)
+
     # -- per packet ---------------------------------------------------------------------------
-    def _run_each(self, packets: Iterable[PacketLike], replay: Replay,
-                  on_record: Callable[[PacketRecord], None] | None) -> None:
-        runner = self.runner
-        for index, packet in enumerate(packets):
-            replay.packets += 1
+    def _each(self, chunk: _Chunk, replay: Replay, writer: PcapWriter | None, keep: bool, want_records: bool,
+              on_record) -> None:
+        runner, arrays = self.runner, chunk.arrays
+        for i in range(len(arrays)):
+            index = arrays.first_index + i
+            frame = arrays.data(i)
             try:
-                res = runner.run(packet=_data(packet))
+                res = runner.run(packet=frame)
             except ContextError as exc:
                 replay.counts["invalid"] += 1
-                record = PacketRecord(index, error=str(exc))
+                if want_records:
+                    self._record(replay, PacketRecord(index, error=str(exc)), on_record)
+                continue
             except EbpfError as exc:
                 exc.packet_index = index
                 raise
-            else:
-                action, out = self.hook.judge(res, _data(packet))
-                replay.counts[action] += 1
-                if out is not None:
-                    replay.kept.append(_rewritten(packet, out))
+            action, out = self.hook.judge(res, frame)
+            replay.counts[action] += 1
+            if res.redirect is not None:
+                replay.redirects[describe_redirect(res.redirect)] += 1
+            if out is not None:
+                ts = int(arrays.ts_ns[i])
+                if writer is not None:
+                    writer.packet(out, ts)
+                if keep:
+                    replay.kept.append(_kept_item(chunk.items[i] if chunk.items else None, out, ts))
+            if want_records:
                 # a verdict hook reports what goes on (a dropped socket packet keeps 0 bytes)
                 length = len(out) if out is not None else 0 if self.hook.verdict else len(res.packet or b"")
-                record = PacketRecord(index, res.return_value, action, length, res.insns_executed,
-                                      res.redirect, res.trace_output)
-            if replay.records is not None:
-                replay.records.append(record)
-            if on_record is not None:
-                on_record(record)
+                self._record(replay, PacketRecord(index, res.return_value, action, length, res.insns_executed,
+                                                  res.redirect, res.trace_output), on_record)
 
     # -- batch ----------------------------------------------------------------------------------
-    def prepare(self, packets: Sequence[PacketLike]) -> tuple[PacketBatch, list[int]]:
-        """Pack the frames the context accepts; returns the batch and their indexes in ``packets``."""
-        from ebpflite.jit.batch import PacketBatch
+    def _batch_setup(self, writer: PcapWriter | None, keep: bool):
+        from ebpflite.jit.batch import OUT_RECORD_MAX, BatchOutput, BatchRunner
 
-        valid = [i for i, packet in enumerate(packets) if self.hook.accepts(len(_data(packet)))]
-        return PacketBatch.from_packets((_data(packets[i]) for i in valid), headroom=XDP_HEADROOM), valid
+        runner = BatchRunner(self.runner.engine, capacity=self.chunk_size, redirects=True,
+                             ingress_ifindex=self.hook.ingress_ifindex)
+        self._keep_numbers = np.array([n for n, name in self.actions.items() if name in self.hook.keep and 0 <= n < 64],
+                                      dtype=np.uint32)
+        mask = 0
+        for number in self._keep_numbers.tolist():
+            mask |= 1 << number
+        if keep:  # the buffer grows to hold a whole chunk's kept packets; they are picked out after
+            output = BatchOutput(np.zeros(OUT_RECORD_MAX * 64, dtype=np.uint8), keep=mask)
+        elif writer is not None:
+            output = BatchOutput(np.zeros(OUT_BUFFER, dtype=np.uint8), keep=mask,
+                                 flush=writer.records)
+        else:
+            output = None
+        self._batch_runner = (runner, output)
+        return self._batch_runner
 
-    def run_batch(self, batch: PacketBatch) -> BatchResult:
-        """One native call over a prepared batch, on the runner's CPU (as per-packet runs are)."""
+    def _batch(self, chunk: _Chunk, replay: Replay, writer: PcapWriter | None, keep: bool, want_records: bool,
+               on_record) -> None:
         from ebpflite.helpers.maps import layout
-        from ebpflite.jit.batch import run_batch
 
+        runner, output = self._batch_runner or self._batch_setup(writer, keep)
+        arrays = chunk.arrays
+        n = len(arrays)
+        out_offsets = np.full(n, -1, dtype=np.int64) if keep else None
         layout.set_current_cpu(self.runner.cpu)
-        return run_batch(self.runner.engine, batch, ingress_ifindex=self.hook.ingress_ifindex)
+        replay.native_calls += 1
+        try:
+            run = runner.run(arrays.buf, arrays.offsets, arrays.lengths, ts=arrays.ts_ns, output=output,
+                             out_offsets=out_offsets)
+        except EbpfError as exc:
+            if exc.packet_index is not None:
+                exc.packet_index += arrays.first_index
+            raise
+        valid = run.out_lengths != 0
+        replay.counts["invalid"] += int(n - np.count_nonzero(valid))
+        values, counts = np.unique(run.verdicts[valid], return_counts=True)
+        for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+            replay.counts[self.actions.get(value, str(value))] += count
+        used = output.used if output is not None else 0
+        if writer is not None:
+            if used:
+                writer.records(memoryview(output.buf)[:used])
+            writer.count += int(np.count_nonzero(np.isin(run.verdicts[valid], self._keep_numbers)))
+        self._count_redirects(run, valid, replay)
+        if keep:
+            for i in np.flatnonzero(out_offsets >= 0).tolist():
+                at, length = int(out_offsets[i]), int(run.out_lengths[i])
+                data = output.buf[at + 16:at + 16 + length].tobytes()
+                replay.kept.append(_kept_item(chunk.items[i] if chunk.items else None, data, int(arrays.ts_ns[i])))
+        if want_records:
+            self._batch_records(arrays, run, valid, replay, on_record)
 
-    def _run_batches(self, packets: Iterable[PacketLike], replay: Replay) -> None:
-        keep, start = self.hook.keep, 0
-        for chunk in _chunks(packets, self.chunk_size):
-            replay.packets += len(chunk)
-            batch, valid = self.prepare(chunk)
-            replay.counts["invalid"] += len(chunk) - len(valid)
-            if valid:
-                replay.native_calls += 1
-                try:
-                    result = self.run_batch(batch)
-                except EbpfError as exc:
-                    if exc.packet_index is not None and exc.packet_index < len(valid):
-                        exc.packet_index = start + valid[exc.packet_index]
-                    raise
-                for n, i in enumerate(valid):
-                    verdict = int(result.verdicts[n])
-                    action = self.actions.get(verdict, str(verdict))
-                    replay.counts[action] += 1
-                    if action in keep:
-                        replay.kept.append(_rewritten(chunk[i], batch.packet(n)))
-            start += len(chunk)
-        if not replay.counts["invalid"]:
-            del replay.counts["invalid"]
+    def _count_redirects(self, run: Any, valid: np.ndarray, replay: Replay) -> None:
+        slots = run.redirects
+        if slots is None:
+            return
+        marked = slots[valid & (slots[:, 0] != 0)]
+        if not len(marked):
+            return
+        rows, counts = np.unique(marked[:, :4], axis=0, return_counts=True)
+        by_address = self.runner.env.state.get("maps_by_address", {})
+        for row, count in zip(rows.tolist(), counts.tolist(), strict=True):
+            replay.redirects[describe_redirect(redirect_dict(row + [0], by_address))] += count
+
+    def _batch_records(self, arrays: PacketChunk, run: Any, valid: np.ndarray, replay: Replay, on_record) -> None:
+        by_address = self.runner.env.state.get("maps_by_address", {})
+        verdicts, lengths = run.verdicts.tolist(), run.out_lengths.tolist()
+        slots = run.redirects.tolist() if run.redirects is not None else None
+        for i, ok in enumerate(valid.tolist()):
+            index = arrays.first_index + i
+            if not ok:
+                length = int(arrays.lengths[i])
+                self._record(replay, PacketRecord(index, error=xdp_refusal(length)), on_record)
+                continue
+            verdict = verdicts[i]
+            redirect = redirect_dict(slots[i], by_address) if slots is not None else None
+            self._record(replay, PacketRecord(index, verdict, self.actions.get(verdict, str(verdict)), lengths[i],
+                                              0, redirect, []), on_record)
+
+
+def redirect_dict(slot: list[int], maps_by_address: dict[int, Any]) -> dict | None:
+    """A batch redirect slot (jit/batch.py ``Redirect``) as the Python helpers record it."""
+    from ebpflite.jit.batch import NO_TARGET, Redirect
+
+    kind, a, b, c, flags = (int(v) for v in slot)
+    if kind == Redirect.IFINDEX:
+        return {"ifindex": a, "flags": flags}
+    if kind == Redirect.MAP:
+        live = maps_by_address.get(a)
+        return {"map": live.name if live is not None else f"map@{a:#x}", "type": live.type if live else "?",
+                "key": b, "target": None if c == NO_TARGET else c, "flags": flags}
+    return None
+
+
+def describe_redirect(redirect: dict | None) -> str:
+    """``ifindex 3`` or ``devmap ports[1] -> 5`` (``-> none`` for a broadcast without a target)."""
+    if redirect is None:
+        return "none"
+    if "ifindex" in redirect:
+        return f"ifindex {redirect['ifindex']}"
+    target = redirect.get("target")
+    return f"{redirect.get('type')} {redirect.get('map')}[{redirect.get('key')}] -> " \
+           f"{'none' if target is None else target}"

@@ -203,11 +203,13 @@ def test_batch_row_goes_through_the_replay_path(tmp_path, ebpf_cache_dir):
 
     obj = make_compiler(ebpf_cache_dir, tmp_path)(
         '#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n'
-        'SEC("xdp") int pop(struct xdp_md *ctx) { return bpf_xdp_adjust_head(ctx, 4) ? 1 : 2; }\n'
-        'char _l[] SEC("license") = "GPL";\n', name="pop")
+        'struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __uint(max_entries, 1); __type(key, __u32);\n'
+        '         __type(value, __u32); } jumps SEC(".maps");\n'
+        'SEC("xdp") int hop(struct xdp_md *ctx) { bpf_tail_call(ctx, &jumps, 0); return 2; }\n'
+        'char _l[] SEC("license") = "GPL";\n', name="hop")
     out = rows(invoke(obj, "--pcap", CAPTURE, "-n", "20", "--engine", "jit", "--json"))
     assert out["jit"]["available"], out["jit"]["note"]
     batch = out["jit (batch)"]
     assert not batch["available"]
     assert batch["note"].startswith("batch replay is not possible: instruction")
-    assert batch["note"].endswith("uses bpf_xdp_adjust_head, which needs per-packet state")
+    assert batch["note"].endswith("uses bpf_tail_call, which needs per-packet state")

@@ -45,13 +45,27 @@ int classify(struct xdp_md *ctx)
 char _license[] SEC("license") = "GPL";
 """
 
-UNSAFE = r"""
+POP = r"""
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 SEC("xdp")
 int pop(struct xdp_md *ctx)
 {
     return bpf_xdp_adjust_head(ctx, 4) ? XDP_DROP : XDP_PASS;
+}
+char _license[] SEC("license") = "GPL";
+"""
+
+UNSAFE = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __uint(max_entries, 1); __type(key, __u32);
+         __type(value, __u32); } jumps SEC(".maps");
+SEC("xdp")
+int hop(struct xdp_md *ctx)
+{
+    bpf_tail_call(ctx, &jumps, 0);
+    return XDP_PASS;
 }
 char _license[] SEC("license") = "GPL";
 """
@@ -69,7 +83,7 @@ char _license[] SEC("license") = "GPL";
 def objects(ebpf_cache_dir: Path) -> dict[str, Path]:
     compile = make_compiler(ebpf_cache_dir, Path(__file__).parent)
     return {name: compile(src, name=name) for name, src in
-            (("safe", SAFE), ("unsafe", UNSAFE), ("kprobe", KPROBE))}
+            (("safe", SAFE), ("pop", POP), ("unsafe", UNSAFE), ("kprobe", KPROBE))}
 
 
 def _packets() -> list[Packet]:
@@ -143,25 +157,34 @@ def test_records_are_the_json_lines(objects):
     assert line["insns"] > 0 and line["trace"] == [] and line["redirect"] is None
 
 
+def test_xdp_buffer_helpers_run_in_the_batch_loop(objects):
+    """adjust_head and friends are native in batch runs: same outcome as per packet."""
+    frames = [bytes(range(i, i + 20)) for i in range(5)] + [bytes(15)]
+    replays = {batch: ebpflite.load(objects["pop"], engine="jit").programs["pop"].replay(frames, batch=batch)
+               for batch in (True, False)}
+    assert replays[True].mode == "batch" and replays[False].mode == "per-packet"
+    assert replays[True].counts == replays[False].counts == {"XDP_PASS": 5, "XDP_DROP": 1}
+    assert replays[True].kept == replays[False].kept == [f[4:] for f in frames[:5]]
+
+
 def test_why_a_program_cannot_batch(objects):
-    unsafe = ebpflite.load(objects["unsafe"], engine="jit").programs["pop"]
+    unsafe = ebpflite.load(objects["unsafe"], engine="jit").programs["hop"]
     assert unsafe.replayer().mode == "per-packet"
-    assert unsafe.replayer().blocker.endswith("uses bpf_xdp_adjust_head, which needs per-packet state")
-    with pytest.raises(ValueError, match="batch replay is not possible: instruction .* bpf_xdp_adjust_head"):
+    assert unsafe.replayer().blocker.endswith("uses bpf_tail_call, which needs per-packet state")
+    with pytest.raises(ValueError, match="batch replay is not possible: instruction .* bpf_tail_call"):
         unsafe.replay([bytes(20)], batch=True)
     assert unsafe.replay([bytes(20)]).counts == {"XDP_PASS": 1}  # per packet instead
     safe = objects["safe"]
+    assert ebpflite.load(safe, engine="jit").programs["classify"].replayer(records=True).mode == "batch"
     reasons = {
         "not verified": ebpflite.load(safe, engine="jit", verify=False).programs["classify"].replayer(),
         "interp": ebpflite.load(safe).programs["classify"].replayer(),
-        "records": ebpflite.load(safe, engine="jit").programs["classify"].replayer(records=True),
         "windows": Replayer(ObjectRuntime({"w": replace(assemble_program("r0 = 1\nexit", platform="windows"),
                                                         prog_type="xdp", verified=True)}, [],
                                           platform="windows").runner("w", "jit")),
     }
     assert reasons["not verified"].blocker.startswith("the program is not verified")
     assert reasons["interp"].blocker == "the interp engine runs packets one at a time"
-    assert reasons["records"].blocker == "per-packet records need one run per packet"
     assert reasons["windows"].blocker == "windows xdp programs have no batch loop"
     assert all(r.mode == "per-packet" for r in reasons.values())
 
@@ -199,22 +222,56 @@ def test_a_failing_packet_is_named_by_its_index_in_the_source(engine):
 
 
 def test_a_failing_batch_packet_is_named_by_its_index_in_the_source(objects, monkeypatch):
-    """The native loop reports the failing packet's index in its chunk's batch; the replay maps
-    it back past refused frames and earlier chunks."""
-    import ebpflite.jit.batch as batchmod
+    """The native loop reports the failing packet's index in its chunk; the replay adds the
+    chunk's place in the source (refused frames keep their places: they are in the chunk)."""
+    from ebpflite.jit.batch import BatchRunner
 
-    def fail_second(jit, batch, **kwargs):
+    def fail_second(self, *args, **kwargs):
         exc = MemoryFault(5, 0x10, 1, False)
         exc.packet_index = 1
         raise exc
 
-    monkeypatch.setattr(batchmod, "run_batch", fail_second)
+    monkeypatch.setattr(BatchRunner, "run", fail_second)
     obj = ebpflite.load(objects["safe"], engine="jit")
     replayer = Replayer(obj.programs["classify"].runner("jit"), chunk_size=4)
-    packets = [bytes(14), bytes(3), bytes(3), bytes(14), bytes(14)]  # valid: 0 and 3 in the first chunk
     with pytest.raises(MemoryFault) as exc:
-        replayer.run(packets)
-    assert exc.value.packet_index == 3
+        replayer.run([bytes(14), bytes(3), bytes(3), bytes(14), bytes(14)])
+    assert exc.value.packet_index == 1
+
+
+def test_records_in_batch_mode_are_the_per_packet_records(objects):
+    """--json lines come from the batch loop's arrays; they match the per-packet JIT's."""
+    frames = [bytes(10)] + [bytes(14) + bytes([k]) + bytes(5) for k in range(4)] + [bytes(4000)]
+    lines = {}
+    for batch in (True, False):
+        seen = []
+        replay = ebpflite.load(objects["safe"], engine="jit").programs["classify"].replay(
+            frames, batch=batch, on_record=seen.append)
+        assert replay.records is None and len(seen) == len(frames)
+        lines[batch] = [r.as_dict() for r in seen]
+    assert lines[True] == lines[False]
+    assert lines[True][0]["error"].startswith("packet of 10 bytes is shorter than an Ethernet header")
+    assert lines[True][-1]["error"].startswith("packet of 4000 bytes exceeds the 3520 bytes")
+
+
+def test_out_captures_stream_and_are_identical_across_engines(objects, tmp_path):
+    """``out`` receives the kept packets as a pcap, chunk by chunk, byte-identical from the batch
+    loop, the per-packet JIT and the interpreter; ``keep=False`` collects nothing in memory."""
+    from ebpflite.helpers.pcap import read_packets, write_pcap
+
+    capture = tmp_path / "in.pcap"
+    write_pcap(capture, _packets(), nanosecond=True)
+    blobs = {}
+    for engine, batch in (("jit", None), ("jit", False), ("interp", None)):
+        out = tmp_path / f"{engine}-{batch}.pcap"
+        replayer = Replayer(ebpflite.load(objects["safe"], engine=engine).programs["classify"].runner(engine),
+                            chunk_size=7, batch=batch)
+        replay = replayer.run(capture, out=out, keep=False)
+        assert replay.kept == [] and replay.written == 23 and replay.packets == 32
+        blobs[engine, batch] = out.read_bytes()
+    assert len(set(blobs.values())) == 1
+    back = read_packets(tmp_path / "jit-None.pcap")
+    assert [p.ts_ns for p in back[:2]] == [0, 1000] and back[0].data[0] == 0xff
 
 
 def test_plugin_programs_replay_frames(ebpf_load, ebpf_engine):

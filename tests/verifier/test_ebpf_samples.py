@@ -24,14 +24,15 @@ GOAL_PREVAIL_ACCEPTED = 0.95
 
 #: measured floors (raise them when the verifier accepts more; never lower them to make a change pass)
 FLOOR_KERNEL_ACCEPTED = 290  # of 345 the kernel accepts
-FLOOR_PREVAIL_ACCEPTED = 378  # of 403 PREVAIL accepts (excluded entries left out)
-CEILING_KERNEL_REJECTED_ACCEPTED = 3  # of 29 the kernel rejects; the goal is 0
+FLOOR_PREVAIL_ACCEPTED = 380  # of 403 PREVAIL accepts (excluded entries left out)
+CEILING_KERNEL_REJECTED_ACCEPTED = 2  # of 29 the kernel rejects; the goal is 0
 #: per project: (programs the kernel accepts that we accept, programs PREVAIL accepts that we accept).
 #: linux and new_linux PREVAIL floors went down by 2 and 1 on purpose: test_probe_write_user_kern.o and
 #: tracex7_kern.o (twice) call helpers kprobes may not use on Linux 6.18; PREVAIL accepts them, the
-#: kernel refuses them, and the kernel decides (../shared/ebpf-samples/README.md)
-PROJECT_FLOORS = {"bpf_cilium_test": (52, 52), "build": (20, 28), "cilium": (37, 37), "cilium-examples": (8, 9),
-                  "falco": (0, 71), "linux": (107, 115), "new_linux": (19, 19), "ovs": (11, 11),
+#: kernel refuses them, and the kernel decides (../shared/ebpf-samples/README.md); build's went down by 1
+#: for bpf2bpf.o, whose global function dereferences an argument the kernel treats as maybe-NULL
+PROJECT_FLOORS = {"bpf_cilium_test": (52, 52), "build": (20, 27), "cilium": (37, 37), "cilium-examples": (8, 9),
+                  "falco": (0, 74), "linux": (107, 115), "new_linux": (19, 19), "ovs": (11, 11),
                   "prototype-kernel": (32, 32), "suricata": (4, 4)}
 
 

@@ -164,3 +164,15 @@ def test_sleeping_helpers_agree_with_the_running_kernel(prog_type, flags, kernel
             "b701000000000000 b702000000000000 b703000000000000 b704000000000000 b705000000000000"
             f"85000000{number:02x}000000 b700000000000000 9500000000000000"), flags=flags)
         assert ("might sleep" in log) != allowed.sleepable(prog_type, ""), (name, log[-300:])
+
+
+def test_probe_read_takes_any_address_as_its_source():
+    """bpf_probe_read's third argument is an address the helper reads: a pointer there is no leak
+    (the kernel takes any value); other ANYTHING arguments still must be numbers."""
+    read = ("r1 = r10\nr1 += -8\nr2 = 8\nr3 = r10\nr3 += -16\n*(u64 *)(r10 - 16) = r2\n"
+            "call bpf_probe_read_kernel\nr0 = 0\nexit")
+    e = first_error(read, "kprobe")
+    assert e is None, e.text()
+    e = first_error("r1 = r10\ncall bpf_send_signal\nr0 = 0\nexit", "kprobe")
+    assert e.check == "pointer_leak" and "argument 1 of bpf_send_signal must be a number" in e.message
+    assert registry.by_name("probe_read_str", "linux").address_args == (2,)
