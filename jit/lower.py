@@ -24,13 +24,15 @@ the caller's own allocas, so they are preserved for free.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import llvmlite.ir as ir
 
 from ebpflite.jit.abi import CALLBACK_ARGS, CallKind, Ctx, Status
 from ebpflite.jit.native import ENDING_NATIVE_FUNCTIONS, build_native_helpers
 from ebpflite.jit.switches import SwitchPlan, recover_switch
+from ebpflite.vm.cfg import Block, function_starts, reachable_blocks
+from ebpflite.vm.cfg import ends_block as _ends_block
 from ebpflite.vm.insn import Insn
 from ebpflite.vm.isa import MAX_CALL_DEPTH, STACK_SIZE, Kind, PseudoSrc
 from ebpflite.vm.program import Program
@@ -61,29 +63,6 @@ def func_name(pc: int) -> str:
 # --- control flow ------------------------------------------------------------------
 
 
-def _successors(insn: Insn) -> list[int]:
-    """pcs execution may continue at within the same function."""
-    kind = insn.kind
-    nxt = insn.pc + insn.slots
-    if kind is Kind.EXIT:
-        return []
-    if kind is Kind.JA:
-        return [insn.target]
-    if kind is Kind.JUMP:
-        return [nxt, insn.target]
-    return [nxt]
-
-
-def _ends_block(insn: Insn) -> bool:
-    return insn.kind in (Kind.EXIT, Kind.JA, Kind.JUMP)
-
-
-@dataclass
-class Block:
-    start: int
-    insns: list[Insn] = field(default_factory=list)
-
-
 @dataclass
 class FunctionShape:
     """The blocks of one eBPF function, found by following jumps from its entry."""
@@ -96,37 +75,10 @@ def function_shapes(program: Program) -> list[FunctionShape]:
     """Entry function first, then each ``call local`` target and each callback
     (an lddw of a code address, as bpf_loop takes) in pc order."""
     by_pc = program.by_pc()
-    targets = set(program.local_call_targets())
-    targets.update(i.pc + i.imm + 1 for i in program.insns
-                   if i.kind is Kind.LDDW and i.spec.extra == PseudoSrc.CODE_ADDR)
-    entries = [0] + [t for t in sorted(targets) if t != 0 and t in by_pc]
+    entries = [pc for pc in function_starts(program.insns) if pc in by_pc]
     shapes = []
     for entry in entries:
-        reachable: set[int] = set()
-        leaders = {entry}
-        work = [entry]
-        while work:
-            pc = work.pop()
-            if pc in reachable or pc not in by_pc:
-                continue
-            reachable.add(pc)
-            insn = by_pc[pc]
-            succ = _successors(insn)
-            if _ends_block(insn):
-                leaders.update(s for s in succ)
-            work.extend(succ)
-        blocks: dict[int, Block] = {}
-        for start in sorted(leaders & reachable):
-            block = Block(start)
-            pc = start
-            while True:
-                insn = by_pc[pc]
-                block.insns.append(insn)
-                nxt = pc + insn.slots
-                if _ends_block(insn) or nxt in leaders or nxt not in by_pc:
-                    break
-                pc = nxt
-            blocks[start] = block
+        blocks = reachable_blocks(by_pc, entry)
         shapes.append(FunctionShape(entry, blocks))
     return shapes
 

@@ -44,12 +44,12 @@ def mem_file(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def xdp_object(tmp_path_factory) -> Path:
+def xdp_object(tmp_path_factory, ebpf_cache_dir) -> Path:
     from ebpflite.errors import CompileError
     from ebpflite.loader.cc import compile_c
 
     try:
-        return compile_c(XDP_SOURCE, tmp_path_factory.mktemp("bench") / "xdp_verdict.o")
+        return compile_c(XDP_SOURCE, tmp_path_factory.mktemp("bench") / "xdp_verdict.o", cache_dir=ebpf_cache_dir / "cc")
     except CompileError as exc:
         pytest.skip(f"no C-to-eBPF compiler (zig or clang): {exc}")
 
