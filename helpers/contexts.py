@@ -93,6 +93,9 @@ class Context:
     #: code run unchecked; on any other context (raw bytes, a memory buffer) a verified program
     #: runs in the JIT's checked mode, so a wrong guess costs a MemoryFault, never a segfault.
     exact: bool = False
+    #: address of the record native JIT helpers read for this context (jit/native_skb.py's skb
+    #: record), or 0: there is none and they call the Python helpers
+    native_record: int = 0
 
     def __init__(self) -> None:
         self.memory: AddressSpace | None = None

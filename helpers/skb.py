@@ -111,6 +111,28 @@ def _field(name: str) -> tuple[int, int]:
     return _FIELD[name]
 
 
+def _packers(names: tuple[str, ...]) -> tuple[tuple[object, int, int], ...]:
+    """(pack_into, offset, mask) per field, in order: what sync() and ctx_out() write per run
+    without looking a name up (they run for every packet)."""
+    out = []
+    for name in names:
+        off, size = _FIELD[name]
+        out.append((struct.Struct(_FMT[size]).pack_into, off, (1 << 8 * size) - 1))
+    return tuple(out)
+
+
+#: the fields sync() writes from the SkbContext's state, in the order of its values
+SYNC_FIELDS = ("len", "pkt_type", "protocol", "vlan_present", "vlan_tci", "vlan_proto", "ingress_ifindex",
+               "ifindex", "hash", "data", "data_end", "data_meta", "napi_id", "family", "remote_ip4",
+               "local_ip4", "remote_port", "local_port", "wire_len", "gso_segs", "gso_size", "hwtstamp",
+               *(f"remote_ip6[{i}]" for i in range(4)), *(f"local_ip6[{i}]" for i in range(4)))
+_SYNC_PACK = _packers(SYNC_FIELDS)
+_OUT_PACK = _packers(CTX_OUT_FIELDS)
+#: ctx_out fields that are SkbContext state, not __sk_buff bytes the program may have written
+_OUT_STATE = {"ingress_ifindex": "skb_iif", "ifindex": None, "wire_len": "wire_len", "gso_segs": "gso_segs",
+              "hwtstamp": "hwtstamp"}
+
+
 @dataclass
 class Socket:
     """``skb->sk``: the socket BPF_PROG_TEST_RUN attaches (AF_INET/AF_INET6 from the packet)."""
@@ -142,6 +164,10 @@ class SkbContext(Context):
             self.actions = CGROUP_SKB_ACTIONS
         self.md = low_alloc(SK_BUFF_SIZE)
         self.md_region = Region("ctx __sk_buff", self.md, "ctx", writable=True)
+        #: what the JIT's native skb helpers read (jit/native_skb.py), kept current by sync():
+        #: the __sk_buff's address, skb->data's and skb->len
+        self.record = np.zeros(3, dtype=np.uint64)
+        self.native_record = int(self.record.ctypes.data)
         self.buf = np.zeros(0, dtype=np.uint8)
         self.packet_region: Region | None = None
         self.load(packet, ctx_in)
@@ -287,23 +313,19 @@ class SkbContext(Context):
     def sync(self) -> None:
         """Write this object's state into the __sk_buff and move the packet region along."""
         data = self.address(self.data)
-        direct = self.direct
-        values = {
-            "len": self.length, "pkt_type": self.pkt_type, "protocol": be16(self.protocol),
-            "vlan_present": int(bool(self.vlan_proto or self.vlan_tci)), "vlan_tci": self.vlan_tci,
-            "vlan_proto": be16(self.vlan_proto), "ingress_ifindex": self.skb_iif, "ifindex": self.dev.ifindex,
-            "hash": self.hash, "data": data & 0xFFFFFFFF,
-            "data_end": (data + self.length) & 0xFFFFFFFF if direct else 0,
-            "data_meta": (data - self.meta_len) & 0xFFFFFFFF, "napi_id": 0, "family": self.sk.family,
-            "remote_ip4": self.sk.remote_ip4, "local_ip4": self.sk.local_ip4, "remote_port": 0,
-            "local_port": 0, "wire_len": self.wire_len, "gso_segs": self.gso_segs, "gso_size": self.gso_size,
-            "hwtstamp": self.hwtstamp,
-        }
-        for i in range(4):
-            values[f"remote_ip6[{i}]"] = int.from_bytes(self.sk.remote_ip6[4 * i:4 * i + 4], "little")
-            values[f"local_ip6[{i}]"] = int.from_bytes(self.sk.local_ip6[4 * i:4 * i + 4], "little")
-        for name, value in values.items():
-            self.set_field(name, value)
+        length = self.length
+        sk = self.sk
+        values = (
+            length, self.pkt_type, be16(self.protocol), int(bool(self.vlan_proto or self.vlan_tci)),
+            self.vlan_tci, be16(self.vlan_proto), self.skb_iif, self.dev.ifindex, self.hash, data,
+            data + length if self.direct else 0, data - self.meta_len, 0, sk.family, sk.remote_ip4,
+            sk.local_ip4, 0, 0, self.wire_len, self.gso_segs, self.gso_size, self.hwtstamp,
+            *struct.unpack("<4I", sk.remote_ip6), *struct.unpack("<4I", sk.local_ip6),
+        )
+        md = self.md
+        for (pack, off, mask), value in zip(_SYNC_PACK, values, strict=True):
+            pack(md, off, value & mask)
+        self.record[:] = (self.md_region.start, data, self.length)
         new = Region("packet", self.buf[self.meta:self.tail], "packet")
         old, self.packet_region = self.packet_region, new
         if self.memory is not None:
@@ -332,15 +354,15 @@ class SkbContext(Context):
     def ctx_out(self) -> bytes:
         """ctx_out: ctx_in (zeros without one) with convert_skb_to___skb's fields written back."""
         out = bytearray(self.ctx_in or bytes(SK_BUFF_SIZE))
-        for name in CTX_OUT_FIELDS:
-            off, size = _field(name)
-            struct.pack_into(_FMT[size], out, off, self._out_value(name))
+        md = self.md
+        for name, (pack, off, mask) in zip(CTX_OUT_FIELDS, _OUT_PACK, strict=True):
+            if name in _OUT_STATE:
+                attr = _OUT_STATE[name]
+                value = self.dev.ifindex if attr is None else getattr(self, attr)
+                pack(out, off, value & mask)
+            else:
+                out[off:off + mask.bit_length() // 8] = md[off:off + mask.bit_length() // 8].tobytes()
         return bytes(out)
-
-    def _out_value(self, name: str) -> int:
-        special = {"ingress_ifindex": self.skb_iif, "ifindex": self.dev.ifindex, "wire_len": self.wire_len,
-                   "gso_segs": self.gso_segs, "hwtstamp": self.hwtstamp}
-        return special[name] if name in special else self.get_field(name)
 
     # -- legacy packet loads (LD_ABS/LD_IND: bpf_skb_load_helper_*) --------------------------------
     def ld_abs(self, offset: int, size: int) -> int | None:

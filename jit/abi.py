@@ -51,6 +51,9 @@ class Ctx(IntEnum):
     #: native helpers that need the packet's frame, the redirect slot, the simulated clock or
     #: the seeded generator read it there, and decline (call Python) when it is 0
     BATCH = 30
+    #: address of the skb record of this run (jit/native_skb.py: the ``__sk_buff`` address,
+    #: ``skb->data``, ``skb->len``), or 0: native skb helpers then decline
+    SKB = 31
 
 
 CTX_WORDS = 32

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import ctypes
 import random
+import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -105,9 +106,16 @@ class BatchWord(IntEnum):
     CPU = 32  #: address of the u32 current CPU (helpers/maps/layout.py CPU_CELL)
     RB_RESERVED = 33  #: ring buffer records reserved and not yet submitted/discarded in this run
     FLAGS = 34  #: :class:`BatchFlag` bits
+    TAIL_CALLS = 35  #: tail calls made in this packet's run (native bpf_tail_call)
+    TAIL_TABLE = 36  #: address of the tail table (jit/native_tail.py), 0: tail calls go through Python
+    PERF = 37  #: perf event staging buffer (jit/native_perf.py records), 0: none
+    PERF_POS = 38  #: bytes used in PERF (updated)
+    PERF_CAP = 39  #: bytes PERF holds; the loop stops before a packet when PERF_RESERVE would not fit
 
 
 BLOCK_WORDS = 40
+#: room a packet's perf event records may take in the staging buffer before the loop drains it
+PERF_RESERVE = 1 << 16
 
 
 class BatchFlag(IntEnum):
@@ -119,6 +127,7 @@ class Stop(IntEnum):
     FAULT = 1  #: a run stopped with a status (the return value); DONE is its index
     OUT_FULL = 2  #: the output buffer needs flushing before packet DONE
     RINGBUF_HELD = 3  #: packet DONE exited holding ring buffer reservations
+    PERF_FULL = 4  #: the perf event staging buffer needs draining before packet DONE
 
 
 class Redirect(IntEnum):
@@ -148,8 +157,9 @@ def build_batch(lowering: Any) -> None:
     fn = ir.Function(module, ir.FunctionType(i64, [ptr, ptr]), BATCH_NAME)
     ctx, block = fn.args
     ctx.add_attribute("noalias")
-    blocks = {n: fn.append_basic_block(n) for n in ("entry", "loop", "room", "body", "refuse", "run", "ran",
-                                                     "keep", "write", "next", "done", "stop", "full", "held")}
+    blocks = {n: fn.append_basic_block(n) for n in ("entry", "loop", "room", "perf_room", "body", "refuse", "run",
+                                                     "ran", "keep", "write", "next", "done", "stop", "full", "held",
+                                                     "perf_full")}
     b = ir.IRBuilder(blocks["entry"])
     memcpy = module.declare_intrinsic("llvm.memcpy", [ptr, ptr, i64])
     memset = module.declare_intrinsic("llvm.memset", [ptr, i64])
@@ -187,7 +197,12 @@ def build_batch(lowering: Any) -> None:
     b.position_at_end(blocks["room"])  # stop before a packet whose output might not fit
     pos = word(BatchWord.OUT_POS)
     short = b.icmp_unsigned(">", b.add(pos, c(i64, OUT_RECORD_MAX)), cap)
-    b.cbranch(b.and_(b.icmp_unsigned("!=", out, c(i64, 0)), short), blocks["full"], blocks["body"])
+    b.cbranch(b.and_(b.icmp_unsigned("!=", out, c(i64, 0)), short), blocks["full"], blocks["perf_room"])
+
+    b.position_at_end(blocks["perf_room"])  # and before one whose perf events might not
+    perf_short = b.icmp_unsigned(">", b.add(word(BatchWord.PERF_POS), c(i64, PERF_RESERVE)), word(BatchWord.PERF_CAP))
+    perf_on = b.icmp_unsigned("!=", word(BatchWord.PERF), c(i64, 0))
+    b.cbranch(b.and_(perf_on, perf_short), blocks["perf_full"], blocks["body"])
 
     b.position_at_end(blocks["body"])
     off = b.load(at(offsets, i, i64), typ=i64)
@@ -214,6 +229,7 @@ def build_batch(lowering: Any) -> None:
     for k in range(5):
         set_word(BatchWord.REDIRECT + k, 0)
     set_word(BatchWord.CURRENT, i)
+    set_word(BatchWord.TAIL_CALLS, 0)
     ctx_store(b, ctx, Ctx.COUNT, 0)
     args = [c(i64, 0), md] + [c(i64, 0)] * 8 + [c(i64, 0)]
     res = b.call(lowering.functions[0], [ctx] + args)
@@ -259,7 +275,7 @@ def build_batch(lowering: Any) -> None:
     i.add_incoming(b.add(i, c(i64, 1)), blocks["next"])
     b.branch(blocks["loop"])
 
-    for name, stop in (("full", Stop.OUT_FULL), ("held", Stop.RINGBUF_HELD)):
+    for name, stop in (("full", Stop.OUT_FULL), ("held", Stop.RINGBUF_HELD), ("perf_full", Stop.PERF_FULL)):
         b.position_at_end(blocks[name])
         set_word(BatchWord.DONE, i)
         set_word(BatchWord.STOP, int(stop))
@@ -326,6 +342,160 @@ class World:
         self._rng.setstate((self._version, tuple(int(v) for v in self.mt), gauss))
 
 
+# --- tail calls: every prog_array target compiled and ready -----------------------------------
+
+
+class TailTable:
+    """The tail table native ``bpf_tail_call`` reads (layout in jit/native_tail.py): each
+    prog_array of the environment's object, each filled slot's compiled target with a run
+    context of its own (its maps in its lddw table, the batch block in ``Ctx.BATCH``)."""
+
+    def __init__(self, jit: Any, block: np.ndarray):
+        self.jit = jit
+        self.targets: list[Any] = []  # JitPrograms holding a prepared context (released in close)
+        env = jit.env
+        arrays = [m for m in env.state.get("maps_by_address", {}).values() if getattr(m, "type", "") == "prog_array"]
+        arrays += [m for m in env.maps if getattr(m, "type", "") == "prog_array" and m not in arrays]
+        self.slot_tables: list[np.ndarray] = []
+        rows = []
+        program_maps = env.state.get("program_maps", {})
+        own_maps = env.maps
+        try:
+            for live in arrays:
+                slots = np.zeros(2 * live.max_entries, dtype=np.uint64)
+                for index in range(live.max_entries):
+                    program = live.get_program(index)
+                    if program is None or isinstance(program, str) or not getattr(program, "verified", False):
+                        continue
+                    target = jit.for_tail_call(program)
+                    if target.checked or getattr(program, "platform", "linux") != "linux":
+                        continue
+                    env.maps = program_maps.get(id(program), own_maps)  # its lddw table is filled from these
+                    ctx = target.prepare(0, 0)
+                    ctx[Ctx.BATCH] = block.ctypes.data
+                    self.targets.append(target)
+                    slots[2 * index:2 * index + 2] = (target.code.entry, ctx.ctypes.data)
+                self.slot_tables.append(slots)
+                rows.append((live.address, slots.ctypes.data))
+        finally:
+            env.maps = own_maps
+        self.table = np.zeros(1 + 2 * len(rows), dtype=np.uint64)
+        self.table[0] = len(rows)
+        for i, (address, slots_address) in enumerate(rows):
+            self.table[1 + 2 * i:3 + 2 * i] = (address, slots_address)
+
+    @property
+    def address(self) -> int:
+        return self.table.ctypes.data if self.table[0] else 0
+
+    def close(self) -> None:
+        for target in reversed(self.targets):
+            target.release()
+        self.targets = []
+
+
+# --- perf events: staged natively, handed to the maps in order ---------------------------------
+
+
+class PerfStaging:
+    """The staging buffer native ``bpf_perf_event_output`` writes records to (jit/native_perf.py:
+    u64 map descriptor, u32 index, u32 length, the bytes, padded to 8), and their delivery to
+    the ``perf_event_array`` maps and ``env.state["perf_events"]``, as the Python helper does.
+
+    Delivery happens after each batch call, whenever the buffer nears full, and before any
+    Python call of the helper during the batch (the native one declines when a record does
+    not fit): the maps see the records in the order the program made them."""
+
+    NUMBER = 25  #: bpf_perf_event_output
+
+    def __init__(self, block: np.ndarray, size: int = 1 << 20):
+        self.block = block
+        self.buf = np.zeros(size, dtype=np.uint8)
+        self.env: Any = None
+        self._python: Any = None
+
+    def attach(self, env: Any) -> None:
+        self.env = env
+        self.block[BatchWord.PERF] = self.buf.ctypes.data
+        self.block[BatchWord.PERF_POS] = 0
+        self.block[BatchWord.PERF_CAP] = len(self.buf)
+        self._python = env.helpers.get(self.NUMBER)
+        if self._python is not None:
+            python = self._python
+
+            def drained_first(env: Any, *regs: int) -> int:
+                self.drain()
+                return python(env, *regs)
+
+            env.helpers[self.NUMBER] = drained_first
+
+    def detach(self) -> None:
+        self.drain()
+        if self._python is not None:
+            self.env.helpers[self.NUMBER] = self._python
+        self.block[BatchWord.PERF] = 0
+
+    def drain(self) -> None:
+        used = int(self.block[BatchWord.PERF_POS])
+        if not used:
+            return
+        by_address = self.env.state.get("maps_by_address", {})
+        events = self.env.state.setdefault("perf_events", [])
+        raw = self.buf[:used].tobytes()
+        at = 0
+        while at < used:
+            desc, index, length = struct.unpack_from("<QII", raw, at)
+            data = raw[at + 16:at + 16 + length]
+            live = by_address[desc]
+            live.append_record(index, data)
+            events.append({"map": live.name, "data": data})
+            at += 16 + (length + 7) // 8 * 8
+        self.block[BatchWord.PERF_POS] = 0
+
+
+# --- trace_printk: lines by packet ------------------------------------------------------------
+
+
+class TraceLines:
+    """``bpf_trace_printk`` stays a Python helper in batch runs (formatting is not worth native
+    code); this wraps it for the batch's duration to note which packet printed each line
+    (``BatchWord.CURRENT``), so per-packet records carry their own lines."""
+
+    NAMES = frozenset({"bpf_trace_printk", "bpf_trace_vprintk"})
+
+    def __init__(self, block: np.ndarray):
+        self.block = block
+        self.lines: dict[int, list[str]] = {}
+        self.saved: dict[int, Any] = {}
+
+    def attach(self, env: Any) -> None:
+        from ebpflite.helpers import registry
+
+        self.env, self.lines, self.saved = env, {}, {}
+        for name in self.NAMES:
+            try:
+                number = registry.by_name(name, "linux").number
+            except KeyError:
+                continue
+            python = env.helpers.get(number)
+            if python is None:
+                continue
+            self.saved[number] = python
+
+            def noted(env: Any, *regs: int, python: Any = python) -> int:
+                before = len(env.trace_output)
+                r0 = python(env, *regs)
+                if len(env.trace_output) > before:
+                    index = int(self.block[BatchWord.CURRENT])
+                    self.lines.setdefault(index, []).extend(env.trace_output[before:])
+                return r0
+
+            env.helpers[number] = noted
+
+    def detach(self) -> None:
+        self.env.helpers.update(self.saved)
+
+
 # --- running a batch -----------------------------------------------------------------------
 
 
@@ -348,6 +518,8 @@ class BatchRun:
     out_lengths: np.ndarray  #: uint32; 0 marks a packet the kernel would refuse
     redirects: np.ndarray | None  #: (n, 5) uint64 REDIRECT slots, when the program redirects
     out_offsets: np.ndarray | None = None  #: int64 record offsets in the output (-1: not kept)
+    #: bpf_trace_printk lines by packet index (the helper stays Python; see :class:`TraceLines`)
+    traces: dict[int, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -380,7 +552,11 @@ class BatchRunner:
 
         calls = {insn.imm for insn in self.jit.program.insns if insn.kind.name == "CALL"}
         names = {spec.name for number, spec in registry.profile("linux").items() if number in calls}
-        if names & {"bpf_xdp_adjust_head", "bpf_xdp_adjust_meta"}:
+        self._tail_calls = "bpf_tail_call" in names
+        self.perf = PerfStaging(self.block) if "bpf_perf_event_output" in names else None
+        self.trace = TraceLines(self.block) if names & TraceLines.NAMES else None
+        # a tail call's target may grow the head: clear the headroom for it too
+        if names & {"bpf_xdp_adjust_head", "bpf_xdp_adjust_meta", "bpf_tail_call"}:
             self.block[BatchWord.FLAGS] = int(self.block[BatchWord.FLAGS]) | BatchFlag.ZERO_HEADROOM
         self.block[BatchWord.FRAME] = self.frame.ctypes.data
         self.block[BatchWord.MD] = self.md_region.start
@@ -443,13 +619,23 @@ class BatchRunner:
         env.reset_run()
         env.stack.clear()
         self.world.load(env)
+        if self.perf is not None:
+            self.perf.attach(env)
+        if self.trace is not None:
+            self.trace.attach(env)
         ctx = jit.prepare(count=0, depth=0)
         ctx[Ctx.BATCH] = block.ctypes.data
+        tails = TailTable(jit, block) if self._tail_calls else None
+        block[BatchWord.TAIL_TABLE] = tails.address if tails is not None else 0
         batch_fn = _BATCH_TYPE(jit.code.batch)
         try:
             while True:
                 status = batch_fn(ctx.ctypes.data, block.ctypes.data)
                 stop = Stop(int(block[BatchWord.STOP]))
+                if stop is Stop.PERF_FULL:
+                    self.perf.drain()
+                    block[BatchWord.START] = block[BatchWord.DONE]
+                    continue
                 if stop is not Stop.OUT_FULL:
                     break
                 used = int(block[BatchWord.OUT_POS])
@@ -472,13 +658,20 @@ class BatchRunner:
                 raise _at_packet(ExecutionError(f"the program exited with {n} ring buffer record(s) reserved "
                                                 "but neither submitted nor discarded"), index)
         finally:
+            if self.perf is not None:
+                self.perf.detach()
+            if self.trace is not None:
+                self.trace.detach()
+            if tails is not None:
+                tails.close()
             ctx[Ctx.BATCH] = 0
             jit.release()
             self.world.store()
             if output is not None:
                 output.used = int(block[BatchWord.OUT_POS])
         return BatchRun(self.verdicts[:count], self.out_lengths[:count],
-                        self.redirect_slots[:count] if self.redirect_slots is not None else None, out_offsets)
+                        self.redirect_slots[:count] if self.redirect_slots is not None else None, out_offsets,
+                        self.trace.lines if self.trace is not None else {})
 
 
 def _at_packet(exc: BaseException, index: int) -> BaseException:

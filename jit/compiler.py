@@ -90,6 +90,8 @@ class JitProgram:
         self._lddw = np.zeros(max(1, 2 * len(self._lddw_slots)), dtype=np.uint64)
         #: the maps native helpers may write (jit/native.py map_table_rows), refilled with the lddw table
         self._map_table = np.zeros(1, dtype=np.uint64)
+        #: the skb record native skb helpers read (jit/native_skb.py; set by native_context)
+        self._skb_record = 0
         self._contexts: list[np.ndarray] = []  # one per nesting level (tail calls into this program)
         self._depth = 0
         self._tail_targets: dict[int, JitProgram] = {}
@@ -221,6 +223,7 @@ class JitProgram:
         ctx[Ctx.CALLBACK] = self._trampoline.address
         ctx[Ctx.LDDW] = self._lddw.ctypes.data
         ctx[Ctx.MAPS] = self._map_table.ctypes.data
+        ctx[Ctx.SKB] = self._skb_record
         self._contexts.append(ctx)
         self._trampoline.contexts[ctx.ctypes.data] = ctx
         return ctx
@@ -254,6 +257,18 @@ class JitProgram:
         for ctx in self._contexts:
             ctx[Ctx.MAPS] = table.ctypes.data
 
+    def native_context(self, record: int) -> None:
+        """Give the native skb helpers (jit/native_skb.py) the skb record of the runs that
+        follow: the address of three u64 words the runtime's __sk_buff context keeps current
+        (``SkbContext.record``), or 0 (the helpers then call the Python ones). Tail-call
+        targets share it: they run on the caller's packet."""
+        self._skb_record = record
+        for ctx in self._contexts:
+            ctx[Ctx.SKB] = record
+        for target in self._tail_targets.values():
+            if target is not self:
+                target.native_context(record)
+
     def for_tail_call(self, program: Program) -> JitProgram:
         """The compiled target of a tail call (same environment and mode)."""
         if program is self.program:
@@ -262,6 +277,7 @@ class JitProgram:
         if target is None or target.program is not program:
             target = JitProgram(program, self.env, checked=self.checked, opt_level=self.opt_level,
                                 cache=self._cache, cache_dir=self._cache_dir)
+            target.native_context(self._skb_record)
             self._tail_targets[id(program)] = target
         return target
 

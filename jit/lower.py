@@ -24,13 +24,15 @@ the caller's own allocas, so they are preserved for free.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import llvmlite.ir as ir
 
 from ebpflite.jit.abi import CALLBACK_ARGS, CallKind, Ctx, Status
-from ebpflite.jit.native import build_native_helpers
+from ebpflite.jit.native import ENDING_NATIVE_FUNCTIONS, build_native_helpers
 from ebpflite.jit.switches import SwitchPlan, recover_switch
+from ebpflite.vm.cfg import Block, function_starts, reachable_blocks
+from ebpflite.vm.cfg import ends_block as _ends_block
 from ebpflite.vm.insn import Insn
 from ebpflite.vm.isa import MAX_CALL_DEPTH, STACK_SIZE, Kind, PseudoSrc
 from ebpflite.vm.program import Program
@@ -61,29 +63,6 @@ def func_name(pc: int) -> str:
 # --- control flow ------------------------------------------------------------------
 
 
-def _successors(insn: Insn) -> list[int]:
-    """pcs execution may continue at within the same function."""
-    kind = insn.kind
-    nxt = insn.pc + insn.slots
-    if kind is Kind.EXIT:
-        return []
-    if kind is Kind.JA:
-        return [insn.target]
-    if kind is Kind.JUMP:
-        return [nxt, insn.target]
-    return [nxt]
-
-
-def _ends_block(insn: Insn) -> bool:
-    return insn.kind in (Kind.EXIT, Kind.JA, Kind.JUMP)
-
-
-@dataclass
-class Block:
-    start: int
-    insns: list[Insn] = field(default_factory=list)
-
-
 @dataclass
 class FunctionShape:
     """The blocks of one eBPF function, found by following jumps from its entry."""
@@ -96,37 +75,10 @@ def function_shapes(program: Program) -> list[FunctionShape]:
     """Entry function first, then each ``call local`` target and each callback
     (an lddw of a code address, as bpf_loop takes) in pc order."""
     by_pc = program.by_pc()
-    targets = set(program.local_call_targets())
-    targets.update(i.pc + i.imm + 1 for i in program.insns
-                   if i.kind is Kind.LDDW and i.spec.extra == PseudoSrc.CODE_ADDR)
-    entries = [0] + [t for t in sorted(targets) if t != 0 and t in by_pc]
+    entries = [pc for pc in function_starts(program.insns) if pc in by_pc]
     shapes = []
     for entry in entries:
-        reachable: set[int] = set()
-        leaders = {entry}
-        work = [entry]
-        while work:
-            pc = work.pop()
-            if pc in reachable or pc not in by_pc:
-                continue
-            reachable.add(pc)
-            insn = by_pc[pc]
-            succ = _successors(insn)
-            if _ends_block(insn):
-                leaders.update(s for s in succ)
-            work.extend(succ)
-        blocks: dict[int, Block] = {}
-        for start in sorted(leaders & reachable):
-            block = Block(start)
-            pc = start
-            while True:
-                insn = by_pc[pc]
-                block.insns.append(insn)
-                nxt = pc + insn.slots
-                if _ends_block(insn) or nxt in leaders or nxt not in by_pc:
-                    break
-                pc = nxt
-            blocks[start] = block
+        blocks = reachable_blocks(by_pc, entry)
         shapes.append(FunctionShape(entry, blocks))
     return shapes
 
@@ -680,6 +632,12 @@ class FunctionLowering:
         fnptr = b.inttoptr(ctx_load(b, self.ctx, Ctx.CALLBACK), self.mod.callback_ty.as_pointer())
         kind_pc = _c(I64, (int(kind) << 32) | insn.pc)
         self.set_reg(0, b.call(fnptr, [self.ctx, kind_pc, num] + list(args)))
+        self.after_call(insn)
+
+    def after_call(self, insn: Insn) -> None:
+        """Act on the status a call left: a stop propagates; a tail call's target exited, so this
+        function returns its registers (``Status.TAIL_RETURN``)."""
+        b = self.b
         status = ctx_load(b, self.ctx, Ctx.STATUS)
         stopped = self.new_block(f"stopped_{insn.pc}")
         tail = self.new_block(f"tail_return_{insn.pc}")
@@ -707,8 +665,13 @@ class FunctionLowering:
         self.callback(insn, CallKind.HELPER, _c(I64, insn.imm), self.helper_args())
 
     def native_helper(self, insn: Insn, native: ir.Function) -> None:
-        """r0 = the native helper (jit/native.py), or the Python helper when it declines."""
+        """r0 = the native helper (jit/native.py), or the Python helper when it declines. A
+        native helper that may end the function (a tail call, jit/native_tail.py) is told the
+        calling frame and its status is checked as after a callback."""
         b = self.b
+        ends = native.name in ENDING_NATIVE_FUNCTIONS
+        if ends:
+            ctx_store(b, self.ctx, Ctx.CALL_DEPTH, self.depth)
         res = b.call(native, [self.ctx] + self.helper_args())
         fast = self.new_block(f"native_{insn.pc}")
         slow = self.new_block(f"helper_{insn.pc}")
@@ -716,6 +679,8 @@ class FunctionLowering:
         b.cbranch(b.extract_value(res, 0), fast, slow)
         b.position_at_end(fast)
         self.set_reg(0, b.extract_value(res, 1))
+        if ends:
+            self.after_call(insn)
         b.branch(join)
         b.position_at_end(slow)
         self.callback(insn, CallKind.HELPER, _c(I64, insn.imm), self.helper_args())

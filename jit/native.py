@@ -37,6 +37,10 @@ environment's helper of that number *is* the registry's implementation
 (tests and the conformance suite install their own helpers under the same
 numbers), which :func:`native_helper_numbers` decides before compiling.
 
+The ``__sk_buff`` helpers of tc programs (``bpf_skb_load_bytes``,
+``bpf_skb_store_bytes``, ``bpf_l3/l4_csum_replace``) are in
+:mod:`ebpflite.jit.native_skb`, registered in the same table.
+
 Still callbacks (see bench/jit_results.md): ``bpf_ktime_get_ns`` (the
 runtime's clock may be a simulated one advanced in Python),
 ``bpf_get_prandom_u32`` (a Python RNG state), ``bpf_redirect_map`` (it
@@ -52,7 +56,7 @@ from typing import Any
 
 import llvmlite.ir as ir
 
-from ebpflite.jit import native_ringbuf, native_world, native_xdp
+from ebpflite.jit import native_perf, native_ringbuf, native_skb, native_tail, native_world, native_xdp
 from ebpflite.jit.abi import Ctx
 from ebpflite.jit.native_ir import (  # noqa: F401 - NATIVE_FN_T and RESULT_T are part of this API
     I1,
@@ -644,6 +648,7 @@ def build_csum_diff(module: ir.Module, shared: dict[str, ir.Function]) -> ir.Fun
 
 Builder = Callable[[ir.Module, dict[str, ir.Function]], ir.Function]
 
+
 #: helper name -> (builder, platforms it is native on)
 NATIVE_HELPERS: dict[str, tuple[Builder, frozenset[str]]] = {
     "bpf_map_lookup_elem": (build_map_lookup, frozenset({"linux", "windows"})),
@@ -651,10 +656,16 @@ NATIVE_HELPERS: dict[str, tuple[Builder, frozenset[str]]] = {
     "bpf_map_delete_elem": (build_map_delete, frozenset({"linux", "windows"})),
     "bpf_csum_diff": (build_csum_diff, frozenset({"linux"})),  # Windows sums differently
 }
+# the __sk_buff helpers of tc programs (per-packet runs: they read the run's skb record)
+NATIVE_HELPERS.update({name: (builder, frozenset({"linux"})) for name, builder in native_skb.HELPERS.items()})
 # batch-only helpers (they decline outside batch runs): the XDP frame, redirects, clock, random, CPU
 NATIVE_HELPERS.update({name: (builder, frozenset({"linux"})) for name, builder in native_xdp.HELPERS.items()})
 NATIVE_HELPERS.update({name: (builder, frozenset({"linux"})) for name, builder in native_world.HELPERS.items()})
 NATIVE_HELPERS.update({name: (builder, frozenset({"linux"})) for name, builder in native_ringbuf.HELPERS.items()})
+NATIVE_HELPERS.update({name: (builder, frozenset({"linux"})) for name, builder in native_tail.HELPERS.items()})
+NATIVE_HELPERS.update({name: (builder, frozenset({"linux"})) for name, builder in native_perf.HELPERS.items()})
+#: native functions that may end the calling eBPF function (jit/lower.py checks the status after them)
+ENDING_NATIVE_FUNCTIONS = native_tail.ENDING
 
 
 def build_native_helpers(module: ir.Module, names: Iterable[str]) -> dict[str, ir.Function]:

@@ -32,7 +32,7 @@ from ebpflite.vm import alu
 from ebpflite.vm.isa import Kind
 
 if TYPE_CHECKING:
-    from ebpflite.jit.lower import Block
+    from ebpflite.vm.cfg import Block
     from ebpflite.vm.insn import Insn
 
 #: fewest conditional jumps in a tree worth turning into a switch

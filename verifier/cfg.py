@@ -1,5 +1,8 @@
 """Control flow: functions, basic blocks, loops and the order the analysis visits them.
 
+Functions, successors and basic blocks come from ``vm/cfg.py`` (shared with
+the JIT); this module adds what only the verifier needs.
+
 The analysis (``verifier.fixpoint``) walks each function's blocks in a
 *weak topological order*: blocks in reverse post-order, with every loop
 (natural loop of a back edge) nested as one component headed by its
@@ -15,12 +18,13 @@ and reported as :class:`Problem`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from ebpflite.vm.cfg import ENDS_BLOCK, Block, function_starts, split
 from ebpflite.vm.insn import Insn
-from ebpflite.vm.isa import Kind, PseudoSrc
+from ebpflite.vm.isa import Kind
 
-_ENDS_BLOCK = {Kind.JUMP, Kind.JA, Kind.EXIT}
+__all__ = ["Block", "CFG", "Function", "Loop", "Problem", "build", "function_starts"]
 
 
 @dataclass
@@ -31,23 +35,6 @@ class Problem:
     message: str
     formula: str = ""
     hint: str = ""
-
-
-@dataclass
-class Block:
-    start: int  #: pc of the first instruction
-    insns: list[Insn]
-    succs: list[int] = field(default_factory=list)  #: start pcs of successor blocks
-    preds: list[int] = field(default_factory=list)
-
-    @property
-    def last(self) -> Insn:
-        return self.insns[-1]
-
-    @property
-    def end(self) -> int:
-        """pc just past the block."""
-        return self.last.pc + self.last.slots
 
 
 @dataclass
@@ -87,16 +74,6 @@ class CFG:
         return None
 
 
-def function_starts(insns: Sequence[Insn], names: dict[int, str]) -> list[int]:
-    starts = {0} | set(names)
-    for i in insns:
-        if i.kind is Kind.CALL_LOCAL and i.target is not None:
-            starts.add(i.target)
-        if i.kind is Kind.LDDW and i.src == PseudoSrc.CODE_ADDR:
-            starts.add(i.pc + i.imm + 1)
-    return sorted(starts)
-
-
 def build(insns: Sequence[Insn], names: dict[int, str] | None = None) -> CFG:
     """Split a program into functions and blocks; find loops and structural problems."""
     names = dict(names or {})
@@ -131,7 +108,7 @@ def _build_function(name: str, start: int, end: int, body: list[Insn], starts_pc
             if t is not None:
                 calls.add(t)
             continue
-        if i.kind in _ENDS_BLOCK:
+        if i.kind in ENDS_BLOCK:
             nxt = i.pc + i.slots
             if nxt < end:
                 leaders.add(nxt)
@@ -149,26 +126,7 @@ def _build_function(name: str, start: int, end: int, body: list[Insn], starts_pc
     if last.kind not in (Kind.EXIT, Kind.JA):
         problems.append(Problem(last.pc, f"execution can fall off the end of {name} after pc {last.pc}",
                                 "last insn is exit or ja", "end every path with an exit"))
-    blocks: dict[int, Block] = {}
-    current: Block | None = None
-    for i in body:
-        if i.pc in leaders or current is None:
-            current = Block(i.pc, [])
-            blocks[i.pc] = current
-        current.insns.append(i)
-    for b in blocks.values():
-        last = b.last
-        targets: list[int] = []
-        if last.kind is Kind.JUMP:
-            targets = [b.end, last.target]
-        elif last.kind is Kind.JA:
-            targets = [last.target]
-        elif last.kind is not Kind.EXIT:
-            targets = [b.end]
-        for t in targets:
-            if t in blocks and t not in b.succs:
-                b.succs.append(t)
-                blocks[t].preds.append(b.start)
+    blocks = split(body, leaders)
     rpo = _reverse_postorder(blocks, start)
     reachable = set(rpo)
     unreachable = sorted(set(blocks) - reachable)

@@ -62,8 +62,7 @@ Source = Union[str, Path, CaptureStream, Iterable[Any]]
 
 #: helpers a batch replay may call. Most are native in batch runs (jit/native*.py); the map
 #: helpers fall back to Python callbacks for the map types they do not handle natively, which
-#: read no per-packet state. Not here (they need the per-packet Python context or output):
-#: bpf_trace_printk (lines per packet), bpf_perf_event_output, bpf_tail_call.
+#: read no per-packet state; bpf_trace_printk stays Python, its lines noted per packet.
 BATCH_SAFE_HELPERS = frozenset({
     "bpf_map_lookup_elem", "bpf_map_update_elem", "bpf_map_delete_elem",
     "bpf_map_push_elem", "bpf_map_pop_elem", "bpf_map_peek_elem",
@@ -72,7 +71,7 @@ BATCH_SAFE_HELPERS = frozenset({
     "bpf_csum_diff", "bpf_xdp_adjust_head", "bpf_xdp_adjust_tail", "bpf_xdp_adjust_meta",
     "bpf_xdp_get_buff_len", "bpf_xdp_load_bytes", "bpf_xdp_store_bytes", "bpf_redirect", "bpf_redirect_map",
     "bpf_ringbuf_output", "bpf_ringbuf_reserve", "bpf_ringbuf_submit", "bpf_ringbuf_discard",
-    "bpf_ringbuf_query",
+    "bpf_ringbuf_query", "bpf_tail_call", "bpf_perf_event_output", "bpf_trace_printk",
 })
 
 #: packets per chunk (one native call each in batch mode)
@@ -511,7 +510,7 @@ class Replayer:
             verdict = verdicts[i]
             redirect = redirect_dict(slots[i], by_address) if slots is not None else None
             self._record(replay, PacketRecord(index, verdict, self.actions.get(verdict, str(verdict)), lengths[i],
-                                              0, redirect, []), on_record)
+                                              0, redirect, run.traces.get(i, [])), on_record)
 
 
 def redirect_dict(slot: list[int], maps_by_address: dict[int, Any]) -> dict | None:

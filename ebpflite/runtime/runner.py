@@ -258,6 +258,9 @@ class ProgramRunner:
         printed: list[str] = []
         registers = context.registers()
         engine = self._tracer() if trace else self._engine_for(context, engine or self.engine)
+        native_context = getattr(engine, "native_context", None)  # the JIT's native skb helpers
+        if native_context is not None:
+            native_context(context.native_record)
         try:
             start = time.perf_counter_ns()
             for _ in range(repeat):
@@ -268,6 +271,8 @@ class ProgramRunner:
                 self._check_released(env)
             elapsed = time.perf_counter_ns() - start
         finally:
+            if native_context is not None:
+                native_context(0)
             context.detach()
             env.state.pop("ctx", None)
             env.state.pop("ringbuf_reserved", None)

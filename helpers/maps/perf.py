@@ -59,8 +59,12 @@ class PerfEventArray(Map):
             return -L.E2BIG
         if not self._open[index]:
             return -L.ENOENT
-        self._records.setdefault(index, []).append(bytes(data))
+        self.append_record(index, data)
         return 0
+
+    def append_record(self, index: int, data: bytes) -> None:
+        """Deliver a record already checked (the JIT's batch loop stages them natively)."""
+        self._records.setdefault(index, []).append(bytes(data))
 
     def records(self, cpu: int | None = None) -> list[bytes]:
         """Records output so far (for one CPU index, or all in CPU order)."""

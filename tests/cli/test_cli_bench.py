@@ -44,12 +44,12 @@ def mem_file(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def xdp_object(tmp_path_factory) -> Path:
+def xdp_object(tmp_path_factory, ebpf_cache_dir) -> Path:
     from ebpflite.errors import CompileError
     from ebpflite.loader.cc import compile_c
 
     try:
-        return compile_c(XDP_SOURCE, tmp_path_factory.mktemp("bench") / "xdp_verdict.o")
+        return compile_c(XDP_SOURCE, tmp_path_factory.mktemp("bench") / "xdp_verdict.o", cache_dir=ebpf_cache_dir / "cc")
     except CompileError as exc:
         pytest.skip(f"no C-to-eBPF compiler (zig or clang): {exc}")
 
@@ -203,13 +203,12 @@ def test_batch_row_goes_through_the_replay_path(tmp_path, ebpf_cache_dir):
 
     obj = make_compiler(ebpf_cache_dir, tmp_path)(
         '#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n'
-        'struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __uint(max_entries, 1); __type(key, __u32);\n'
-        '         __type(value, __u32); } jumps SEC(".maps");\n'
-        'SEC("xdp") int hop(struct xdp_md *ctx) { bpf_tail_call(ctx, &jumps, 0); return 2; }\n'
+        'static long step(__u32 i, void *ctx) { return 0; }\n'
+        'SEC("xdp") int hop(struct xdp_md *ctx) { bpf_loop(2, step, 0, 0); return 2; }\n'
         'char _l[] SEC("license") = "GPL";\n', name="hop")
     out = rows(invoke(obj, "--pcap", CAPTURE, "-n", "20", "--engine", "jit", "--json"))
     assert out["jit"]["available"], out["jit"]["note"]
     batch = out["jit (batch)"]
     assert not batch["available"]
     assert batch["note"].startswith("batch replay is not possible: instruction")
-    assert batch["note"].endswith("uses bpf_tail_call, which needs per-packet state")
+    assert batch["note"].endswith("uses bpf_loop, which needs per-packet state")

@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import ebpflite
 from ebpflite.cli import cli
 from ebpflite.errors import EngineMismatch
 from ebpflite.helpers.pcap import Packet, read_packets, write_pcap
 from ebpflite.jit.compiler import JitProgram
-from ebpflite.loader.cc import compile_c
+from ebpflite.pytest_plugin import make_compiler
 
 SOURCE = r"""
 #include <linux/bpf.h>
@@ -43,14 +42,9 @@ def run(*args: str):
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, ebpf_cache_dir):
     tmp = tmp_path_factory.mktemp("engines")
-    src = tmp / "fw.c"
-    src.write_text(SOURCE)
-    try:
-        obj = compile_c(src)
-    except ebpflite.CompileError as exc:  # pragma: no cover - no compiler installed
-        pytest.skip(f"no C compiler for eBPF: {exc}")
+    obj = make_compiler(ebpf_cache_dir, tmp)(SOURCE, name="fw")  # skips without a compiler
     packets = [Packet(bytes([i & 0xff]) + bytes(13) + bytes([i * 7 & 0xff]) + bytes(20), ts_ns=i * 1000)
                for i in range(40)] + [Packet(bytes(10), ts_ns=99)]  # the last is too short: invalid
     pcap = tmp / "in.pcap"

@@ -17,10 +17,10 @@ SAMPLE = REPO / "examples" / "data" / "sample.pcap"
 
 
 @pytest.fixture(scope="module")
-def firewall(tmp_path_factory):
+def firewall(tmp_path_factory, ebpf_cache_dir):
     out = tmp_path_factory.mktemp("fw") / "firewall.o"
     try:
-        return compile_c(REPO / "examples" / "xdp_firewall" / "firewall.c", out)
+        return compile_c(REPO / "examples" / "xdp_firewall" / "firewall.c", out, cache_dir=ebpf_cache_dir / "cc")
     except ebpflite.CompileError as exc:  # pragma: no cover - no compiler installed
         pytest.skip(f"no C compiler for eBPF: {exc}")
 

@@ -47,16 +47,10 @@ def test_xlated_ir_and_jited_views_of_an_assembly_file(asm_file: Path):
     assert jited.exit_code == 0 and "ebpf_entry:" in jited.output and "ret" in jited.output
 
 
-def test_views_of_an_elf_object(tmp_path: Path):
-    import ebpflite
-    from ebpflite.loader.cc import compile_c
+def test_views_of_an_elf_object(tmp_path: Path, ebpf_cache_dir: Path):
+    from ebpflite.pytest_plugin import make_compiler
 
-    src = tmp_path / "pass.c"
-    src.write_text(C_SOURCE)
-    try:
-        obj = compile_c(src)
-    except ebpflite.CompileError as exc:  # pragma: no cover - no compiler installed
-        pytest.skip(f"no C compiler for eBPF: {exc}")
+    obj = make_compiler(ebpf_cache_dir, tmp_path)(C_SOURCE, name="pass")  # skips without a compiler
     xlated = run("disasm", str(obj), "--xlated")
     assert xlated.exit_code == 0, xlated.output
     assert "pass: xlated by the verifier" in xlated.output and "exit" in xlated.output

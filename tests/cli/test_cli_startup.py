@@ -46,10 +46,10 @@ def test_importing_ebpflite_is_lazy():
     assert out.stdout.split() == ["False", "False", "ebpflite.api", "ebpflite.errors"]
 
 
-def test_sections_loads_no_verifier_and_no_jit(tmp_path):
+def test_sections_loads_no_verifier_and_no_jit(tmp_path, ebpf_cache_dir):
     from ebpflite.loader.cc import compile_c
 
-    obj = compile_c(EXAMPLES / "xdp_firewall" / "firewall.c", tmp_path / "fw.o")
+    obj = compile_c(EXAMPLES / "xdp_firewall" / "firewall.c", tmp_path / "fw.o", cache_dir=ebpf_cache_dir / "cc")
     modules = imported_by("sections", str(obj))
     assert "ebpflite.loader.objfile" in modules
     assert not {m for m in modules if m.startswith(("ebpflite.verifier", "ebpflite.jit", "llvmlite",

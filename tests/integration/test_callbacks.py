@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import ebpflite
-from ebpflite.loader.cc import compile_c
+from ebpflite.pytest_plugin import make_compiler
 
 SOURCE = r"""
 #include <linux/bpf.h>
@@ -54,13 +54,8 @@ char _license[] SEC("license") = "GPL";
 
 
 @pytest.fixture(scope="module")
-def obj_path(tmp_path_factory):
-    src = tmp_path_factory.mktemp("cb") / "loops.c"
-    src.write_text(SOURCE)
-    try:
-        return compile_c(src, src.with_suffix(".o"))
-    except ebpflite.CompileError as exc:  # pragma: no cover - no compiler installed
-        pytest.skip(f"no C compiler for eBPF: {exc}")
+def obj_path(tmp_path_factory, ebpf_cache_dir):
+    return make_compiler(ebpf_cache_dir, tmp_path_factory.mktemp("cb"))(SOURCE, name="loops")
 
 
 @pytest.mark.parametrize("engine", ["interp", "jit"])

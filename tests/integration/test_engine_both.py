@@ -6,7 +6,7 @@ import pytest
 
 import ebpflite
 from ebpflite.errors import EngineMismatch
-from ebpflite.loader.cc import compile_c
+from ebpflite.pytest_plugin import make_compiler
 
 SOURCE = r"""
 #include <linux/bpf.h>
@@ -34,13 +34,8 @@ char _license[] SEC("license") = "GPL";
 
 
 @pytest.fixture(scope="module")
-def obj_path(tmp_path_factory):
-    src = tmp_path_factory.mktemp("both") / "count.c"
-    src.write_text(SOURCE)
-    try:
-        return compile_c(src)
-    except ebpflite.CompileError as exc:  # pragma: no cover - no compiler installed
-        pytest.skip(f"no C compiler for eBPF: {exc}")
+def obj_path(tmp_path_factory, ebpf_cache_dir):
+    return make_compiler(ebpf_cache_dir, tmp_path_factory.mktemp("both"))(SOURCE, name="count")
 
 
 def test_both_engines_agree_and_the_world_changes_once(obj_path):

@@ -9,15 +9,16 @@ import pytest
 
 import ebpflite
 from ebpflite.loader.cc import compile_c
+from ebpflite.pytest_plugin import make_compiler
 
 LOADER_CORPUS = Path(__file__).resolve().parents[1] / "loader" / "c"
 
 
 @pytest.fixture(scope="module")
-def maps_object(tmp_path_factory):
+def maps_object(tmp_path_factory, ebpf_cache_dir):
     out = tmp_path_factory.mktemp("maps") / "maps_btf.o"
     try:
-        return compile_c(LOADER_CORPUS / "maps_btf.c", out)
+        return compile_c(LOADER_CORPUS / "maps_btf.c", out, cache_dir=ebpf_cache_dir / "cc")
     except ebpflite.CompileError as exc:  # pragma: no cover - no compiler installed
         pytest.skip(f"no C compiler for eBPF: {exc}")
 
@@ -48,13 +49,8 @@ char _license[] SEC("license") = "GPL";
 
 
 @pytest.fixture(scope="module")
-def xdp_object(tmp_path_factory):
-    src = tmp_path_factory.mktemp("xdp") / "two_paths.c"
-    src.write_text(XDP_COUNTER)
-    try:
-        return compile_c(src, src.with_suffix(".o"))
-    except ebpflite.CompileError as exc:  # pragma: no cover
-        pytest.skip(f"no C compiler for eBPF: {exc}")
+def xdp_object(tmp_path_factory, ebpf_cache_dir):
+    return make_compiler(ebpf_cache_dir, tmp_path_factory.mktemp("xdp"))(XDP_COUNTER, name="two_paths")
 
 
 @pytest.mark.parametrize("engine", ["interp", "jit"])

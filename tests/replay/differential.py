@@ -19,6 +19,8 @@ import numpy as np
 from ebpflite.errors import ContextError
 from ebpflite.helpers.pcap import CaptureStream
 
+NOT_KEPT = b"(not kept: verdict above 63)"
+
 
 @dataclass
 class Outcome:
@@ -27,11 +29,14 @@ class Outcome:
     redirects: list[dict | None] = field(default_factory=list)
 
 
-def reference(handle: Any, capture: Any) -> Outcome:
-    """Every packet through ``handle.run`` (the object's engine, normally the interpreter)."""
+def reference(handle: Any, capture: Any, *, every: int = 0, between: Any = None) -> Outcome:
+    """Every packet through ``handle.run`` (the object's engine, normally the interpreter);
+    ``between()`` runs after every ``every`` packets (as :func:`batched` runs it per chunk)."""
     out = Outcome()
-    with CaptureStream(capture) as stream:
+    with CaptureStream(capture, chunk_packets=every or 32768) as stream:
         for chunk in stream:
+            if between is not None and chunk.first_index:
+                between()
             for i in range(len(chunk)):
                 try:
                     res = handle.run(packet=chunk.data(i))
@@ -61,7 +66,7 @@ def redirect_dict(slot: np.ndarray, maps_by_address: dict[int, Any]) -> dict | N
 
 
 def batched(handle: Any, capture: Any, *, chunk_packets: int = 97, chunk_bytes: int = 1 << 14,
-            out_bytes: int = 1 << 13) -> Outcome:
+            out_bytes: int = 1 << 13, between: Any = None) -> Outcome:
     """The capture through the JIT's batch loop, in small chunks (boundaries get exercised) with a
     small output buffer (so it fills and flushes mid-chunk)."""
     from ebpflite.helpers.maps import layout
@@ -77,6 +82,8 @@ def batched(handle: Any, capture: Any, *, chunk_packets: int = 97, chunk_bytes: 
     with BatchRunner(runner.engine, capacity=chunk_packets, redirects=True) as batch, \
             CaptureStream(capture, chunk_bytes=chunk_bytes, chunk_packets=chunk_packets) as stream:
         for chunk in stream:
+            if between is not None and chunk.first_index:
+                between()
             run = batch.run(chunk.buf, chunk.offsets, chunk.lengths, ts=chunk.ts_ns, output=output)
             flushed.append(output.buf[:output.used].tobytes())
             records = _records(b"".join(flushed))
@@ -84,7 +91,9 @@ def batched(handle: Any, capture: Any, *, chunk_packets: int = 97, chunk_bytes: 
             for i in range(len(chunk)):
                 length = int(run.out_lengths[i])
                 out.verdicts.append(int(run.verdicts[i]))
-                out.packets.append(next(records) if length else None)
+                # the keep mask covers verdicts 0..63: other return values leave no record
+                verdict = int(run.verdicts[i])
+                out.packets.append((next(records) if verdict < 64 else NOT_KEPT) if length else None)
                 out.redirects.append(redirect_dict(run.redirects[i], by_address) if length else None)
             assert next(records, None) is None
     return out
@@ -108,7 +117,8 @@ def world_state(obj: Any, handle: Any, engine: str) -> dict:
         inner = getattr(live, "get_map", None)
         maps[name] = ({k: inner(k).name for k in live.raw_keys()} if inner is not None
                       else live.storage.buf.copy())
-    return {"maps": maps,
+    perf = {name: live.records() for name, live in obj.maps.items() if live.type == "perf_event_array"}
+    return {"maps": maps, "perf": perf, "perf_events": list(env.state.get("perf_events", [])),
             "clock": clock.fixed_ns if clock is not None else None, "prandom": rng.getstate()}
 
 
@@ -116,12 +126,14 @@ def compare(ref: Outcome, got: Outcome) -> None:
     assert len(ref.verdicts) == len(got.verdicts)
     for i, (a, b) in enumerate(zip(ref.verdicts, got.verdicts, strict=True)):
         assert a == b, f"packet {i}: verdict {a} (interpreter) != {b} (batch)"
-        assert ref.packets[i] == got.packets[i], f"packet {i}: packets differ after the run"
+        if got.packets[i] is not NOT_KEPT:
+            assert ref.packets[i] == got.packets[i], f"packet {i}: packets differ after the run"
         assert ref.redirects[i] == got.redirects[i], f"packet {i}: redirect {ref.redirects[i]} != {got.redirects[i]}"
 
 
 def compare_worlds(a: dict, b: dict) -> None:
     assert a["clock"] == b["clock"]
+    assert a["perf"] == b["perf"] and a["perf_events"] == b["perf_events"]
     assert a["prandom"] == b["prandom"]
     for name, buf in a["maps"].items():
         other = b["maps"][name]

@@ -59,12 +59,11 @@ char _license[] SEC("license") = "GPL";
 UNSAFE = r"""
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
-struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __uint(max_entries, 1); __type(key, __u32);
-         __type(value, __u32); } jumps SEC(".maps");
+static long step(__u32 i, void *ctx) { return 0; }
 SEC("xdp")
 int hop(struct xdp_md *ctx)
 {
-    bpf_tail_call(ctx, &jumps, 0);
+    bpf_loop(2, step, 0, 0);
     return XDP_PASS;
 }
 char _license[] SEC("license") = "GPL";
@@ -170,8 +169,8 @@ def test_xdp_buffer_helpers_run_in_the_batch_loop(objects):
 def test_why_a_program_cannot_batch(objects):
     unsafe = ebpflite.load(objects["unsafe"], engine="jit").programs["hop"]
     assert unsafe.replayer().mode == "per-packet"
-    assert unsafe.replayer().blocker.endswith("uses bpf_tail_call, which needs per-packet state")
-    with pytest.raises(ValueError, match="batch replay is not possible: instruction .* bpf_tail_call"):
+    assert unsafe.replayer().blocker.endswith("uses bpf_loop, which needs per-packet state")
+    with pytest.raises(ValueError, match="batch replay is not possible: instruction .* bpf_loop"):
         unsafe.replay([bytes(20)], batch=True)
     assert unsafe.replay([bytes(20)]).counts == {"XDP_PASS": 1}  # per packet instead
     safe = objects["safe"]
@@ -284,3 +283,34 @@ def test_plugin_programs_replay_frames(ebpf_load, ebpf_engine):
     assert replay.mode == ("batch" if ebpf_engine == "jit" else "per-packet")
     assert replay.counts == {"XDP_PASS": 3} and replay.packets == 3  # byte 14 is 0x45: key 1
     assert replay.kept == [bytes([bytes(f)[0] ^ 0xff]) + bytes(f)[1:] for f in frames]
+
+
+PRINTS = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("xdp")
+int prints(struct xdp_md *ctx)
+{
+    __u8 *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+    if (data + 15 > end)
+        return XDP_ABORTED;
+    for (int i = 0; i < (data[14] & 3); i++)
+        bpf_printk("packet byte %u, line %d", data[14], i);
+    return XDP_PASS;
+}
+char _license[] SEC("license") = "GPL";
+"""
+
+
+def test_trace_lines_belong_to_their_packet_in_batch_mode(ebpf_cache_dir, tmp_path):
+    """bpf_printk stays Python in the batch loop; each record gets the lines its own run printed."""
+    obj = make_compiler(ebpf_cache_dir, tmp_path)(PRINTS, name="prints")
+    frames = [bytes(14) + bytes([k]) for k in range(9)]
+    lines = {}
+    for batch in (True, False):
+        replay = ebpflite.load(obj, engine="jit").programs["prints"].replay(frames, batch=batch, records=True)
+        assert replay.mode == ("batch" if batch else "per-packet")
+        lines[batch] = [r.trace for r in replay.records]
+    assert lines[True] == lines[False]
+    assert lines[True][3] == ["packet byte 3, line 0", "packet byte 3, line 1", "packet byte 3, line 2"]
+    assert lines[True][4] == []

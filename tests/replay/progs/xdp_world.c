@@ -7,8 +7,10 @@
  * devmap, devmap_hash, cpumap and xskmap (present and empty slots, the
  * flags' fallback), LPM and LRU lookups (tiny LRU maps, so they evict),
  * array/hash-of-maps lookups, ring buffer output and reserve/submit/discard,
+ * perf event samples (with packet bytes),
  * the clock helpers, the seeded generator, the CPU, csum_diff and
- * load/store_bytes. Every case counts what it saw in `seen`, so a
+ * load/store_bytes, tail calls (a chain, a self call to the limit, an empty
+ * slot). Every case counts what it saw in `seen`, so a
  * difference shows in the maps as well as in the verdicts and packets.
  */
 #include <linux/bpf.h>
@@ -38,6 +40,8 @@ struct { __uint(type, BPF_MAP_TYPE_CPUMAP); __type(key, __u32); __type(value, __
 struct { __uint(type, BPF_MAP_TYPE_XSKMAP); __type(key, __u32); __type(value, __u32);
 	 __uint(max_entries, 4); } sockets SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } events SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY); __uint(key_size, 4); __uint(value_size, 4);
+	 __uint(max_entries, 4); } samples SEC(".maps");
 
 struct inner { __uint(type, BPF_MAP_TYPE_ARRAY); __type(key, __u32); __type(value, __u64);
 	       __uint(max_entries, 4); } inner0 SEC(".maps"), inner1 SEC(".maps");
@@ -45,6 +49,12 @@ struct { __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS); __type(key, __u32); __uint(ma
 	 __array(values, struct inner); } outer_array SEC(".maps") = { .values = { &inner0, &inner1 } };
 struct { __uint(type, BPF_MAP_TYPE_HASH_OF_MAPS); __type(key, __u32); __uint(max_entries, 4);
 	 __array(values, struct inner); } outer_hash SEC(".maps");
+
+int xdp_tail_a(struct xdp_md *ctx);
+int xdp_tail_b(struct xdp_md *ctx);
+int xdp_world(struct xdp_md *ctx);
+struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __type(key, __u32); __uint(max_entries, 4);
+	 __array(values, int (struct xdp_md *)); } jumps SEC(".maps") = { .values = { &xdp_tail_a, &xdp_tail_b, &xdp_world } };
 
 static __always_inline void count(__u32 slot, __u64 by)
 {
@@ -148,7 +158,7 @@ int xdp_world(struct xdp_md *ctx)
 		__u64 stamp = bpf_ktime_get_ns();
 		if (key & 1)
 			return bpf_ringbuf_output(&events, &stamp, sizeof(stamp), 0) ? XDP_DROP : XDP_PASS;
-		__u64 *rec = bpf_ringbuf_reserve(&events, 24, 0);
+		__u64 *rec = bpf_ringbuf_reserve(&events, 40, 0);  /* 48-byte records: some straddle the ring's end */
 		if (!rec)
 			return XDP_ABORTED;
 		rec[0] = stamp;
@@ -169,6 +179,10 @@ int xdp_world(struct xdp_md *ctx)
 		__u32 k = bpf_get_prandom_u32() & 31;
 		__u32 v = bpf_get_smp_processor_id();
 		bpf_map_update_elem(&table, &k, &v, BPF_ANY);
+		/* a perf sample with up to 63 packet bytes: -EFAULT past the packet, -E2BIG for index 7 */
+		__u64 stamp = bpf_ktime_get_ns();
+		__u64 flags = (key & 128 ? 7 : BPF_F_CURRENT_CPU) | ((__u64)(p[12] & 63) << 32);
+		count(34, bpf_perf_event_output(ctx, &samples, flags, &stamp, sizeof(stamp)) + 100);
 		return XDP_PASS;
 	}
 	case 14: {                    /* checksum of the first 8 bytes and load/store_bytes */
@@ -182,9 +196,33 @@ int xdp_world(struct xdp_md *ctx)
 			return XDP_DROP;
 		return XDP_TX;
 	}
-	default:
+	default:                      /* tail calls: two targets, this program itself (to the limit), an empty slot */
+		bpf_tail_call(ctx, &jumps, key & 3);   /* returns only when it fails (void, as in the kernel) */
+		count(31, 1);
 		return d1 & 1 ? XDP_ABORTED : 7;   /* an action the kernel does not name */
 	}
+}
+
+SEC("xdp")
+int xdp_tail_a(struct xdp_md *ctx)
+{
+	count(32, 1);
+	if (bpf_xdp_adjust_head(ctx, -8))
+		return XDP_DROP;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	if (data + 8 > data_end)
+		return XDP_ABORTED;
+	__builtin_memcpy(data, "TAILCALL", 8);
+	return XDP_TX;
+}
+
+SEC("xdp")
+int xdp_tail_b(struct xdp_md *ctx)
+{
+	count(33, 1);
+	bpf_tail_call(ctx, &jumps, 0);    /* a chain: on to xdp_tail_a */
+	return XDP_DROP;
 }
 
 char LICENSE[] SEC("license") = "GPL";
