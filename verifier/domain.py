@@ -327,9 +327,13 @@ def _sub(a: Scalar, b: Scalar) -> Scalar:
 
 def _mul(a: Scalar, b: Scalar) -> Scalar:
     t = a.tnum.mul(b.tnum)
-    if a.umax * b.umax <= M64:
-        return _norm(a.umin * b.umin, a.umax * b.umax, S64_MIN, S64_MAX, t)
-    return _norm(0, M64, S64_MIN, S64_MAX, t)
+    umin, umax = (a.umin * b.umin, a.umax * b.umax) if a.umax * b.umax <= M64 else (0, M64)
+    # signed: the product's extremes are among the corners' products when none overflows
+    corners = (a.smin * b.smin, a.smin * b.smax, a.smax * b.smin, a.smax * b.smax)
+    smin, smax = min(corners), max(corners)
+    if smin < S64_MIN or smax > S64_MAX:
+        smin, smax = S64_MIN, S64_MAX
+    return _norm(umin, umax, smin, smax, t)
 
 
 def _and(a: Scalar, b: Scalar) -> Scalar:
@@ -344,31 +348,40 @@ def _xor(a: Scalar, b: Scalar) -> Scalar:
     return _norm(0, M64, S64_MIN, S64_MAX, a.tnum.xor(b.tnum))
 
 
-def _shift_amount(b: Scalar, width: int) -> int | None:
-    return (b.value & (width - 1)) if b.is_const else None
+def _shift_amounts(b: Scalar, width: int) -> tuple[int, int]:
+    """The range of ``b & (width - 1)``, the shift amount the engines use (RFC 9669 masks it)."""
+    if b.umax < width:
+        return b.umin, b.umax
+    k = _and(b, Scalar.const(width - 1))
+    return k.umin, k.umax
+
+
+def _tnum_union(a: Scalar, lo: int, hi: int, shift) -> Tnum:
+    """Known bits of ``a`` shifted by every amount in ``lo..hi`` (a join of at most 64 tnums)."""
+    t = shift(a.tnum, lo)
+    for k in range(lo + 1, hi + 1):
+        t = t.join(shift(a.tnum, k))
+    return t
 
 
 def _lsh(a: Scalar, b: Scalar, width: int) -> Scalar:
-    k = _shift_amount(b, width)
-    if k is None:
-        return TOP
-    umin, umax = (a.umin << k, a.umax << k) if (a.umax << k) <= M64 else (0, M64)
-    return _norm(umin, umax, S64_MIN, S64_MAX, a.tnum.lsh(k))
+    lo, hi = _shift_amounts(b, width)
+    umin, umax = (a.umin << lo, a.umax << hi) if (a.umax << hi) <= M64 else (0, M64)
+    return _norm(umin, umax, S64_MIN, S64_MAX, _tnum_union(a, lo, hi, Tnum.lsh))
 
 
 def _rsh(a: Scalar, b: Scalar, width: int) -> Scalar:
-    k = _shift_amount(b, width)
-    if k is None:
-        return Scalar.urange(0, a.umax)
-    return _norm(a.umin >> k, a.umax >> k, S64_MIN, S64_MAX, a.tnum.rsh(k))
+    lo, hi = _shift_amounts(b, width)
+    return _norm(a.umin >> hi, a.umax >> lo, S64_MIN, S64_MAX, _tnum_union(a, lo, hi, Tnum.rsh))
 
 
 def _arsh(a: Scalar, b: Scalar, width: int) -> Scalar:
-    # operands of a 32-bit arsh arrive sign-extended, so the 64-bit shift is right
-    k = _shift_amount(b, width)
-    if k is None:
-        return Scalar.srange(min(a.smin, 0), max(a.smax, 0))
-    return _norm(0, M64, a.smin >> k, a.smax >> k, a.tnum.arsh(k))
+    # operands of a 32-bit arsh arrive sign-extended, so the 64-bit shift is right; a negative
+    # bound moves toward -1 as the amount grows, a positive one toward 0
+    lo, hi = _shift_amounts(b, width)
+    smin = a.smin >> (lo if a.smin < 0 else hi)
+    smax = a.smax >> (lo if a.smax >= 0 else hi)
+    return _norm(0, M64, smin, smax, _tnum_union(a, lo, hi, Tnum.arsh))
 
 
 def _div(a: Scalar, b: Scalar) -> Scalar:

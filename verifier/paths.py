@@ -31,7 +31,11 @@ def value_distance(x: Value, y: Value) -> int:
 
 
 def distance(a: State, b: State) -> int:
-    """How much joining ``a`` and ``b`` would lose (0 for equal states)."""
+    """How much joining ``a`` and ``b`` would lose (0 for equal states).
+
+    Values are compared by identity first (states that share an ancestor share most of them);
+    stack slots by identity only, which may count equal slots as different: a heuristic.
+    """
     if len(a.frames) != len(b.frames):
         return 1 << 30
     d = 0 if a.lock == b.lock else TYPE_CHANGE
@@ -44,16 +48,14 @@ def distance(a: State, b: State) -> int:
             continue
         for k, x in sa.items():
             y = sb.get(k)
-            if x is y:
-                continue
-            if y is None:
-                d += NUMBER_CHANGE if x.spill is None or x.spill.type is T.SCALAR else TYPE_CHANGE
-            elif x != y:
-                xs, ys = x.spill, y.spill
+            if x is not y:
+                xs, ys = x.spill, (None if y is None else y.spill)
                 if xs is not None and ys is not None:
-                    d += value_distance(xs, ys)
+                    d += 0 if xs is ys or xs == ys else value_distance(xs, ys)
+                elif (xs is not None and xs.type is not T.SCALAR) or (ys is not None and ys.type is not T.SCALAR):
+                    d += TYPE_CHANGE
                 else:
-                    d += NUMBER_CHANGE if xs is None and ys is None else TYPE_CHANGE
+                    d += NUMBER_CHANGE
         for k, y in sb.items():
             if k not in sa:
                 d += NUMBER_CHANGE if y.spill is None or y.spill.type is T.SCALAR else TYPE_CHANGE

@@ -207,42 +207,64 @@ UNKNOWN = Value(T.SCALAR, TOP)
 # per-byte stack kinds
 INVALID, MISC, ZEROB = 0, 1, 2
 SLOTS = STACK_SIZE // 8
+_INVALID8, _MISC8, _ZERO8 = (INVALID,) * 8, (MISC,) * 8, (ZEROB,) * 8
 
 
-@dataclass(frozen=True, slots=True)
 class StackSlot:
-    """8 stack bytes: a spilled register, or each byte's kind (INVALID/MISC/ZERO)."""
+    """8 stack bytes: a spilled register, or each byte's kind (INVALID/MISC/ZERO).
 
-    spill: Value | None = None
-    bytes: tuple[int, ...] = (INVALID,) * 8
+    ``bytes`` is kept for spills too (all ZERO for a spilled 0, all MISC otherwise), so
+    byte-level questions never need to look at the spill. Immutable by convention (a plain
+    slotted class: slots are built very often and a dataclass ``__init__`` is slow).
+    """
+
+    __slots__ = ("spill", "bytes")
+
+    def __init__(self, spill: Value | None = None, bytes: tuple[int, ...] = (INVALID,) * 8):  # noqa: A002
+        self.spill = spill
+        if spill is not None:
+            bytes = _ZERO8 if spill.type is T.SCALAR and spill.num == ZERO else _MISC8  # noqa: A001
+        self.bytes = bytes
+
+    def __eq__(self, o: object) -> bool:
+        return self is o or (isinstance(o, StackSlot) and self.spill == o.spill and self.bytes == o.bytes)
+
+    def __hash__(self) -> int:
+        return hash((self.spill, self.bytes))
+
+    def __repr__(self) -> str:
+        return f"StackSlot({self.spill!r}, {self.bytes!r})"
 
     def byte(self, i: int) -> int:
-        if self.spill is not None:
-            return ZEROB if self.spill.type is T.SCALAR and self.spill.num == ZERO else MISC
         return self.bytes[i]
 
     def as_bytes(self) -> tuple[int, ...]:
-        return tuple(self.byte(i) for i in range(8))
+        return self.bytes
 
     def join(self, o: StackSlot, event: int = 0) -> StackSlot | None:
-        if self == o:
+        if self is o or self == o:
             return self
         if self.spill is not None and o.spill is not None:
             v = self.spill.join(o.spill, event)
             if v.type is T.NOT_INIT:
                 return None
             return StackSlot(v)
-        a, b = self.as_bytes(), o.as_bytes()
-        out = tuple(x if x == y else (INVALID if INVALID in (x, y) else MISC) for x, y in zip(a, b, strict=False))
-        return None if all(x == INVALID for x in out) else StackSlot(None, out)
+        out = tuple(x if x == y else (INVALID if INVALID in (x, y) else MISC)
+                    for x, y in zip(self.bytes, o.bytes, strict=True))
+        return None if out == _INVALID8 else StackSlot(None, out)
 
     def le(self, o: StackSlot) -> bool:
-        if self == o:
+        if self is o:
             return True
         if o.spill is not None:
             return self.spill is not None and self.spill.le(o.spill)
-        mine = self.as_bytes()
-        return all(y == INVALID or x == y or (y == MISC and x != INVALID) for x, y in zip(mine, o.bytes, strict=False))
+        mine, theirs = self.bytes, o.bytes
+        if mine == theirs:
+            return True
+        for x, y in zip(mine, theirs, strict=True):
+            if y != INVALID and x != y and (y != MISC or x == INVALID):
+                return False
+        return True
 
     def describe(self) -> str:
         if self.spill is not None:
@@ -370,7 +392,7 @@ class State:
             for k, slot in b.stack.items():
                 mine = a.stack.get(k)
                 if mine is None:
-                    if all(x == INVALID for x in slot.as_bytes()):
+                    if slot.bytes == _INVALID8:
                         continue
                     return False
                 if mine is not slot and not mine.le(slot):

@@ -302,6 +302,20 @@ def test_a_strict_test_of_data_itself_proves_nothing_on_linux():
     assert first_error(program(PKT, "linux")).check == "packet_bounds"
 
 
+def test_shift_by_an_amount_joined_from_two_paths():
+    """xdp-filter: ``off = len << (type == 0x3c ? 3 : 2)``, then ``data + off`` checked and read.
+
+    The kernel follows each amount on its own path; where ebpflite joins them (forced here with one
+    state per block) the shift by [2, 3] keeps the offset's bounds instead of giving up."""
+    body = PKT + [X("mov", 4, 2), K("add", 4, 2), X("jgt", 4, 3, 13), LD("ldxb", 5, 2, 0), K("mov32", 6, 3),
+                  K("jeq32", 5, 0x3C, 1), K("mov32", 6, 2), LD("ldxb", 5, 2, 1), K("and32", 5, 7),
+                  X("lsh32", 5, 6), X("add", 2, 5), X("mov", 4, 2), K("add", 4, 9), X("jgt", 4, 3, 2),
+                  LD("ldxb", 0, 2, 8), EXIT()] + ret(1)
+    for states in (32, 1):
+        report = ok(prog(body, prog_type="xdp"), max_states=states, verbose=True)
+    assert "r5: number [0, 56]" in "\n".join(report.invariants[11][1])  # after the shift
+
+
 def test_variable_packet_offset_needs_its_own_check():
     # r5 = ihl*4 in [0, 60]; r2 += r5; read r2[0] without a new check
     def program(tail):

@@ -120,3 +120,43 @@ def test_tnum_range_and_printing():
     assert t == Tnum(16, 15)
     assert str(Scalar.const(5)) == "5"
     assert "[0, 255]" in str(Scalar.urange(0, 255))
+
+
+# --- shifts and products by a range of amounts -------------------------------------------------------
+
+small = st.integers(0, 70)
+
+
+@given(abstract(), small, small, st.sampled_from(["lsh", "rsh", "arsh", "mul"]), st.sampled_from([32, 64]))
+def test_ops_by_a_small_range_contain_concrete_results(a, lo, hi, op, width):
+    """Shift amounts (and factors) known only to lie in a small range, as ``r5 <<= r4`` with r4 in [2, 3]."""
+    sa, ma = a
+    lo, hi = min(lo, hi), max(lo, hi)
+    sb = Scalar.urange(lo, hi)
+    result = alu_op(op, sa, sb, width)
+    for x in ma:
+        for y in {lo, hi, (lo + hi) // 2}:
+            concrete = alu.evaluate("alu", op, width, x, y)
+            assert result.contains(concrete), (op, width, x, y, concrete, str(sa), str(sb), str(result))
+
+
+def test_shifts_by_a_range_keep_bounds():
+    byte = Scalar.urange(0, 255)
+    assert (lambda r: (r.umin, r.umax))(alu_op("lsh", byte, Scalar.urange(2, 3))) == (0, 255 << 3)
+    assert (lambda r: (r.umin, r.umax))(alu_op("rsh", Scalar.urange(64, 1024), Scalar.urange(2, 4))) == (4, 256)
+    r = alu_op("arsh", Scalar.srange(-64, 32), Scalar.urange(1, 3))
+    assert (r.smin, r.smax) == (-32, 16)
+    # known bits survive: a multiple of 4 shifted left by 1..2 is a multiple of 8
+    r = alu_op("lsh", Scalar.urange(0, 60).meet(Scalar(0, M64, -(1 << 63), (1 << 63) - 1, Tnum(0, 0x3C))),
+               Scalar.urange(1, 2))
+    assert r.tnum.value == 0 and r.tnum.mask & 0x7 == 0 and r.umax == 240
+    # a 32-bit shift masks the amount: [30, 33] & 31 is 30, 31, 0 or 1
+    r = alu_op("lsh", Scalar.const(1), Scalar.urange(30, 33), 32)
+    assert all(r.contains(1 << k) for k in (0, 1, 30, 31)) and r.umax <= 0xFFFFFFFF
+
+
+def test_products_of_signed_ranges():
+    r = alu_op("mul", Scalar.srange(-3, 2), Scalar.urange(4, 5))
+    assert (r.smin, r.smax) == (-15, 10)
+    r = alu_op("mul", Scalar.urange(0, 255), Scalar.urange(2, 3))
+    assert (r.umin, r.umax) == (0, 765)
