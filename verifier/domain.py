@@ -17,7 +17,7 @@ Constant operands are folded with the interpreter's own semantics
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ebpflite.vm import alu
 from ebpflite.vm.isa import SPECS, Kind
@@ -37,8 +37,7 @@ def to_signed(v: int, bits: int = 64) -> int:
 # --- tristate numbers --------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Tnum:
+class Tnum(NamedTuple):
     """Known bits: bit i is unknown if ``mask`` has it, otherwise equals ``value``'s."""
 
     value: int
@@ -143,9 +142,12 @@ def _trailing_zeros(t: Tnum) -> int:
 # --- scalars -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Scalar:
-    """A set of 64-bit values: ``umin..umax`` ∩ ``smin..smax`` ∩ ``tnum``."""
+class Scalar(NamedTuple):
+    """A set of 64-bit values: ``umin..umax`` ∩ ``smin..smax`` ∩ ``tnum``.
+
+    Values of the domain are NamedTuples: the analysis creates and compares millions of them, and
+    tuples are built and compared in C.
+    """
 
     umin: int
     umax: int

@@ -105,8 +105,8 @@ class StateSet:
                     for a in states[:j]:
                         self._dist[_key(a, b)] = distance(a, b)
             key = min(self._dist, key=self._dist.__getitem__)
-            a = next(s for s in states if id(s) == key[0])
-            b = next(s for s in states if id(s) == key[1])
+            # the earlier one first: join order (identity numbering, slot order) must not depend on addresses
+            a, b = (s for s in states if id(s) in key)
             self._remove(a)
             self._remove(b)
             j = a.join(b)

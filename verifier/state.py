@@ -30,8 +30,9 @@ States form a join-semilattice (:meth:`State.join`, :meth:`State.le`);
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 from ebpflite.verifier.domain import TOP, ZERO, Scalar
 from ebpflite.vm.isa import STACK_SIZE
@@ -66,9 +67,11 @@ NULLABLE = {T.MAP_VALUE_OR_NULL: T.MAP_VALUE, T.MEM_OR_NULL: T.MEM, T.MAP_PTR_OR
 NO_ID = -1
 
 
-@dataclass(frozen=True, slots=True)
-class Value:
-    """One register's abstract value. See the module docstring."""
+class Value(NamedTuple):
+    """One register's abstract value. See the module docstring.
+
+    A NamedTuple, as the domain's values are (fast to build and compare; ``_replace`` derives one).
+    """
 
     type: T
     num: Scalar = ZERO
@@ -422,10 +425,10 @@ class State:
         """Claim ``ident`` for a new variable part: older holders stop sharing it."""
         for fi, where, v in list(self.values()):
             if v.id == ident:
-                v = replace(v, id=NO_ID)
+                v = v._replace(id=NO_ID)
                 self.put(fi, where, v)
             if v.dist is not None and v.dist[0] == ident:
-                self.put(fi, where, replace(v, dist=None))
+                self.put(fi, where, v._replace(dist=None))
         return ident
 
     def update_same(self, ident: int, types: tuple[T, ...], fn) -> None:

@@ -22,7 +22,7 @@ linkage) have no global functions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ebpflite.verifier.report import Finding
 from ebpflite.vm.errors import BTFError
@@ -139,7 +139,7 @@ def check_call(m, st, sig: GlobalFunc, pc: int) -> None:
             raise checks.fail(pc, "global_func", f"{what} must point to {param.size} bytes of memory (or be "
                               f"NULL), not {v.describe()}", f"r{r} is memory or NULL", **{f"r{r}": v})
         if v.type in NULLABLE:  # NULL or memory: the parameter may be NULL too; check the memory
-            st.regs[r] = replace(v, type=NULLABLE[v.type])
+            st.regs[r] = v._replace(type=NULLABLE[v.type])
         try:
             checks.check_mem_arg(m, st, r, Scalar.const(param.size), True, pc, f"{what} ({param.size} bytes)")
         finally:

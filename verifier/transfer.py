@@ -11,7 +11,6 @@ cannot be taken).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 from ebpflite.helpers import allowed, registry
 from ebpflite.helpers.registry import Arg, Ret
@@ -139,7 +138,7 @@ class Machine:
             elif op == "mov" and s.source == "X" and not src.num.is_const and (width == 64 or src.num.umax <= M32):
                 # a copy: both registers hold the same number, so a test on one bounds the other
                 if src.id <= 0:
-                    src = replace(src, id=st.fresh_id(pc + 1))
+                    src = src._replace(id=st.fresh_id(pc + 1))
                     regs[insn.src] = src
                 regs[insn.dst] = src
             else:
@@ -207,7 +206,7 @@ class Machine:
             if abs(off) >= MAX_VAR_OFF:
                 raise fail(pc, "pointer_arith", f"pointer offset {off} is out of range",
                            f"|{dname}.offset| < {MAX_VAR_OFF}", **regs)
-            return replace(dst, off=off)
+            return dst._replace(off=off)
         if dst.type is T.CTX:
             raise fail(pc, "ctx_access", "adding a variable to a context pointer is not allowed",
                        f"{sname} is constant", "index context fields with constants only", **regs)
@@ -227,7 +226,7 @@ class Machine:
         if dst.type in (T.PACKET, T.PACKET_META):
             ident = st.fresh_id(pc + 1)
             rng = 0
-        return replace(dst, num=var, id=ident, range=rng)
+        return dst._replace(num=var, id=ident, range=rng)
 
     @staticmethod
     def _distance_to_end(p: Value) -> Value:
@@ -484,7 +483,7 @@ class Machine:
                 if v.type in (T.PACKET, T.PACKET_END, T.PACKET_META):
                     st.put(fi, where, UNKNOWN)
                 elif v.dist is not None:
-                    st.put(fi, where, replace(v, dist=None))
+                    st.put(fi, where, v._replace(dist=None))
         for r in range(1, 6):
             st.regs[r] = UNINIT
         st.regs[0] = self._ret(st, spec, map_idx, alloc_size, pc)
@@ -565,7 +564,7 @@ class Machine:
         read_reg(st, r, pc, what)
         if v.type is T.PACKET and sz.dist == (v.id, v.off) and v.id != NO_ID:
             # the size is exactly data_end - v: every byte of the access lies before the end
-            st.regs[r] = replace(v, range=max(v.range, v.off + sz.num.umax))
+            st.regs[r] = v._replace(range=max(v.range, v.off + sz.num.umax))
             try:
                 checks.check_mem_arg(self, st, r, sz.num, arg is Arg.PTR_TO_UNINIT_MEM, pc, what)
             finally:
@@ -661,9 +660,9 @@ class Machine:
         if r is None:
             return None
         out = st.copy()
-        out.regs[insn.dst] = replace(a, num=r[0])
+        out.regs[insn.dst] = a._replace(num=r[0])
         if insn.spec.source == "X":
-            out.regs[insn.src] = replace(b, num=r[1]) if insn.src != insn.dst else replace(a, num=r[0])
+            out.regs[insn.src] = b._replace(num=r[1]) if insn.src != insn.dst else a._replace(num=r[0])
             self._propagate_spill(out, insn.src, b, out.regs[insn.src])
         self._propagate_spill(out, insn.dst, a, out.regs[insn.dst])
         for v in (out.regs[insn.dst], out.regs[insn.src] if insn.spec.source == "X" else None):
@@ -677,13 +676,13 @@ class Machine:
         ident, off = v.dist
         new = off + v.num.smin
         if new > 0:
-            st.update_same(ident, (T.PACKET,), lambda p: replace(p, range=max(p.range, new)))
+            st.update_same(ident, (T.PACKET,), lambda p: p._replace(range=max(p.range, new)))
 
     def _propagate_spill(self, st: State, reg: int, old: Value, new: Value) -> None:
         """Copies of the compared number (same id, in registers or spilled) learn the same bounds."""
         if old.id > 0:
             num = new.num
-            st.update_same(old.id, (T.SCALAR,), lambda v: replace(v, num=num))
+            st.update_same(old.id, (T.SCALAR,), lambda v: v._replace(num=num))
 
     def _pointer_branch(self, st: State, insn: Insn, a: Value, b: Value, op: str) -> State | None:
         out = st.copy()
@@ -737,7 +736,7 @@ class Machine:
             return
 
         def widen(v: Value) -> Value:
-            return replace(v, range=max(v.range, new))
+            return v._replace(range=max(v.range, new))
 
         if p.id == NO_ID:
             for fi, where, v in list(st.values()):
@@ -748,7 +747,7 @@ class Machine:
 
     def _null_refine(self, st: State, p: Value, where: int | None, is_null: bool) -> None:
         def conv(v: Value) -> Value:
-            return Value.const(0) if is_null else replace(v, type=NULLABLE[v.type])
+            return Value.const(0) if is_null else v._replace(type=NULLABLE[v.type])
 
         if p.id > 0:
             st.update_same(p.id, (p.type,), conv)
