@@ -11,17 +11,33 @@ whose join loses least are joined, measured by :func:`distance` (a value
 whose type differs costs most, since the join makes it unusable; then a
 pointer's offset or proven range; then a number).
 
-Distances are computed only once a set first overflows, then cached, so
-adding a state costs one distance per state present, not one per pair.
+Why numpy: on large programs (Cilium's) most of the analysis time went
+into comparing states, dozens per block. Each state is summarised once,
+when it is added, as vectors over its positions (registers and stack
+slots of every frame): a hash, a type class and, for numbers, the
+unsigned bounds. Whole rows of the set are then compared at once: bounds
+that cannot nest rule out inclusion without calling :meth:`State.le`
+(which still decides, identities included), and the distances that pick
+the pair to join are vector sums.
 """
 
 from __future__ import annotations
 
-from ebpflite.verifier.state import State, T, Value
+import numpy as np
 
-TYPE_CHANGE = 64  #: a value whose type differs: joining it makes a mixed value
+from ebpflite.verifier.domain import M64
+from ebpflite.verifier.state import SLOTS, State, T, Value
+
+TYPE_CHANGE = 64  #: a value whose type differs: joining it makes a mixed value (or forgets it)
 POINTER_CHANGE = 8  #: a pointer whose offset or proven range differs: joining it loses a bound
 NUMBER_CHANGE = 1  #: numbers that differ: joining them widens an interval
+
+_PER_FRAME = 11 + SLOTS  #: positions per frame: r0-r10, then the stack slots
+_NUMBER = 1  #: type class of numbers: scalar registers, numbers spilled, stack bytes, absent slots
+_CLASS = {t: i + 2 for i, t in enumerate(T)} | {T.SCALAR: _NUMBER}
+#: class -> whether it is a pointer type (indexed by the class codes above)
+_IS_POINTER = np.array([any(c == code and t not in (T.SCALAR, T.NOT_INIT, T.MIXED) for t, c in _CLASS.items())
+                        for code in range(len(T) + 2)])
 
 
 def value_distance(x: Value, y: Value) -> int:
@@ -30,49 +46,90 @@ def value_distance(x: Value, y: Value) -> int:
     return NUMBER_CHANGE if x.type is T.SCALAR else POINTER_CHANGE
 
 
-def distance(a: State, b: State) -> int:
-    """How much joining ``a`` and ``b`` would lose (0 for equal states).
+class Summary:
+    """One state as vectors over its positions (see the module docstring)."""
 
-    Values are compared by identity first (states that share an ancestor share most of them);
-    stack slots by identity only, which may count equal slots as different: a heuristic.
-    """
-    if len(a.frames) != len(b.frames):
-        return 1 << 30
-    d = 0 if a.lock == b.lock else TYPE_CHANGE
-    for fa, fb in zip(a.frames, b.frames, strict=True):
-        for x, y in zip(fa.regs, fb.regs, strict=True):
-            if x is not y and x != y:
-                d += value_distance(x, y)
-        sa, sb = fa.stack, fb.stack
-        if sa is sb:
-            continue
-        for k, x in sa.items():
-            y = sb.get(k)
-            if x is not y:
-                xs, ys = x.spill, (None if y is None else y.spill)
-                if xs is not None and ys is not None:
-                    d += 0 if xs is ys or xs == ys else value_distance(xs, ys)
-                elif (xs is not None and xs.type is not T.SCALAR) or (ys is not None and ys.type is not T.SCALAR):
-                    d += TYPE_CHANGE
+    __slots__ = ("hash", "cls", "lo", "hi", "pointer")
+
+    def __init__(self, st: State):
+        hashes: list[int] = []
+        classes: list[int] = []
+        lo: list[int] = []
+        hi: list[int] = []
+        for f in st.frames:
+            for v in f.regs:
+                hashes.append(hash(v))
+                classes.append(_CLASS[v.type])
+                if v.type is T.SCALAR:
+                    lo.append(v.num.umin)
+                    hi.append(v.num.umax)
                 else:
-                    d += NUMBER_CHANGE
-        for k, y in sb.items():
-            if k not in sa:
-                d += NUMBER_CHANGE if y.spill is None or y.spill.type is T.SCALAR else TYPE_CHANGE
-    return d
+                    lo.append(0)
+                    hi.append(M64)
+            slots = [0] * SLOTS
+            slot_classes = [_NUMBER] * SLOTS
+            slot_lo = [0] * SLOTS
+            slot_hi = [M64] * SLOTS
+            for k, slot in f.stack.items():
+                spill = slot.spill
+                if spill is None:
+                    slots[k] = hash(slot.bytes)
+                    continue
+                slots[k] = hash(spill)
+                slot_classes[k] = _CLASS[spill.type]
+                if spill.type is T.SCALAR:
+                    slot_lo[k] = spill.num.umin
+                    slot_hi[k] = spill.num.umax
+            hashes += slots
+            classes += slot_classes
+            lo += slot_lo
+            hi += slot_hi
+        hashes.append(hash(st.lock))
+        classes.append(_NUMBER)
+        lo.append(0)
+        hi.append(M64)
+        self.hash = np.array(hashes, dtype=np.int64)
+        self.cls = np.array(classes, dtype=np.int8)
+        self.lo = np.array(lo, dtype=np.uint64)
+        self.hi = np.array(hi, dtype=np.uint64)
+        self.pointer = _IS_POINTER[self.cls]
+
+
+def _distances(s: Summary, hashes: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Distance from ``s`` to each row of the others' ``hashes`` and ``classes``."""
+    differ = hashes != s.hash
+    weight = np.where(classes != s.cls, TYPE_CHANGE, np.where(s.pointer, POINTER_CHANGE, NUMBER_CHANGE))
+    return (differ * weight).sum(axis=1)
+
+
+def distance(a: State, b: State) -> int:
+    """How much joining ``a`` and ``b`` would lose (0 for equal states)."""
+    sa, sb = Summary(a), Summary(b)
+    if len(sa.hash) != len(sb.hash):
+        return 1 << 30
+    return int(_distances(sa, sb.hash[None, :], sb.cls[None, :])[0])
 
 
 class StateSet:
-    """Disjoint-path states at one point (see the module docstring)."""
+    """Disjoint-path states at one point (see the module docstring).
 
-    __slots__ = ("states", "_shapes", "_dist")
+    The summaries of the states live as rows of preallocated matrices (``_hash``, ``_cls``,
+    ``_lo``, ``_hi``), in the order of ``states``; a state whose frame count differs from the
+    first one's (never, within one function) has no row and is compared with nothing.
+    """
+
+    __slots__ = ("states", "_shapes", "_rows", "_hash", "_cls", "_lo", "_hi", "_dist")
 
     def __init__(self, states: list[State] | None = None):
         self.states: list[State] = []
         #: each state's State.shape(): only states of one shape can include each other
         self._shapes: list[tuple] = []
-        #: (id(a), id(b)) with id(a) < id(b) -> distance, for the states in the set (None: not yet needed)
-        self._dist: dict[tuple[int, int], int] | None = None
+        #: per state: its row in the matrices, or -1
+        self._rows: list[int] = []
+        self._hash: np.ndarray | None = None
+        self._cls = self._lo = self._hi = self._hash
+        #: pairwise distances, computed once the set first overflows (None until then)
+        self._dist: np.ndarray | None = None
         for st in states or ():
             self.add(st, 1 << 30)
 
@@ -85,47 +142,108 @@ class StateSet:
     def __bool__(self) -> bool:
         return bool(self.states)
 
+    def _rowcount(self) -> int:
+        return sum(1 for r in self._rows if r >= 0)
+
     def add(self, st: State, limit: int) -> None:
         states = self.states
         shape = st.shape()
-        for old, sh in zip(states, self._shapes, strict=True):
-            if (sh == shape or may_include(sh, shape)) and st.le(old):
-                old.count = max(old.count, st.count)
-                return
-        for old in [old for old, sh in zip(states, self._shapes, strict=True)
-                    if sh == shape or may_include(shape, sh)]:
-            if old.le(st):
+        summary = Summary(st)
+        if self._hash is not None and len(summary.hash) == self._hash.shape[1] and states:
+            n = self._rowcount()
+            lo, hi = self._lo[:n], self._hi[:n]
+            inside = ((lo <= summary.lo) & (summary.hi <= hi)).all(axis=1).tolist()
+            for old, sh, row in zip(states, self._shapes, self._rows, strict=True):
+                if row >= 0 and inside[row] and (sh == shape or may_include(sh, shape)) and st.le(old):
+                    old.count = max(old.count, st.count)
+                    return
+            covers = ((summary.lo <= lo) & (hi <= summary.hi)).all(axis=1).tolist()
+            covered = [old for old, sh, row in zip(states, self._shapes, self._rows, strict=True)
+                       if row >= 0 and covers[row] and (sh == shape or may_include(shape, sh)) and old.le(st)]
+            for old in covered:
                 st.count = max(st.count, old.count)
                 self._remove(old)
-        self._insert(st, shape)
+        self._insert(st, shape, summary, limit)
         if len(states) > limit:
+            n = self._rowcount()
             if self._dist is None:
-                self._dist = {}
-                for j, b in enumerate(states):
-                    for a in states[:j]:
-                        self._dist[_key(a, b)] = distance(a, b)
-            key = min(self._dist, key=self._dist.__getitem__)
-            # the earlier one first: join order (identity numbering, slot order) must not depend on addresses
-            a, b = (s for s in states if id(s) in key)
-            self._remove(a)
+                self._dist = np.full((limit + 2, limit + 2), 1 << 40, dtype=np.int64)
+                for j in range(1, n):
+                    row = _distances(self._sum_of(j), self._hash[:j], self._cls[:j])
+                    self._dist[j, :j] = row
+                    self._dist[:j, j] = row
+            i, j = divmod(int(np.argmin(self._dist[:n, :n])), n)
+            if i == j:  # nothing joinable (frame counts differ): keep them all
+                return
+            a, b = self._state_at(min(i, j)), self._state_at(max(i, j))  # the earlier first: deterministic
             self._remove(b)
-            j = a.join(b)
-            self._insert(j, j.shape())
+            self._remove(a)
+            joined = a.join(b)
+            self._insert(joined, joined.shape(), Summary(joined), limit)
 
-    def _insert(self, st: State, shape: tuple) -> None:
-        if self._dist is not None:
-            for old in self.states:
-                self._dist[_key(old, st)] = distance(old, st)
+    def _state_at(self, row: int) -> State:
+        return self.states[self._rows.index(row)]
+
+    def _sum_of(self, row: int) -> Summary:
+        out = Summary.__new__(Summary)
+        out.hash, out.cls = self._hash[row], self._cls[row]
+        out.pointer = _IS_POINTER[out.cls]
+        return out
+
+    def _insert(self, st: State, shape: tuple, summary: Summary, limit: int) -> None:
+        width = len(summary.hash)
+        if self._hash is None:
+            cap = max(limit, 1) + 2 if limit < 1 << 20 else 64
+            self._hash = np.zeros((cap, width), dtype=np.int64)
+            self._cls = np.zeros((cap, width), dtype=np.int8)
+            self._lo = np.zeros((cap, width), dtype=np.uint64)
+            self._hi = np.zeros((cap, width), dtype=np.uint64)
+        row = -1
+        if width == self._hash.shape[1]:
+            row = self._rowcount()
+            if row >= self._hash.shape[0]:
+                self._grow()
+            if self._dist is not None:
+                d = _distances(summary, self._hash[:row], self._cls[:row])
+                self._dist[row, :row] = d
+                self._dist[:row, row] = d
+                self._dist[row, row] = 1 << 40
+            self._hash[row], self._cls[row], self._lo[row], self._hi[row] = (summary.hash, summary.cls, summary.lo,
+                                                                             summary.hi)
         self.states.append(st)
         self._shapes.append(shape)
+        self._rows.append(row)
+
+    def _grow(self) -> None:
+        def more(a: np.ndarray) -> np.ndarray:
+            return np.concatenate([a, np.zeros_like(a)])
+
+        self._hash, self._cls, self._lo, self._hi = (more(self._hash), more(self._cls), more(self._lo),
+                                                     more(self._hi))
+        if self._dist is not None:
+            n = self._dist.shape[0]
+            grown = np.full((2 * n, 2 * n), 1 << 40, dtype=np.int64)
+            grown[:n, :n] = self._dist
+            self._dist = grown
 
     def _remove(self, st: State) -> None:
         i = next(i for i, s in enumerate(self.states) if s is st)
+        row = self._rows[i]
         del self.states[i]
         del self._shapes[i]
+        del self._rows[i]
+        if row < 0:
+            return
+        n = self._rowcount() + 1  # rows in use before the removal
+        for m in (self._hash, self._cls, self._lo, self._hi):
+            m[row:n - 1] = m[row + 1:n]
         if self._dist is not None:
-            for old in self.states:
-                del self._dist[_key(old, st)]
+            d = self._dist
+            d[row:n - 1, :n] = d[row + 1:n, :n]
+            d[:n - 1, row:n - 1] = d[:n - 1, row + 1:n]
+            d[n - 1, :] = 1 << 40
+            d[:, n - 1] = 1 << 40
+        self._rows = [r - 1 if r > row else r for r in self._rows]
 
 
 def may_include(big: tuple, small: tuple) -> bool:
@@ -139,8 +257,3 @@ def may_include(big: tuple, small: tuple) -> bool:
         if not set(big[i + 1]) <= set(small[i + 1]):
             return False
     return True
-
-
-def _key(a: State, b: State) -> tuple[int, int]:
-    x, y = id(a), id(b)
-    return (x, y) if x < y else (y, x)

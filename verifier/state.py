@@ -57,6 +57,10 @@ class T(Enum):
     FUNC = "function pointer"
     MIXED = "mixed value"  #: different types on paths that join here
 
+    #: members are singletons: hashing by identity is right, and C-level (Enum's own hashes the name
+    #: in Python, and every Value hash and type-set lookup pays for it)
+    __hash__ = object.__hash__
+
 
 POINTERS = frozenset({T.CTX, T.STACK, T.PACKET, T.PACKET_END, T.PACKET_META, T.MAP_PTR, T.MAP_VALUE,
                       T.MAP_VALUE_OR_NULL, T.MEM, T.MEM_OR_NULL, T.FUNC, T.MAP_PTR_OR_NULL})
