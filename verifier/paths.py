@@ -110,6 +110,9 @@ def distance(a: State, b: State) -> int:
     return int(_distances(sa, sb.hash[None, :], sb.cls[None, :])[0])
 
 
+_LAZY = -2  #: the row of a state alone in its set, not summarised (yet)
+
+
 class StateSet:
     """Disjoint-path states at one point (see the module docstring).
 
@@ -147,6 +150,16 @@ class StateSet:
 
     def add(self, st: State, limit: int) -> None:
         states = self.states
+        if not states:  # alone: no summary until a second state arrives (most points only ever see one)
+            states.append(st)
+            self._shapes.append(())
+            self._rows.append(_LAZY)
+            return
+        if self._rows[0] == _LAZY:
+            first = states.pop()
+            self._shapes.pop()
+            self._rows.pop()
+            self._insert(first, first.shape(), Summary(first), limit)
         shape = st.shape()
         summary = Summary(st)
         if self._hash is not None and len(summary.hash) == self._hash.shape[1] and states:
