@@ -159,8 +159,14 @@ class Scalar(NamedTuple):
     @staticmethod
     def const(v: int) -> Scalar:
         v &= M64
-        s = to_signed(v)
-        return Scalar(v, v, s, s, Tnum(v, 0))
+        c = _CONSTS.get(v)
+        if c is None:
+            s = v - (1 << 64) if v & SIGN64 else v
+            c = Scalar(v, v, s, s, Tnum(v, 0))
+            if len(_CONSTS) > 1 << 14:
+                _CONSTS.clear()
+            _CONSTS[v] = c
+        return c
 
     @staticmethod
     def unknown(bits: int = 64) -> Scalar:
@@ -180,7 +186,15 @@ class Scalar(NamedTuple):
     @staticmethod
     def make(umin: int, umax: int, smin: int, smax: int, tnum: Tnum) -> Scalar | None:
         """Normalise: share facts between bounds and known bits; None if empty."""
+        if umin == umax or smin == smax:  # one value at most: the common case, settled directly
+            v = umin if umin == umax else smax & M64
+            sv = v - (1 << 64) if v & SIGN64 else v
+            tv, tm = tnum
+            if umin <= v <= umax and smin <= sv <= smax and (v & ~tm & M64) == tv:
+                return Scalar.const(v)
+            return None
         for _ in range(2):
+            before = (umin, umax, smin, smax, tnum)
             # known bits bound both readings
             umin = max(umin, tnum.value)
             umax = min(umax, tnum.value | tnum.mask)
@@ -202,6 +216,8 @@ class Scalar(NamedTuple):
             if t is None:
                 return None
             tnum = t
+            if (umin, umax, smin, smax, tnum) == before:
+                break
         return Scalar(umin, umax, smin, smax, tnum)
 
     # -- queries ----------------------------------------------------------------------------
@@ -298,6 +314,7 @@ class Scalar(NamedTuple):
         return " ".join(parts)
 
 
+_CONSTS: dict[int, Scalar] = {}  #: Scalar.const's cache (constants recur: offsets, sizes, flags)
 TOP = Scalar(0, M64, S64_MIN, S64_MAX, Tnum(0, M64))
 ZERO = Scalar.const(0)
 
