@@ -652,14 +652,19 @@ class Machine:
         b = self.operand(st, insn, "a comparison operand")
         op = s.op
         if a.type is T.SCALAR and b.type is T.SCALAR:
-            return (self._scalar_branch(st, insn, a, b, op), self._scalar_branch(st, insn, a, b, NEGATE[op]))
+            taken = refine_width(op, a.num, b.num, s.width)
+            fall = refine_width(NEGATE[op], a.num, b.num, s.width)
+            # a side that cannot happen needs no state; when only one can, it takes st itself
+            return (None if taken is None else self._scalar_branch(st, insn, a, b, taken, fall is not None),
+                    None if fall is None else self._scalar_branch(st, insn, a, b, fall, False))
         return (self._pointer_branch(st, insn, a, b, op), self._pointer_branch(st, insn, a, b, NEGATE[op]))
 
-    def _scalar_branch(self, st: State, insn: Insn, a: Value, b: Value, op: str) -> State | None:
-        r = refine_width(op, a.num, b.num, insn.spec.width)
-        if r is None:
-            return None
-        out = st.copy()
+    def _scalar_branch(self, st: State, insn: Insn, a: Value, b: Value, r: tuple[Scalar, Scalar],
+                       copy: bool) -> State:
+        """The state where the comparison holds, given the operands' refined values ``r``."""
+        if r[0] is a.num and r[1] is b.num:
+            return st.copy() if copy else st
+        out = st.copy() if copy else st
         out.regs[insn.dst] = a._replace(num=r[0])
         if insn.spec.source == "X":
             out.regs[insn.src] = b._replace(num=r[1]) if insn.src != insn.dst else a._replace(num=r[0])
