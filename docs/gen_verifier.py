@@ -51,12 +51,13 @@ EXAMPLES: list[Example] = [
             "r0 = r2\nexit"),
     Example("mixed_type", "A register whose type depends on too many paths",
             "Where paths meet, states whose register types differ are kept apart (as the kernel "
-            "explores paths separately), up to 8 per instruction; past that they are joined, and a "
-            "register with different types on the joined paths becomes a mixed value that cannot "
-            "be used. Here four registers each hold the context or a stack pointer: 16 combinations.",
+            "explores paths separately), up to 32 per instruction; past that the two closest are joined, "
+            "and a register with different types on the joined paths becomes a mixed value that cannot "
+            "be used. Here four registers each hold the context or a stack pointer: 16 combinations, "
+            "with the bound lowered to 8 (``max_states=8``).",
             "r6 = *(u32 *)(r1 + 12)\n"
             + "".join(f"r{r} = r1\nif r6 & {1 << r} goto l{r}\nr{r} = r10\nl{r}:\n" for r in (2, 3, 4, 5))
-            + "r0 = r2\nr0 = r3\nr0 = r4\nr0 = r5\nr0 = 0\nexit"),
+            + "r0 = r2\nr0 = r3\nr0 = r4\nr0 = r5\nr0 = 0\nexit", options={"max_states": 8}),
     Example("pointer_leak", "Leaking an address",
             "Programs must not hand kernel addresses to user space: not as the return value, not "
             "stored into maps or the packet, not as a helper's number argument.",
@@ -96,8 +97,9 @@ EXAMPLES: list[Example] = [
             "Each function has 512 bytes of stack below r10.",
             "*(u64 *)(r10 - 520) = 0\nr0 = 2\nexit"),
     Example("uninit_stack", "Reading stack bytes that were never written",
-            "Reading uninitialised stack would leak whatever an earlier program left there.",
-            "r0 = *(u64 *)(r10 - 8)\nexit"),
+            "PREVAIL (ebpf-for-windows) refuses it, since the value is whatever was left there; the Linux "
+            "kernel allows it for privileged programs, so for Linux programs it is a note, not an error.",
+            "r0 = *(u64 *)(r10 - 8)\nexit", prog_type="sample", platform="windows"),
     Example("helper_arg", "Passing the wrong kind of value to a helper",
             "Helper arguments are checked against the prototypes in helpers/registry.py.",
             "r1 = 0\nr2 = r10\nr2 += -8\ncall bpf_map_lookup_elem\nr0 = 2\nexit"),
@@ -165,8 +167,9 @@ EXAMPLES: list[Example] = [
     Example("cfg", "A jump out of the program",
             "The control-flow graph must stay inside the program.",
             "goto +5\nr0 = 2\nexit"),
-    Example("unreachable", "Dead code (a note, not an error)",
-            "Unreachable instructions are reported as notes; the program still verifies.",
+    Example("unreachable", "Dead code (an error for Linux, a note for ebpf-for-windows)",
+            "The kernel refuses a program with an instruction no path reaches (its check_cfg); "
+            "PREVAIL only notes it. ebpflite decides as the program's platform does.",
             "r0 = 2\nexit\nr0 = 1\nexit"),
 ]
 
@@ -226,9 +229,9 @@ def render() -> str:
         "from ebpflite import verifier",
         "from ebpflite.vm.asm import assemble_program",
         "",
-        'report = verifier.verify(assemble_program("r0 = *(u64 *)(r10 - 8)\\nexit"), prog_type="xdp")',
+        'report = verifier.verify(assemble_program("*(u64 *)(r10 - 520) = 0\\nr0 = 2\\nexit"), prog_type="xdp")',
         "assert not report.ok",
-        'assert report.errors[0].check == "uninit_stack"',
+        'assert report.errors[0].check == "stack_bounds"',
         "print(report.text())",
         "```",
         "",

@@ -20,7 +20,7 @@ from dataclasses import replace
 from ebpflite.helpers import registry
 from ebpflite.loader.progtypes import require_type
 from ebpflite.verifier import cfg as cfgmod
-from ebpflite.verifier import xlate
+from ebpflite.verifier import dialect, xlate
 from ebpflite.verifier.domain import ZERO
 from ebpflite.verifier.fixpoint import COMPLEXITY_LIMIT, Analyzer
 from ebpflite.verifier.report import Finding, Report
@@ -37,7 +37,7 @@ __all__ = ["verify", "check", "Report", "Finding", "program_stats"]
 
 def verify(program: Program, *, prog_type: str | None = None, platform: str | None = None,
            all_errors: bool = False, verbose: bool = False, max_insns: int = COMPLEXITY_LIMIT,
-           memory_size: int | None = None) -> Report:
+           max_states: int | None = None, memory_size: int | None = None) -> Report:
     """Analyse ``program``; the report says whether it is safe and, if not, why.
 
     ``prog_type``/``platform`` override the program's own (from its section).
@@ -47,6 +47,9 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
     ``memory_size``.
     ``all_errors`` keeps going after the first error (each failing path stops
     at its error); ``verbose`` records pre/post invariants per instruction.
+    ``max_insns`` is the complexity limit (instructions processed, the kernel's
+    1,000,000 by default); ``max_states`` how many paths are kept apart where
+    they meet (``fixpoint.MAX_STATES`` by default) before the closest are joined.
     """
     if prog_type is not None or platform is not None:
         program = replace(program, prog_type=prog_type or program.prog_type,
@@ -62,11 +65,20 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
     except Exception:  # noqa: BLE001 - statistics are informative only
         report.stats = {}
     graph = cfgmod.build(program.insns, dict(program.functions or {}))
+    rules = dialect.rules(program.platform)
+    dead: list[Finding] = []
     for pc, text in graph.notes:
-        report.notes.append(_locate(program, Finding(pc, text, check="unreachable")))
-    if graph.problems:
+        if rules.unreachable_is_error:  # the kernel's check_cfg: "unreachable insn N"
+            dead.append(_locate(program, Finding(
+                pc, f"{text}; {rules.verifier} refuses programs with unreachable instructions",
+                "every instruction is reachable", {}, "remove the dead code (or the asm that jumps over it)",
+                check="unreachable")))
+        else:
+            report.notes.append(_locate(program, Finding(pc, text, check="unreachable")))
+    if graph.problems or dead:
         for p in graph.problems:
             report.errors.append(_locate(program, Finding(p.pc, p.message, p.formula, {}, p.hint, check="cfg")))
+        report.errors += dead
         if not all_errors:
             del report.errors[1:]
         return report
@@ -77,9 +89,12 @@ def verify(program: Program, *, prog_type: str | None = None, platform: str | No
         return report
     machine = Machine(program, ctx, registry.profile(program.platform), lambda *a: None)
     machine.global_functions = global_funcs
-    analyzer = Analyzer(graph, machine, all_errors=all_errors, verbose=verbose, max_insns=max_insns)
+    analyzer = Analyzer(graph, machine, all_errors=all_errors, verbose=verbose, max_insns=max_insns,
+                        max_states=max_states)
     analyzer.run(entry_state(Value(T.CTX, ZERO)) if memory_size is None else _memory_entry(memory_size))
     report.errors = sorted((_locate(program, f) for f in analyzer.errors), key=lambda f: f.pc)
+    for pc, text in sorted(machine.notes.items()):
+        report.notes.append(_locate(program, Finding(pc, text, check="uninit_stack")))
     report.processed = analyzer.processed
     report.loop_bounds = dict(analyzer.loop_bounds)
     if report.ok:

@@ -235,7 +235,7 @@ def _stack(m: Machine, st: State, base: Value, name: str, k: int, size: int, wri
                    f"-{STACK_SIZE} <= {name}.offset{k:+d} && {name}.offset{k:+d}+{size} <= 0", **{name: base})
     m.note_stack_depth(st, base.ref, -lo)
     if lo != hi:
-        return _stack_var(frame, lo, hi, size, write, pc, name, base)
+        return _stack_var(m, frame, lo, hi, size, write, pc, name, base)
     if write:
         store_stack(frame, lo, size, stored)
         return stored or UNKNOWN
@@ -248,16 +248,18 @@ def _stack(m: Machine, st: State, base: Value, name: str, k: int, size: int, wri
     kinds = stack_bytes(frame, lo, size)
     if INVALID in kinds:
         bad = [lo + i for i, b in enumerate(kinds) if b == INVALID]
-        raise fail(pc, "uninit_stack", f"reading uninitialised stack bytes fp{bad[0]:+d}"
-                   f"{'' if len(bad) == 1 else f'..fp{bad[-1]:+d}'}",
-                   f"initialised(fp{lo:+d}, width={size})", "write the variable before reading it "
-                   "(or memset the buffer)", **{name: base})
+        what = f"uninitialised stack bytes fp{bad[0]:+d}{'' if len(bad) == 1 else f'..fp{bad[-1]:+d}'}"
+        if not uninit_allowed(m, pc, f"reads {what}"):
+            raise fail(pc, "uninit_stack", f"reading {what}", f"initialised(fp{lo:+d}, width={size})",
+                       "write the variable before reading it (or memset the buffer)", **{name: base})
+        return _loaded(size)
     if all(b == ZEROB for b in kinds):
         return Value.const(0)
     return _loaded(size)
 
 
-def _stack_var(frame, lo: int, hi: int, size: int, write: bool, pc: int, name: str, base: Value) -> Value:
+def _stack_var(m: Machine, frame, lo: int, hi: int, size: int, write: bool, pc: int, name: str,
+               base: Value) -> Value:
     if write:
         # some of these bytes get written but we don't know which: spills lose their type
         for off in range(lo, hi + size):
@@ -267,11 +269,27 @@ def _stack_var(frame, lo: int, hi: int, size: int, write: bool, pc: int, name: s
                 frame.stack[k] = StackSlot(None, slot.as_bytes())
         return UNKNOWN
     kinds = stack_bytes(frame, lo, hi - lo + size)
-    if INVALID in kinds:
+    if INVALID in kinds and not uninit_allowed(m, pc, f"may read uninitialised stack bytes in "
+                                                     f"fp{lo:+d}..fp{hi + size - 1:+d} (variable offset)"):
         raise fail(pc, "uninit_stack", f"variable-offset stack read may touch uninitialised bytes in "
                    f"fp{lo:+d}..fp{hi + size - 1:+d}", f"initialised(fp{lo:+d}, width={hi - lo + size})",
                    "initialise the whole buffer before indexing it", **{name: base})
     return _loaded(size)
+
+
+def uninit_allowed(m: Machine, pc: int, what: str) -> bool:
+    """Whether the platform lets a program read stack it never wrote; if so, note where it does.
+
+    The Linux kernel allows it for privileged loaders (``allow_uninit_stack``:
+    the value is unknown), PREVAIL never does (:mod:`~ebpflite.verifier.dialect`).
+    ebpflite's engines clear the stack at the start of every run, so such a
+    read gives the same value in both.
+    """
+    if not m.rules.uninit_stack_reads:
+        return False
+    m.notes.setdefault(pc, f"{what}: allowed, as {m.rules.verifier} allows privileged programs "
+                       "(the value is unknown); initialise the stack if the program must load unprivileged")
+    return True
 
 
 def stack_bytes(frame, lo: int, size: int) -> list[int]:
@@ -323,7 +341,9 @@ def check_mem_arg(m: Machine, st: State, reg: int, size: Scalar, write: bool, pc
                 mark_stack_written(frame, lo, n)
             return
         kinds = stack_bytes(frame, lo, hi - lo + n)
-        if init and INVALID in kinds:
+        if init and INVALID in kinds and not uninit_allowed(
+                m, pc, f"{what}: the helper reads {n} bytes at fp{lo:+d}, including uninitialised "
+                       f"fp{lo + kinds.index(INVALID):+d}"):
             first = lo + kinds.index(INVALID)
             raise fail(pc, "uninit_stack", f"{what}: the helper reads {n} bytes at fp{lo:+d}, but fp{first:+d} "
                        "is uninitialised", f"initialised(r{reg}.offset, width={n})",

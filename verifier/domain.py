@@ -224,6 +224,8 @@ class Scalar:
 
     def le(self, o: Scalar) -> bool:
         """Inclusion: every value of self is in o."""
+        if self is o:
+            return True
         return (o.umin <= self.umin and self.umax <= o.umax and o.smin <= self.smin
                 and self.smax <= o.smax and self.tnum.le(o.tnum))
 

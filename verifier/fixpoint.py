@@ -34,13 +34,14 @@ from ebpflite.verifier import subprogs
 from ebpflite.verifier.cfg import CFG, Function, Loop
 from ebpflite.verifier.checks import Reject, fail, read_reg
 from ebpflite.verifier.liveness import live_in
+from ebpflite.verifier.paths import StateSet
 from ebpflite.verifier.report import Finding
 from ebpflite.verifier.state import UNINIT, UNKNOWN, Frame, StackSlot, State, T, Value
 from ebpflite.verifier.transfer import Machine
 from ebpflite.vm.isa import STACK_SIZE, Kind
 
 COMPLEXITY_LIMIT = 1_000_000  #: instructions processed before giving up (the kernel's limit)
-MAX_STATES = 8  #: states of different shapes kept apart per block before they are joined
+MAX_STATES = 32  #: states kept apart per block before the closest two are joined (paths.py)
 
 
 class Abort(Exception):
@@ -53,42 +54,14 @@ class _Run:
 
     func: Function
     live: dict[int, frozenset[int]]
-    pending: dict[int, list[State]] = field(default_factory=dict)
-    back: dict[int, list[State]] = field(default_factory=dict)
-    exits: list[State] = field(default_factory=list)
-
-
-def add_state(states: list[State], st: State, limit: int | None = None) -> None:
-    """Add ``st`` to the states reaching one point: join it with a state of its shape, else keep it apart.
-
-    Past ``limit`` states (default :data:`MAX_STATES`) it joins the one whose shape differs least.
-    """
-    if not states:
-        states.append(st)
-        return
-    limit = MAX_STATES if limit is None else limit
-    shape = st.shape()
-    for i, old in enumerate(states):
-        if old.shape() == shape:
-            states[i] = old.join(st)
-            return
-    if len(states) < limit:
-        states.append(st)
-        return
-    best = min(range(len(states)), key=lambda i: _distance(states[i].shape(), shape))
-    states[best] = states[best].join(st)
-
-
-def _distance(a: tuple, b: tuple) -> int:
-    if len(a) != len(b):
-        return 1 << 30
-    return sum(x != y for p, q in zip(a, b, strict=True) for x, y in zip(p, q, strict=False)) + \
-        sum(abs(len(p) - len(q)) for p, q in zip(a, b, strict=True))
+    pending: dict[int, StateSet] = field(default_factory=dict)
+    back: dict[int, StateSet] = field(default_factory=dict)
+    exits: StateSet = field(default_factory=StateSet)
 
 
 class Analyzer:
     def __init__(self, cfg: CFG, machine: Machine, *, all_errors: bool = False, verbose: bool = False,
-                 max_insns: int = COMPLEXITY_LIMIT):
+                 max_insns: int = COMPLEXITY_LIMIT, max_states: int | None = None):
         self.cfg = cfg
         self.m = machine
         machine.call_function = self.call_function
@@ -100,6 +73,8 @@ class Analyzer:
         self.all_errors = all_errors
         self.verbose = verbose
         self.max_insns = max_insns
+        #: states kept apart per point (default :data:`MAX_STATES`, read when the analysis starts)
+        self.max_states = MAX_STATES if max_states is None else max_states
         self.errors: list[Finding] = []
         self._seen: set[tuple[int, str]] = set()
         self.processed = 0
@@ -129,9 +104,9 @@ class Analyzer:
         """The states in which the function returns (one per shape), after analysing it from ``entry``."""
         run = _Run(self.cfg.functions[start], self._live[start])
         entry.forget(run.live[start])
-        run.pending[start] = [entry]
+        run.pending[start] = StateSet([entry])
         self._elements(run, run.func.order)
-        return run.exits
+        return run.exits.states
 
     def _elements(self, run: _Run, elements) -> None:
         for e in elements:
@@ -142,7 +117,7 @@ class Analyzer:
                     self._block(run, e, st)
 
     def _loop(self, run: _Run, loop: Loop) -> None:
-        states = run.pending.pop(loop.head, [])
+        states = run.pending.pop(loop.head, StateSet()).states
         passes = 0
         previous: list[State] = []
         while states:
@@ -154,12 +129,12 @@ class Analyzer:
                                 "that the exit test checks").finding)
                 return
             passes += 1
-            run.back[loop.head] = []
+            run.back[loop.head] = StateSet()
             previous = [st.copy() for st in states]
             for st in states:
                 self._block(run, loop.head, st)
             self._elements(run, loop.body)
-            states = run.back.pop(loop.head, [])
+            states = run.back.pop(loop.head).states
         if passes:
             self.loop_bounds[loop.head] = max(self.loop_bounds.get(loop.head, 0), passes)
 
@@ -168,9 +143,9 @@ class Analyzer:
             return
         st.forget(run.live[dst])
         if (src, dst) in run.func.back_edges:
-            add_state(run.back.setdefault(dst, []), st)
+            run.back.setdefault(dst, StateSet()).add(st, self.max_states)
         else:
-            add_state(run.pending.setdefault(dst, []), st)
+            run.pending.setdefault(dst, StateSet()).add(st, self.max_states)
 
     def _block(self, run: _Run, start: int, st: State, first: int = 0) -> None:
         block = run.func.blocks[start]
@@ -231,7 +206,7 @@ class Analyzer:
             if r0.type is T.STACK and r0.ref >= len(st.frames) - 1:
                 raise fail(pc, "stack_escape", "a function returns a pointer to its own stack frame, which is "
                            "gone once it returns", "r0 does not point into the callee's frame", r0=r0)
-            add_state(run.exits, st)
+            run.exits.add(st, self.max_states)
 
     # -- bpf-to-bpf calls -----------------------------------------------------------------------------
     def call_function(self, st: State, target: int, pc: int) -> list[State] | None:

@@ -130,15 +130,18 @@ class Value:
         return Value(self.type, num, off, ident, rng, ref)
 
     def le(self, o: Value) -> bool:
-        if o.type is T.NOT_INIT or self == o:
+        if self is o:
             return True
-        if o.type is T.MIXED:
+        ot = o.type
+        if ot is T.NOT_INIT:
+            return True
+        if ot is T.MIXED:
             return self.type is not T.NOT_INIT
-        if self.type != o.type or self.ref != o.ref and o.ref != -1:
+        if self.type is not ot or self.ref != o.ref and o.ref != -1:
             return False
-        if self.type is T.SCALAR:
+        if ot is T.SCALAR:
             return self.num.le(o.num) and (o.dist is None or o.dist == self.dist)
-        # identities are not compared: joins renumber them (only the loop-repetition test uses this)
+        # identities are compared by State.le (a renaming), not here
         return self.off == o.off and self.num.le(o.num) and self.range >= o.range
 
     def describe(self) -> str:
@@ -247,6 +250,26 @@ class StackSlot:
         return "bytes " + "".join(".mz"[b] for b in self.bytes)
 
 
+def _same_relation(x: Value, y: Value, ids: dict[int, tuple[int, int]]) -> bool:
+    """Record that y's identity stands for x's; False if it already stood for another.
+
+    ``y.id > 0`` claims "every holder of this id has the same variable part"
+    (numbers: the same value up to ``off``). ``x`` satisfies the claim only if
+    all those holders map to one identity of x at one offset difference. An
+    id of 0 is a shared identity only for packet pointers (no variable part).
+    """
+    if y.type is T.NOT_INIT or y.type is T.MIXED:
+        return True
+    if x.id < 0 or (x.id == 0 and x.type not in _ID0_SHARED):
+        return False
+    want = (x.id, x.off - y.off)
+    return ids.setdefault(y.id, want) == want
+
+
+#: types whose id 0 means "no variable part", which all such values share
+_ID0_SHARED = frozenset({T.PACKET, T.PACKET_META})
+
+
 @dataclass(slots=True)
 class Frame:
     """One function activation: registers r0..r10 and its stack slots."""
@@ -305,10 +328,11 @@ class State:
                      self.lock if self.lock == o.lock else LOCK_UNKNOWN)
 
     def shape(self) -> tuple:
-        """What path sensitivity keeps apart: each register's and spilled pointer's type and region.
+        """Each register's and spilled pointer's type and region.
 
-        States of one shape join without losing a type; states of different
-        shapes are kept as separate states (up to a bound) where paths meet.
+        States of one shape join without losing a type; a state can only
+        include another of its shape (the pruning in :mod:`~ebpflite.verifier.paths`
+        compares those only).
         """
         out = []
         for f in self.frames:
@@ -326,17 +350,32 @@ class State:
                 regs[r] = UNINIT
 
     def le(self, o: State) -> bool:
-        """Every concrete state described by self is described by o (ignoring ``count``)."""
+        """Every concrete state described by self is described by o (ignoring ``count``).
+
+        Identities are relations (values sharing an id hold the same variable
+        part), so they are compared through a renaming: each id of ``o``
+        must stand for one id of ``self`` throughout, otherwise ``o`` claims a
+        relation that ``self`` does not guarantee. This is what makes it safe
+        to drop a state that another one includes (the kernel's ``check_ids``).
+        """
         if len(self.frames) != len(o.frames) or not self.refs <= o.refs or self.lock != o.lock:
             return False
+        ids: dict[int, tuple[int, int]] = {}
         for a, b in zip(self.frames, o.frames, strict=False):
-            if not all(x.le(y) for x, y in zip(a.regs, b.regs, strict=False)):
-                return False
+            for x, y in zip(a.regs, b.regs, strict=False):
+                if x is not y and not x.le(y):
+                    return False
+                if y.id > 0 and not _same_relation(x, y, ids):
+                    return False
             for k, slot in b.stack.items():
                 mine = a.stack.get(k)
-                if mine is None or not mine.le(slot):
-                    if mine is None and all(x == INVALID for x in slot.as_bytes()):
+                if mine is None:
+                    if all(x == INVALID for x in slot.as_bytes()):
                         continue
+                    return False
+                if mine is not slot and not mine.le(slot):
+                    return False
+                if slot.spill is not None and slot.spill.id > 0 and not _same_relation(mine.spill, slot.spill, ids):
                     return False
         return True
 

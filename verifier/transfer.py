@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from ebpflite.helpers import allowed, registry
 from ebpflite.helpers.registry import Arg, Ret
-from ebpflite.verifier import checks
+from ebpflite.verifier import checks, dialect
 from ebpflite.verifier.checks import MAX_PACKET_OFF, MAX_VAR_OFF, READONLY_MEM, fail, read_reg, require_number
 from ebpflite.verifier.domain import NEGATE, SWAP, ZERO, Scalar, alu_op, endian_op, refine_width
 from ebpflite.verifier.state import (
@@ -73,6 +73,10 @@ class Machine:
         #: (state, target, r1..r5 of the callback, pc, return range, times) -> state after the helper
         self.call_callback = call_callback
         self.packet_writable = (program.platform, program.prog_type) not in _READONLY_PACKET
+        #: the platform verifier's decisions where Linux and PREVAIL differ (dialect.py)
+        self.rules = dialect.rules(program.platform)
+        #: pc -> text: things worth knowing that are not errors (e.g. uninitialised stack read as root)
+        self.notes: dict[int, str] = {}
         #: function start -> deepest stack byte any analysis touched
         self.stack_depth: dict[int, int] = {}
         #: pc -> context fields stored to there, and pcs storing elsewhere (verifier/xlate.py)
@@ -180,7 +184,7 @@ class Machine:
                 diff = alu_op("sub", Scalar.const(dst.off - src.off), ZERO)
                 if dst.num == src.num:
                     return Value.scalar(diff)
-            if dst.type is T.PACKET_END and src.type is T.PACKET and src.id != NO_ID:
+            if dst.type is T.PACKET_END and src.type is T.PACKET and src.id != NO_ID and self.rules.end_distance:
                 return self._distance_to_end(src)
             return UNKNOWN
         if src.is_pointer:  # number + pointer
@@ -693,6 +697,8 @@ class Machine:
                 if p.is_pointer and p.type not in (T.PACKET_END,):
                     return None if op == "jeq" else out  # a valid pointer is never NULL
         # packet bounds: normalise to "lhs op rhs" with lhs the packet pointer being bounded
+        if insn.spec.width == 32 and not self.rules.packet_compare32:
+            return out
         if a.type in (T.PACKET, T.PACKET_META) and self._is_end_for(a, b):
             self._learn_range(out, a, op)
         elif b.type in (T.PACKET, T.PACKET_META) and self._is_end_for(b, a):
@@ -706,10 +712,22 @@ class Machine:
         return e.type is T.PACKET and e.off == 0 and e.num == ZERO and e.id == 0
 
     def _learn_range(self, st: State, p: Value, op: str) -> None:
-        """``p op end`` holds: how many bytes past p's variable base are before the end?"""
+        """``p op end`` holds: how many bytes past p's variable base are before the end?
+
+        The kernel learns from the unsigned orderings only (``find_good_pkt_pointers``),
+        nothing from a strict test at offset 0 nor from a variable part that
+        may exceed MAX_PACKET_OFF; PREVAIL also from signed ones, ``==`` and ``!=``.
+        """
+        rules = self.rules
+        if op not in rules.packet_compare_ops:
+            return
+        if p.off < 0 or p.num.umax > MAX_PACKET_OFF or p.num.umax + p.off > MAX_PACKET_OFF:
+            return
         if op in ("jle", "jsle", "jeq"):
             new = p.off  # p <= end
         elif op in ("jlt", "jslt"):
+            if p.off == 0 and not rules.open_compare_at_start:
+                return
             new = p.off + 1  # p < end
         elif op == "jne" and ((0 < p.range and p.off <= p.range) or (p.id == 0 and p.off == 0 and p.type is T.PACKET)):
             new = p.off + 1  # p <= end is known (proven, or data <= data_end), so p != end means p < end

@@ -62,7 +62,9 @@ def test_run_assembly_file(tmp_path: Path):
 
 
 def test_run_reports_errors_as_typed_exceptions(tmp_path: Path):
-    loop = _program(tmp_path, encode([make("ja", off=-1), make("exit", pc=1)]))
+    # r0 = 0; while (r0 == 0); exit: every instruction reachable (the kernel refuses dead code)
+    loop = _program(tmp_path, encode([make("mov", dst=0, imm=0), make("jeq", dst=0, imm=0, off=-1, pc=1),
+                                      make("exit", pc=2)]))
     result = _invoke("run", str(loop), "--budget", "50")  # verified by default: rejected before it runs
     assert isinstance(result.exception, VerifierError) and "may never end" in str(result.exception)
     result = _invoke("run", str(loop), "--budget", "50", "--no-verify")

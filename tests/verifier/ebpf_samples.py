@@ -146,6 +146,30 @@ def _short(exc: Exception, section: str = "") -> str:
     return text[len(prefix):] if section and text.startswith(prefix) else text
 
 
+#: Kernel verdicts of verdicts.json that its loader caused, not the program: object -> why. Cilium's
+#: objects declare maps in iproute2's ``struct bpf_elf_map`` layout, whose sixth field is the map's
+#: ``id`` (0 for these outer maps); the corpus's legacy bpf_load.c-style loader reads that field as
+#: ``inner_map_idx`` and so builds ``cilium_lb{4,6}_maglev`` (hash of maps) around map 0 of the object,
+#: a 28-byte per-CPU array, instead of the 4078-byte ``cilium_lb*_maglev_inner`` template that
+#: ``inner_id``/``inner_idx`` name. The maglev lookup then indexes past that value: "R0 max value is
+#: outside of the allowed memory range". Loaded with the maps laid out as iproute2 (Cilium's own
+#: loader) lays them out, the kernel accepts every one of them; with map 0 as the inner template it
+#: refuses them with exactly that message (tests/verifier/test_verifier_kernel_loads.py checks both).
+MAGLEV_INNER_MAP = ("the corpus loader built the maglev map-in-map around the wrong inner map (iproute2's "
+                    "bpf_elf_map id read as bpf_load's inner_map_idx); with Cilium's layout the kernel accepts it")
+KERNEL_VERDICT_ARTIFACTS: dict[tuple[str, str], str] = {
+    (obj, section): MAGLEV_INNER_MAP
+    for obj in ("bpf_xdp_dsr_linux.o", "bpf_xdp_snat_linux.o", "bpf_xdp_dsr_linux_v1.o", "bpf_xdp_dsr_linux_v1_1.o",
+                "bpf_xdp_snat_linux_v1.o")
+    for section in ("2/7", "2/10")
+}
+
+
+def kernel_verdict_artifact(o: Outcome) -> str:
+    """Why the recorded kernel verdict of ``o`` is its loader's, not the verifier's ("" if it is not)."""
+    return KERNEL_VERDICT_ARTIFACTS.get((o.object, o.section), "") if o.project == "cilium" else ""
+
+
 # --- counting -------------------------------------------------------------------------------------
 
 
@@ -226,6 +250,8 @@ REASONS: tuple[tuple[str, str], ...] = (
 
 
 def reason(o: Outcome) -> str:
+    if o.ours == ACCEPT and kernel_verdict_artifact(o):
+        return f"accepted: {kernel_verdict_artifact(o)}"
     if o.ours == ACCEPT:
         return "accepted: a soundness hole (the kernel refuses it)"
     for pattern, why in REASONS:

@@ -23,17 +23,19 @@ GOAL_KERNEL_ACCEPTED = 0.98
 GOAL_PREVAIL_ACCEPTED = 0.95
 
 #: measured floors (raise them when the verifier accepts more; never lower them to make a change pass)
-FLOOR_KERNEL_ACCEPTED = 290  # of 345 the kernel accepts
-FLOOR_PREVAIL_ACCEPTED = 380  # of 403 PREVAIL accepts (excluded entries left out)
-CEILING_KERNEL_REJECTED_ACCEPTED = 2  # of 29 the kernel rejects; the goal is 0
+FLOOR_KERNEL_ACCEPTED = 345  # of 345 the kernel accepts
+FLOOR_PREVAIL_ACCEPTED = 394  # of 403 PREVAIL accepts (excluded entries left out)
+CEILING_KERNEL_REJECTED_ACCEPTED = 0  # of 29 the kernel rejects (less the loader's, see ebpf_samples.py)
 #: per project: (programs the kernel accepts that we accept, programs PREVAIL accepts that we accept).
 #: linux and new_linux PREVAIL floors went down by 2 and 1 on purpose: test_probe_write_user_kern.o and
 #: tracex7_kern.o (twice) call helpers kprobes may not use on Linux 6.18; PREVAIL accepts them, the
-#: kernel refuses them, and the kernel decides (../shared/ebpf-samples/README.md); build's went down by 1
-#: for bpf2bpf.o, whose global function dereferences an argument the kernel treats as maybe-NULL
-PROJECT_FLOORS = {"bpf_cilium_test": (52, 52), "build": (20, 27), "cilium": (37, 37), "cilium-examples": (8, 9),
-                  "falco": (0, 74), "linux": (107, 115), "new_linux": (19, 19), "ovs": (11, 11),
-                  "prototype-kernel": (32, 32), "suricata": (4, 4)}
+#: kernel refuses them, and the kernel decides (../shared/ebpf-samples/README.md). build's went from 28 to 26
+#: the same way: byteswap.o (unreachable code) and correlated_branch.o (a range from ``data_end - data``)
+#: are refused as the kernel refuses them, while twostackvars.o is now accepted; and bpf2bpf.o, whose global
+#: function dereferences an argument the kernel treats as maybe-NULL, is refused too.
+PROJECT_FLOORS = {"bpf_cilium_test": (52, 52), "build": (23, 26), "cilium": (74, 38), "cilium-examples": (8, 9),
+                  "falco": (0, 74), "linux": (112, 120), "new_linux": (19, 19), "ovs": (19, 19),
+                  "prototype-kernel": (33, 32), "suricata": (5, 5)}
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,9 @@ def test_prevail_accepted_programs_are_accepted(outcomes):
 
 
 def test_kernel_rejected_programs_are_rejected(outcomes):
-    accepted = [o.name for o in outcomes if o.kernel == corpus.REJECT and o.ours == corpus.ACCEPT]
+    """Except where the recorded verdict is its loader's doing (corpus.KERNEL_VERDICT_ARTIFACTS)."""
+    accepted = [o.name for o in outcomes if o.kernel == corpus.REJECT and o.ours == corpus.ACCEPT
+                and not corpus.kernel_verdict_artifact(o)]
     assert len(accepted) <= CEILING_KERNEL_REJECTED_ACCEPTED, (
         f"{len(accepted)} programs the kernel rejects are accepted (ceiling "
         f"{CEILING_KERNEL_REJECTED_ACCEPTED}, goal 0): {', '.join(accepted)}")

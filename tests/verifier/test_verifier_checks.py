@@ -18,6 +18,7 @@ from ebpflite.helpers import registry
 from ebpflite.vm.insn import make
 
 HASH = SimpleNamespace(name="h", type="hash", key_size=4, value_size=8, max_entries=8, flags=0)
+WHASH = SimpleNamespace(name="h8", type="hash", key_size=8, value_size=8, max_entries=8, flags=0)
 RDONLY = SimpleNamespace(name="ro", type="array", key_size=4, value_size=16, max_entries=1, flags=1 << 7)
 RDONLY_LOCK = SimpleNamespace(name="locked", type="array", key_size=4, value_size=16, max_entries=1, flags=0)
 RINGBUF = SimpleNamespace(name="rb", type="ringbuf", key_size=0, value_size=0, max_entries=4096, flags=0)
@@ -41,6 +42,8 @@ def ret(value=0):
 
 #: xdp prologue: r2 = data, r3 = data_end
 PKT = [LD("ldxw", 2, 1, 0), LD("ldxw", 3, 1, 4)]
+#: the same for ebpf-for-windows (64-bit pointers in xdp_md)
+WPKT = [LD("ldxdw", 2, 1, 0), LD("ldxdw", 3, 1, 8)]
 
 
 def bounded(n, body, fail_value=1):
@@ -82,7 +85,10 @@ def test_paths_with_different_types_are_kept_apart():
     assert e.check == "pointer_leak" and "stack pointer" in e.message
 
 
-def test_a_register_with_different_types_past_the_state_bound():
+def test_a_register_with_different_types_past_the_state_bound(monkeypatch):
+    from ebpflite.verifier import fixpoint
+
+    monkeypatch.setattr(fixpoint, "MAX_STATES", 8)
     # four diamonds, each giving one register a context or a stack pointer: 16 shapes > MAX_STATES
     body = [LD("ldxw", 6, 1, 16)]
     for r in (2, 3, 4, 5):
@@ -169,8 +175,27 @@ def test_stack_bounds():
 
 
 def test_uninitialised_stack_read():
-    e = first_error(prog([make("stw", dst=10, off=-8, imm=1), LD("ldxdw", 0, 10, -8), EXIT()]))
+    """PREVAIL (ebpf-for-windows) refuses it; the kernel lets root read it (an unknown value): a note."""
+    body = [make("stw", dst=10, off=-8, imm=1), LD("ldxdw", 0, 10, -8), EXIT()]
+    e = first_error(prog(body, platform="windows", prog_type="sample"))
     assert e.check == "uninit_stack" and "fp-4..fp-1" in e.message
+    report = ok(prog(body, platform="linux", prog_type="xdp"))
+    [note] = report.notes
+    assert note.check == "uninit_stack" and note.pc == 1 and "reads uninitialised stack bytes fp-4..fp-1" in note.text()
+    assert "allow" in note.message
+    # the value read is unknown: using it as an offset needs a bound like any other number
+    e = first_error(prog(body[:2] + [X("mov", 1, 10), K("add", 1, -16), X("add", 1, 0), make("stb", dst=1, imm=0)]
+                         + ret(), platform="linux", prog_type="xdp"))
+    assert e.check == "unbounded_offset"
+
+
+def test_uninitialised_stack_passed_to_a_helper():
+    """A half-written map key: the kernel (root) accepts, PREVAIL refuses."""
+    body = [make("stw", dst=10, off=-8, imm=1), X("mov", 2, 10), K("add", 2, -8), MAP(1, 0), CALL(1)] + ret()
+    e = first_error(prog(body, platform="windows", prog_type="sample", maps=[WHASH]))
+    assert e.check == "uninit_stack" and "fp-4 is uninitialised" in e.message
+    report = ok(prog(body, platform="linux", prog_type="xdp", maps=[WHASH]))
+    assert [n.pc for n in report.notes] == [5] and "the helper reads 8 bytes at fp-8" in report.notes[0].message
 
 
 def test_partially_written_slots_are_tracked_per_byte():
@@ -246,8 +271,35 @@ def test_packet_bounds_learned_from_either_operand_order(op, swap, proven):
 
 
 def test_packet_bounds_through_32_bit_jumps():
-    ok(prog(PKT + [X("mov", 4, 2), K("add", 4, 4), X("jgt32", 4, 3, 2), LD("ldxw", 0, 2, 0), EXIT()] + ret(1),
-            prog_type="xdp"))
+    """The kernel learns packet ranges from 64-bit comparisons only; PREVAIL from 32-bit ones too."""
+    def program(pkt, platform):
+        return prog(pkt + [X("mov", 4, 2), K("add", 4, 4), X("jgt32", 4, 3, 2), LD("ldxw", 0, 2, 0), EXIT()]
+                    + ret(1), prog_type="xdp", platform=platform)
+
+    ok(program(WPKT, "windows"))
+    e = first_error(program(PKT, "linux"))
+    assert e.check == "packet_bounds" and "no bytes are proven" in e.message
+
+
+@pytest.mark.parametrize("op,proves", [("jslt", False), ("jlt", True)])
+def test_signed_packet_comparisons_prove_nothing_on_linux(op, proves):
+    """``if (data + 8 OP end) goto ok``: the kernel learns from unsigned orderings only."""
+    p = prog(PKT + [X("mov", 4, 2), K("add", 4, 8), X(op, 4, 3, 2)] + ret(1) + [LD("ldxb", 0, 2, 0), EXIT()],
+             prog_type="xdp")
+    if proves:
+        ok(p)
+    else:
+        assert first_error(p).check == "packet_bounds"
+
+
+def test_a_strict_test_of_data_itself_proves_nothing_on_linux():
+    """``if (data < data_end)`` proves a byte for PREVAIL, nothing for the kernel (off 0, right-open)."""
+    def program(pkt, platform):
+        return prog(pkt + [X("jlt", 2, 3, 2)] + ret(1) + [LD("ldxb", 0, 2, 0), EXIT()], prog_type="xdp",
+                    platform=platform)
+
+    ok(program(WPKT, "windows"))
+    assert first_error(program(PKT, "linux")).check == "packet_bounds"
 
 
 def test_variable_packet_offset_needs_its_own_check():
@@ -282,10 +334,10 @@ def test_helpers_that_change_the_packet_invalidate_pointers():
 
 @pytest.mark.parametrize("least,proven", [(8, 8), (7, 7)])
 def test_a_test_on_the_distance_to_the_end_proves_a_range(least, proven):
-    """``len = data_end - data; if (len < least) goto out``: ``least`` bytes at data are proven."""
-    def reading(width):
-        return prog(PKT + [X("mov", 4, 3), X("sub", 4, 2), K("jlt", 4, least, 2), LD(width, 0, 2, 0), EXIT()]
-                    + ret(1), prog_type="xdp")
+    """``len = data_end - data; if (len < least) goto out``: PREVAIL proves ``least`` bytes at data."""
+    def reading(width, pkt=WPKT, platform="windows"):
+        return prog(pkt + [X("mov", 4, 3), X("sub", 4, 2), K("jlt", 4, least, 2), LD(width, 0, 2, 0), EXIT()]
+                    + ret(1), prog_type="xdp", platform=platform)
 
     if proven >= 8:
         ok(reading("ldxdw"))
@@ -293,19 +345,28 @@ def test_a_test_on_the_distance_to_the_end_proves_a_range(least, proven):
         e = first_error(reading("ldxdw"))
         assert e.check == "packet_bounds" and e.message.startswith(f"Upper bound must be at most {proven}")
         assert "= end - packet(id=0, off=0)" in verifier.verify(reading("ldxdw"), verbose=True).text(verbose=True)
+    # the kernel keeps no such link: the length is a plain number and nothing is proven
+    e = first_error(reading("ldxb", PKT, "linux"))
+    assert e.check == "packet_bounds" and "no bytes are proven" in e.message
 
 
 def test_data_not_equal_to_data_end_proves_one_byte():
-    ok(prog(PKT + [X("jeq", 3, 2, 2), LD("ldxb", 0, 2, 0), EXIT()] + ret(1), prog_type="xdp"))
-    e = first_error(prog(PKT + [X("jeq", 3, 2, 2), LD("ldxh", 0, 2, 0), EXIT()] + ret(1), prog_type="xdp"))
+    """PREVAIL only: the kernel learns nothing from == or != with data_end."""
+    def program(width, pkt=WPKT, platform="windows"):
+        return prog(pkt + [X("jeq", 3, 2, 2), LD(width, 0, 2, 0), EXIT()] + ret(1), prog_type="xdp",
+                    platform=platform)
+
+    ok(program("ldxb"))
+    e = first_error(program("ldxh"))
     assert e.message.startswith("Upper bound must be at most 1")
+    assert first_error(program("ldxb", PKT, "linux")).check == "packet_bounds"
 
 
 def test_a_distance_to_the_end_is_forgotten_when_the_packet_changes():
     # len = end - data; bpf_xdp_adjust_head; reload data/end; if (len < 8) out; *(u64 *)data: unproven
-    body = PKT + [X("mov", 6, 1), X("mov", 7, 3), X("sub", 7, 2), X("mov", 1, 6), K("mov", 2, 0), CALL(44),
-                  LD("ldxw", 2, 6, 0), LD("ldxw", 3, 6, 4), K("jlt", 7, 8, 2), LD("ldxdw", 0, 2, 0), EXIT()]
-    e = first_error(prog(body + ret(1), prog_type="xdp"))
+    body = WPKT + [X("mov", 6, 1), X("mov", 7, 3), X("sub", 7, 2), X("mov", 1, 6), K("mov", 2, 0), CALL(0x10000),
+                   LD("ldxdw", 2, 6, 0), LD("ldxdw", 3, 6, 8), K("jlt", 7, 8, 2), LD("ldxdw", 0, 2, 0), EXIT()]
+    e = first_error(prog(body + ret(1), prog_type="xdp", platform="windows"))
     assert e.check == "packet_bounds" and "no bytes are proven" in e.message
 
 

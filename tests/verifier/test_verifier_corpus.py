@@ -36,7 +36,6 @@ def platform_of(src: Path) -> str:
 KERNEL_DIFFERENCES = {
     "pointer_leak_map": "root may store pointers in maps (allow_ptr_leaks); ebpflite never allows it",
     "return_pointer": "root may return pointers (allow_ptr_leaks); ebpflite never allows it",
-    "uninit_stack_key": "the kernel lets helpers read uninitialised stack; ebpflite requires initialised keys",
 }
 #: differences that disappear when the kernel judges without CAP_SYS_ADMIN/CAP_PERFMON
 UNPRIVILEGED_AGREES = {"pointer_leak_map", "return_pointer"}

@@ -39,8 +39,8 @@ def test_jump_out_of_a_function():
 
 def test_jump_into_an_lddw_built_by_hand():
     p = prog([K("ja", off=1), make("lddw", dst=0, imm=1), EXIT()])
-    (e,) = errors(p)
-    assert "middle of an lddw" in e.message
+    e, dead = errors(p)  # the lddw it jumps over is also unreachable, which the kernel refuses too
+    assert "middle of an lddw" in e.message and dead.check == "unreachable"
 
 
 def test_self_recursion():
@@ -56,11 +56,24 @@ def test_irreducible_loop():
     assert any("irreducible loop" in e.message for e in es)
 
 
-def test_unreachable_code_is_a_note():
-    report = verifier.verify(prog([K("mov", 0, 0), EXIT(), K("mov", 0, 1), EXIT()]))
+def test_unreachable_code_is_a_note_for_prevail():
+    report = verifier.verify(prog([K("mov", 0, 0), EXIT(), K("mov", 0, 1), EXIT()]), platform="windows",
+                             prog_type="sample")
     assert report.ok
     assert [n.pc for n in report.notes] == [2] and "unreachable" in report.notes[0].message
     assert "note: 2: unreachable code" in report.text()
+
+
+def test_unreachable_code_is_an_error_for_linux():
+    """The kernel's check_cfg refuses any instruction no path reaches ("unreachable insn 2")."""
+    report = verifier.verify(prog([K("mov", 0, 0), EXIT(), K("mov", 0, 1), EXIT()]), prog_type="xdp")
+    assert not report.ok and not report.notes
+    [e] = report.errors
+    assert (e.check, e.pc) == ("unreachable", 2)
+    assert "pc 2..3 is never executed" in e.message and "refuses programs with unreachable" in e.message
+    # structural problems come first
+    e = verifier.verify(prog([make("ja", off=5), K("mov", 0, 1), EXIT()]), prog_type="xdp").errors[0]
+    assert e.check == "cfg" and "leaves the function" in e.message
 
 
 def test_weak_topological_order_nests_loops():

@@ -110,3 +110,84 @@ def kernel_allows_helper(prog_type: int, helper: int, attach: int = 0, flags: in
     code = b"".join([*(insn(0xB7, r) for r in range(1, 6)), insn(0x85, imm=helper), insn(0xB7, 0), insn(0x95)])
     _, log = load_raw(prog_type, code, attach, flags)
     return not any(refusal in log for refusal in ("cannot use helper", "unknown func", "not allowed in probe"))
+
+
+# --- one program, loaded as ebpflite relocated it ---------------------------------------------------
+
+_SYS_BPF = 321  # x86-64
+_MAP_CREATE, _PROG_LOAD = 0, 5
+#: map types whose value the kernel sizes itself (a file descriptor or nothing)
+_FD_VALUES = {"prog_array", "array_of_maps", "hash_of_maps", "perf_event_array"}
+
+
+def _bpf(cmd: int, attr: bytes) -> tuple[int, int]:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(attr, 128)
+    fd = libc.syscall(_SYS_BPF, cmd, buf, 128)
+    return fd, ctypes.get_errno()
+
+
+def _create_map(spec, inner_fd: int = 0) -> int:
+    import struct
+
+    from ebpflite.helpers import registry
+
+    kind = spec.type if isinstance(spec.type, str) else registry.map_type_name(spec.type, "linux")
+    key, value = spec.key_size, spec.value_size
+    if kind in _FD_VALUES:
+        key, value = 4, 4
+    if kind == "ringbuf":
+        key = value = 0
+    attr = struct.pack("<IIIIIII16s", registry.map_type_number(kind, "linux"), key, value, spec.max_entries or 1,
+                       spec.flags or 0, inner_fd, 0, (spec.name or "m")[:15].encode())
+    fd, errno = _bpf(_MAP_CREATE, attr)
+    if fd < 0:
+        raise RuntimeError(f"cannot create map {spec.name} ({kind}): {os.strerror(errno)}")
+    return fd
+
+
+def load_program(program, prog_type: str, inner_template: int | None = None) -> KernelVerdict:
+    """BPF_PROG_LOAD of ``program`` as ebpflite's loader linked it, its maps created from its MapSpecs.
+
+    Unlike :func:`kernel_verdict` (bpftool and libbpf decide how the object's maps are laid out),
+    the kernel sees exactly the instructions and maps ebpflite verified. ``inner_template``
+    (a map index) replaces the inner-map template of every map-in-map, to show what a loader
+    that picks another template makes the kernel say. Needs root; the maps are closed afterwards.
+    """
+    import ctypes
+    import struct
+
+    from ebpflite.loader.progtypes import PROG_TYPE_NUMBERS
+    from ebpflite.vm.insn import encode
+    from ebpflite.vm.isa import PseudoSrc
+
+    fds: dict[int, int] = {}
+    try:
+        for index, spec in enumerate(program.maps or []):
+            inner = 0
+            if getattr(spec, "inner", None) is not None:
+                inner = fds.setdefault(-1 - index, _create_map(
+                    spec.inner if inner_template is None else program.maps[inner_template]))
+            fds[index] = _create_map(spec, inner)
+        insns = []
+        for insn in program.insns:
+            if insn.kind.name == "LDDW" and insn.src in (PseudoSrc.MAP_IDX, PseudoSrc.MAP_IDX_VALUE):
+                src = PseudoSrc.MAP_FD if insn.src == PseudoSrc.MAP_IDX else PseudoSrc.MAP_VALUE
+                insn = insn.with_fields(src=src, imm=fds[insn.imm])
+            insns.append(insn)
+        code = encode(insns)
+        text = ctypes.create_string_buffer(code, len(code))
+        license_ = ctypes.create_string_buffer(b"GPL")
+        log = ctypes.create_string_buffer(1 << 22)
+        attr = struct.pack("<IIQQIIQII16s", PROG_TYPE_NUMBERS[prog_type], len(code) // 8, ctypes.addressof(text),
+                           ctypes.addressof(license_), 1, len(log), ctypes.addressof(log), 0, 0, b"ebpflite")
+        fd, errno = _bpf(_PROG_LOAD, attr)
+        message = log.value.decode(errors="replace")
+        if fd >= 0:
+            os.close(fd)
+        return KernelVerdict(fd >= 0, message if fd >= 0 else f"{message}\n{os.strerror(errno)}")
+    finally:
+        for fd in fds.values():
+            os.close(fd)

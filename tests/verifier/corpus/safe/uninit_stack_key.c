@@ -1,4 +1,6 @@
-/* expect: uninit_stack -- passes an uninitialised key to a map lookup. */
+/* Passes a half-initialised key to a map lookup: the kernel lets privileged programs read stack they
+   never wrote (allow_uninit_stack), so it loads; ebpflite accepts it with a note (PREVAIL refuses it:
+   windows/unsafe/win_uninit_stack_key.c). */
 #include "../common.h"
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
