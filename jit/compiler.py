@@ -80,7 +80,7 @@ class JitProgram:
         calls = (insn.imm for insn in program.insns if insn.kind is Kind.CALL)
         native = {} if self.checked or not native_helpers else native_helper_numbers(self.env.helpers,
                                                                                      program.platform, calls)
-        reachable = list(self.env.state.get("maps_by_address", {}).values()) or [m for m in self.env.maps if m]
+        reachable = list(self.env.world.maps_by_address.values()) or [m for m in self.env.maps if m]
         self.options = LowerOptions(checked=self.checked, count=bool(count) or self.checked,
                                     native=tuple(sorted(native.items())),
                                     map_types=map_types_of(reachable) if native else None)

@@ -710,10 +710,8 @@ def build_native_helpers(module: ir.Module, names: Iterable[str],
 
 def map_types_of(maps: Iterable[Any]) -> tuple[int, ...]:
     """The Linux type numbers of ``maps`` and of the inner maps maps of maps may hold."""
-    try:
-        from ebpflite.helpers.maps import TYPES
-    except ImportError:  # pragma: no cover - maps not installed
-        return ()
+    from ebpflite.helpers.maps import TYPES
+
     found = set()
     for live in maps:
         found.add(int(live.type_id))
