@@ -45,6 +45,7 @@ POISON_HELPER = 0xBAD2310
 VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
 MAX_SPEC_LEN = 64  #: libbpf's BPF_CORE_SPEC_MAX_LEN
 MAX_DEPTH = 32
+MASK64 = (1 << 64) - 1
 
 FIELD_KINDS = {"field_byte_offset", "field_byte_size", "field_exists", "field_signed", "field_lshift_u64",
                "field_rshift_u64"}
@@ -511,7 +512,14 @@ def _enum_value(kind: str, spec: Spec | None) -> Value:
     if spec is None:
         return Value(poison=True)
     t = spec.btf[spec.acc[0].type_id]
-    return Value(t.members[spec.acc[0].idx].value)
+    value = t.members[spec.acc[0].idx].value
+    if t.kind is Kind.ENUM:
+        # libbpf reads a 32-bit enumerator as btf_enum.val, an __s32, into its u64: sign-extended
+        # whatever the signedness flag says. clang < 15 sets no flag (so the BTF reads -5 as
+        # 4294967291) but writes -5 sign-extended into the instruction; an unsigned enumerator of
+        # 2^31 or more, which clang writes zero-extended, is then refused by libbpf, and here.
+        value = _s32(value)
+    return Value(value & MASK64)
 
 
 def value_of(kind: str, spec: Spec | None) -> Value:
@@ -612,11 +620,12 @@ def patch(slots: list[list[int]], pc: int, res: Resolution) -> str | None:
     if cls in (CLASS_ALU, CLASS_ALU64):
         if opcode & 0x08:
             raise CoreError(f"relocated ALU instruction (opcode 0x{opcode:02x}) takes a register, not an immediate")
-        if res.orig.validate and (insn[3] & 0xFFFFFFFF) != (orig & 0xFFFFFFFF):
-            raise CoreError(f"the instruction holds {insn[3]}, not the local value {orig}")
-        if not -(1 << 31) <= new < (1 << 32):
-            raise CoreError(f"the value {new} does not fit a 32-bit immediate")
-        insn[3] = new - (1 << 32) if new >= 1 << 31 else new
+        # libbpf compares the s32 immediate with its u64 value: the immediate is sign-extended
+        if res.orig.validate and _s32(insn[3]) & MASK64 != orig & MASK64:
+            raise CoreError(f"the instruction holds {_s32(insn[3])}, not the local value {_s64(orig)}")
+        if not -(1 << 31) <= _s64(new) < (1 << 32):  # libbpf truncates silently; we refuse
+            raise CoreError(f"the value {_s64(new)} does not fit a 32-bit immediate")
+        insn[3] = _s32(new)
         return None
     if cls in (CLASS_LDX, CLASS_ST, CLASS_STX):
         if res.orig.validate and insn[2] != orig:
@@ -640,9 +649,10 @@ def patch(slots: list[list[int]], pc: int, res: Resolution) -> str | None:
                 or slots[pc + 1][2]:
             raise CoreError("the 64-bit load has an unexpected form")
         have = (insn[3] & 0xFFFFFFFF) | (slots[pc + 1][3] & 0xFFFFFFFF) << 32
-        if res.orig.validate and have != orig & 0xFFFFFFFFFFFFFFFF:
-            raise CoreError(f"the instruction holds {have}, not the local value {orig}")
-        new &= 0xFFFFFFFFFFFFFFFF
+        if res.orig.validate and have != orig & MASK64:
+            raise CoreError(f"the instruction holds {have}, not the local value {orig & MASK64}"
+                            + _SIGNED_ENUM_HINT * (res.local.kind == "enumval_value" and have == orig & 0xFFFFFFFF))
+        new &= MASK64
         insn[3] = _s32(new & 0xFFFFFFFF)
         slots[pc + 1][3] = _s32(new >> 32)
         return None
@@ -659,6 +669,15 @@ def _poison(slots: list[list[int]], pc: int, why: str) -> str:
 def _s32(v: int) -> int:
     v &= 0xFFFFFFFF
     return v - (1 << 32) if v & 0x80000000 else v
+
+
+def _s64(v: int) -> int:
+    v &= MASK64
+    return v - (1 << 64) if v >> 63 else v
+
+
+_SIGNED_ENUM_HINT = (" (libbpf reads 32-bit enumerator values as signed __s32, so it refuses an unsigned "
+                     "enumerator of 2^31 or more the same way)")
 
 
 # --- a program's relocations --------------------------------------------------------------------

@@ -188,6 +188,26 @@ def test_enum_relocations():
     assert resolve(local, target, "color", "2", "enumval_value").new.poison
 
 
+def test_32_bit_enumerators_are_signed_whatever_the_flag_says():
+    """libbpf reads btf_enum.val as an __s32: -5 in an enum without the signed flag (clang < 15)
+    is -5 sign-extended, in the local value checked against the instruction and in the new one."""
+    lb, tb = pair()
+    lb.enum("neg", [("NEG_A", -5), ("NEG_B", 3)], signed=False)
+    tb.enum("neg", [("NEG_A", -7)], signed=False)
+    res = resolve(lb.parse(), tb.parse_lazy(), "neg", "0", "enumval_value")
+    assert (res.orig.value, res.new.value) == (2**64 - 5, 2**64 - 7)
+    ldimm = [[0x18, 0x01, 0, -5], [0, 0, 0, -1]]  # r1 = -5 ll, as clang 14 writes it
+    assert core.patch(ldimm, 0, res) is None
+    assert (ldimm[0][3], ldimm[1][3]) == (-7, -1)
+    mov = [[0xB7, 0x01, 0, -5]]  # r1 = -5: libbpf sign-extends the immediate before comparing
+    assert core.patch(mov, 0, res) is None
+    assert mov[0][3] == -7
+    with pytest.raises(core.CoreError, match=r"the instruction holds 4294967291, not the local value "
+                                             r"18446744073709551611 \(libbpf reads 32-bit enumerator values as "
+                                             r"signed __s32"):
+        core.patch([[0x18, 0x01, 0, -5], [0, 0, 0, 0]], 0, res)  # zero-extended: libbpf refuses it
+
+
 # --- patching --------------------------------------------------------------------------------------
 
 
