@@ -10,7 +10,8 @@ here as in the kernel:
 1. the *local spec*: the access string (``0:1:2``: index into the root pointer, then member or
    array indexes) walked through the object's own BTF (named members, bit offset);
 2. *candidates*: target types of the same kind whose name equals the local name without its
-   ``___flavour`` suffix;
+   ``___flavour`` suffix, cached per local type and narrowed to the ones that matched after each
+   relocation (libbpf's order: the object's ``.BTF.ext`` records, once per object);
 3. *matching*: every named member found by name in the candidate (looking through anonymous
    structs and unions), with compatible types; array indexes within bounds;
 4. the *value* for the relocation's kind: field byte offset/size/exists/signed/lshift/rshift,
@@ -500,7 +501,8 @@ def _type_value(kind: str, spec: Spec | None) -> Value:
     if spec is None:
         return Value(0)
     if kind == "type_id_target":
-        return Value(spec.root_type_id)
+        # libbpf does not check the instruction: "type ID might change during linking"
+        return Value(spec.root_type_id, validate=False)
     if kind in ("type_exists", "type_matches"):
         return Value(1)
     return Value(_size(spec.btf, spec.root_type_id))  # type_size
@@ -543,38 +545,82 @@ class Resolution:
 
 
 class Resolver:
-    """Resolves the relocations of one object against one target, caching candidate lists."""
+    """Resolves the relocations of one object against one target, as libbpf's bpf_core_calc_relo_insn.
+
+    Candidates are cached per local type id, and after each relocation that some candidates
+    match, that local type keeps only those (libbpf prunes its cache the same way): a later
+    relocation of the same type then ignores a flavour an earlier access ruled out, which is what
+    makes two flavours with the same field at different offsets usable when another field tells
+    them apart. The pruning depends on the order of the relocations, so :meth:`resolve_all`
+    resolves an object's relocations once, in ``.BTF.ext`` order as libbpf does, before its
+    programs (linked per program here, subprograms into each caller) are patched.
+    """
 
     def __init__(self, local: Btf, target: Btf):
         self.local, self.target = local, target
-        self._cands: dict[tuple[str, Kind], list[int]] = {}
+        self._by_name: dict[tuple[str, Kind], list[int]] = {}
+        self._cands: dict[int, list[int]] = {}
+        #: id(relocation) -> (relocation, local spec or None, resolution or the error), from resolve_all
+        self._done: dict[int, tuple[CoreRelo, Spec | None, Resolution | CoreError]] = {}
 
-    def candidates(self, t: BtfType) -> list[int]:
-        name = essential_name(t.name)
-        key = (name, t.kind)
-        if key not in self._cands:
-            if isinstance(self.target, LazyBtf):
-                ids = self.target.named_like(name)
-            else:
-                ids = [i for i in range(1, len(self.target) + 1) if self.target[i].name.startswith(name)]
-            self._cands[key] = [i for i in ids if _kinds_compatible(self.target[i], t)
-                                and essential_name(self.target[i].name) == name]
-        return self._cands[key]
+    def candidates(self, local_id: int) -> list[int]:
+        """Target types that may match local type ``local_id``: same essential name, compatible kind."""
+        if local_id not in self._cands:
+            t = self.local[local_id]
+            name = essential_name(t.name)
+            key = (name, t.kind)
+            if key not in self._by_name:
+                if isinstance(self.target, LazyBtf):
+                    ids = self.target.named_like(name)
+                else:
+                    ids = [i for i in range(1, len(self.target) + 1) if self.target[i].name.startswith(name)]
+                self._by_name[key] = [i for i in ids if _kinds_compatible(self.target[i], t)
+                                      and essential_name(self.target[i].name) == name]
+            self._cands[local_id] = self._by_name[key]
+        return self._cands[local_id]
+
+    def resolve_all(self, groups: dict[str, list[CoreRelo]]) -> None:
+        """Resolve every relocation of the object once, in ``.BTF.ext`` order (sections, then records)."""
+        for relos in groups.values():
+            for relo in relos:
+                spec = None
+                try:
+                    spec = local_spec(self.local, relo)
+                    done: Resolution | CoreError = self.resolve(relo, spec)
+                except (CoreError, BTFError) as exc:
+                    done = CoreError(exc.reason if isinstance(exc, BTFError) else str(exc))
+                self._done[id(relo)] = (relo, spec, done)
+
+    def result(self, relo: CoreRelo) -> tuple[Spec | None, Resolution]:
+        """``relo``'s local spec and resolution: from :meth:`resolve_all` if it ran, else resolved now."""
+        done = self._done.get(id(relo))
+        if done is None or done[0] is not relo:
+            spec = local_spec(self.local, relo)
+            return spec, self.resolve(relo, spec)
+        _relo, spec, res = done
+        if isinstance(res, CoreError):
+            raise CoreError(str(res)) from None
+        return spec, res
 
     def resolve(self, relo: CoreRelo, spec: Spec | None = None) -> Resolution:
         spec = spec or local_spec(self.local, relo)
-        orig = value_of(relo.kind, spec)
         if relo.kind == "type_id_local":
-            return Resolution(spec, Value(relo.type_id), Value(relo.type_id), spec)
+            # libbpf: no candidate search and no value computed from the type (a forward declaration
+            # has no size), and the instruction is not checked: linking may renumber local types
+            value = Value(relo.type_id, validate=False)
+            return Resolution(spec, value, value, spec)
+        orig = value_of(relo.kind, spec)
         root = self.local[relo.type_id]
         if not root.name:
             raise CoreError(f"{relo.kind} relocations of anonymous types are not supported (as in libbpf)")
         chosen: tuple[Spec, Value] | None = None
-        for cand in self.candidates(root):
+        matched: list[int] = []
+        for cand in self.candidates(relo.type_id):
             targ = match(spec, self.target, cand)
             if targ is None:
                 continue
             val = value_of(relo.kind, targ)
+            matched.append(cand)
             if chosen is None:
                 chosen = (targ, val)
                 continue
@@ -587,6 +633,7 @@ class Resolver:
                                 f"({prev.value} and {val.value})")
         if chosen is None:
             return Resolution(spec, orig, value_of(relo.kind, None), None)
+        self._cands[relo.type_id] = matched
         targ, new = chosen
         res = Resolution(spec, orig, new, targ)
         if relo.kind in FIELD_KINDS and orig.mem_size != new.mem_size:
@@ -700,16 +747,25 @@ def apply(code: bytes, relos: list[tuple[int, CoreRelo, str]], resolver: Resolve
     for pc, relo, where in relos:
         spec = None
         try:
-            spec = local_spec(resolver.local, relo)
-            res = resolver.resolve(relo, spec)
+            spec, res = resolver.result(relo)
             why = patch(slots, pc, res)
         except (CoreError, BTFError) as exc:
             reason = exc.reason if isinstance(exc, BTFError) else str(exc)
+            if spec is None:
+                spec = _spec_or_none(resolver.local, relo)
             raise CoreError(f"{describe(relo, spec, where)}: {reason}") from None
         if why is not None:
             missing = _missing(res)
             poisoned[pc] = f"{describe(relo, spec, where)}: {missing} {why} ({target_name})"
     return b"".join(_SLOT.pack(*s) for s in slots), poisoned
+
+
+def _spec_or_none(btf: Btf, relo: CoreRelo) -> Spec | None:
+    """The local spec for an error message, when it can be built."""
+    try:
+        return local_spec(btf, relo)
+    except (CoreError, BTFError):
+        return None
 
 
 def _missing(res: Resolution) -> str:

@@ -208,6 +208,66 @@ def test_32_bit_enumerators_are_signed_whatever_the_flag_says():
         core.patch([[0x18, 0x01, 0, -5], [0, 0, 0, 0]], 0, res)  # zero-extended: libbpf refuses it
 
 
+def test_type_ids_are_not_checked_against_the_instruction():
+    """libbpf sets validate=false for type_id_local and type_id_target: linking may renumber types,
+    so an lddw holding another id is patched, not refused."""
+    lb, tb = pair()
+    lb.int("pad", 4)
+    lb.struct("s", 4, [("x", lb.int("int", 4), 0)])
+    tid = tb.struct("s", 4, [("x", tb.int("int", 4), 0)])
+    local, target = lb.parse(), tb.parse_lazy()
+    for kind, want in (("type_id_target", tid), ("type_id_local", relo(local, "s", "0").type_id)):
+        slots = [[0x18, 0x01, 0, 99], [0, 0, 0, 0]]
+        assert core.patch(slots, 0, resolve(local, target, "s", "0", kind)) is None
+        assert (slots[0][3], slots[1][3]) == (want, 0)
+
+
+def test_type_id_local_of_a_forward_declaration():
+    """libbpf answers type_id_local before computing anything from the type: a forward declaration
+    (no size) is fine, and so is a target without the type."""
+    lb, tb = pair()
+    fid = lb.fwd("opaque")
+    tb.int("int", 4)
+    res = resolve(lb.parse(), tb.parse_lazy(), "opaque", "0", "type_id_local")
+    assert (res.orig.value, res.new.value) == (fid, fid)
+    with pytest.raises(core.CoreError, match=r"type \[1\] \(FWD\) has no size"):  # type_size still needs one
+        resolve(lb.parse(), tb.parse_lazy(), "opaque", "0", "type_size")
+
+
+def flavours() -> core.Resolver:
+    """Local s {x, y}; the target has two flavours: s___one {x, y at 4} and s___two {y at 0, z}."""
+    lb, tb = pair()
+    li = lb.int("int", 4)
+    lb.struct("s", 8, [("x", li, 0), ("y", li, 32)])
+    ti = tb.int("int", 4)
+    tb.struct("s___one", 8, [("x", ti, 0), ("y", ti, 32)])
+    tb.struct("s___two", 8, [("y", ti, 0), ("z", ti, 32)])
+    return core.Resolver(lb.parse(), tb.parse_lazy())
+
+
+def test_candidates_are_pruned_per_local_type_in_relocation_order():
+    """As libbpf: once s.x matched only s___one, s.y is resolved against s___one alone (4); asked
+    first, s.y sees both flavours disagree (4 and 0) and is refused as ambiguous."""
+    r = flavours()
+    x, y = relo(r.local, "s", "0:0"), relo(r.local, "s", "0:1")
+    assert r.resolve(x).new.value == 0
+    assert r.resolve(y).new.value == 4
+
+
+def test_an_object_is_resolved_in_btf_ext_order():
+    """resolve_all follows .BTF.ext's order (libbpf's), whatever order the programs are patched in."""
+    r = flavours()
+    x, y = relo(r.local, "s", "0:0"), relo(r.local, "s", "0:1")
+    r.resolve_all({"xdp": [x, y]})
+    assert r.result(y)[1].new.value == 4
+    r = flavours()
+    x, y = relo(r.local, "s", "0:0"), relo(r.local, "s", "0:1")
+    r.resolve_all({"xdp": [y, x]})
+    with pytest.raises(core.CoreError, match=r"several types 's' that place the field at different offsets \(4 and 0\)"):
+        r.result(y)
+    assert r.result(x)[1].new.value == 0
+
+
 # --- patching --------------------------------------------------------------------------------------
 
 
