@@ -32,13 +32,14 @@ the verifier reports it if the instruction is reachable. Relocations that cannot
 from __future__ import annotations
 
 import os
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ebpflite.loader.btf import Btf, BtfType, Kind, LazyBtf, parse_target_btf
 from ebpflite.loader.btf_ext import CoreRelo
 from ebpflite.vm.errors import BTFError, LoaderError
+from ebpflite.vm.insn import SLOT
+from ebpflite.vm.isa import BY_NAME, BYTES_SIZE, CLASS_MASK, LDDW_OPCODE, SIZE_BYTES, SIZE_MASK, SRC_X, Class
 
 #: libbpf's "poisoned" instruction: a call to this invalid helper number
 POISON_HELPER = 0xBAD2310
@@ -55,11 +56,9 @@ ENUM_KINDS = {"enumval_exists", "enumval_value"}
 #: relocations whose value says whether something exists: 0 when it does not, never poisoned
 EXISTENCE_KINDS = {"field_exists", "type_exists", "type_matches", "enumval_exists"}
 
-_SLOT = struct.Struct("<BBhi")
-CLASS_LD, CLASS_LDX, CLASS_ST, CLASS_STX, CLASS_ALU, CLASS_ALU64 = 0x00, 0x01, 0x02, 0x03, 0x04, 0x07
-#: load/store size field -> bytes, and back
-SIZE_BYTES = {0x00: 4, 0x08: 2, 0x10: 1, 0x18: 8}
-BYTES_SIZE = {v: k for k, v in SIZE_BYTES.items()}
+#: the opcodes relocation patches and poisons with, from the ISA table (vm/isa.py)
+OP_CALL = BY_NAME["call"][0].opcode
+OP_LDDW = LDDW_OPCODE
 
 
 class CoreError(Exception):
@@ -660,12 +659,12 @@ def patch(slots: list[list[int]], pc: int, res: Resolution) -> str | None:
     Returns None, or why the instruction was poisoned. Raises CoreError when it cannot be patched."""
     insn = slots[pc]
     opcode = insn[0]
-    cls = opcode & 0x07
+    cls = opcode & CLASS_MASK
     if res.new.poison:
         return _poison(slots, pc, "not found in the target")
     orig, new = res.orig.value, res.new.value
-    if cls in (CLASS_ALU, CLASS_ALU64):
-        if opcode & 0x08:
+    if cls in (Class.ALU, Class.ALU64):
+        if opcode & SRC_X:
             raise CoreError(f"relocated ALU instruction (opcode 0x{opcode:02x}) takes a register, not an immediate")
         # libbpf compares the s32 immediate with its u64 value: the immediate is sign-extended
         if res.orig.validate and _s32(insn[3]) & MASK64 != orig & MASK64:
@@ -674,7 +673,7 @@ def patch(slots: list[list[int]], pc: int, res: Resolution) -> str | None:
             raise CoreError(f"the value {_s64(new)} does not fit a 32-bit immediate")
         insn[3] = _s32(new)
         return None
-    if cls in (CLASS_LDX, CLASS_ST, CLASS_STX):
+    if cls in (Class.LDX, Class.ST, Class.STX):
         if res.orig.validate and insn[2] != orig:
             raise CoreError(f"the instruction's offset is {insn[2]}, not the local value {orig}")
         if new > 0x7FFF:
@@ -684,14 +683,14 @@ def patch(slots: list[list[int]], pc: int, res: Resolution) -> str | None:
                                       "and only pointers and unsigned integers can be read at another size")
         insn[2] = new
         if res.new.mem_size != res.orig.mem_size:
-            have = SIZE_BYTES[opcode & 0x18]
+            have = SIZE_BYTES[opcode & SIZE_MASK]
             if have != res.orig.mem_size:
                 raise CoreError(f"the instruction accesses {have} bytes, not the field's {res.orig.mem_size}")
             if res.new.mem_size not in BYTES_SIZE:
                 raise CoreError(f"the target field's size {res.new.mem_size} is not a load/store size")
-            insn[0] = (opcode & ~0x18) | BYTES_SIZE[res.new.mem_size]
+            insn[0] = (opcode & ~SIZE_MASK) | BYTES_SIZE[res.new.mem_size]
         return None
-    if cls == CLASS_LD and opcode == 0x18:
+    if opcode == OP_LDDW:
         if pc + 1 >= len(slots) or insn[1] >> 4 or insn[2] or slots[pc + 1][0] or slots[pc + 1][1] \
                 or slots[pc + 1][2]:
             raise CoreError("the 64-bit load has an unexpected form")
@@ -707,9 +706,9 @@ def patch(slots: list[list[int]], pc: int, res: Resolution) -> str | None:
 
 
 def _poison(slots: list[list[int]], pc: int, why: str) -> str:
-    if slots[pc][0] == 0x18 and pc + 1 < len(slots):  # both halves, as libbpf
-        slots[pc + 1][:] = [0x85, 0, 0, POISON_HELPER]
-    slots[pc][:] = [0x85, 0, 0, POISON_HELPER]
+    if slots[pc][0] == OP_LDDW and pc + 1 < len(slots):  # both halves, as libbpf
+        slots[pc + 1][:] = [OP_CALL, 0, 0, POISON_HELPER]
+    slots[pc][:] = [OP_CALL, 0, 0, POISON_HELPER]
     return why
 
 
@@ -742,7 +741,7 @@ def apply(code: bytes, relos: list[tuple[int, CoreRelo, str]], resolver: Resolve
     """Relocate ``code`` (a linked program); ``relos`` are (pc, relocation, where it came from).
 
     Returns the new code and the poisoned pcs with their messages."""
-    slots = [list(_SLOT.unpack_from(code, i * 8)) for i in range(len(code) // 8)]
+    slots = [list(SLOT.unpack_from(code, i * SLOT.size)) for i in range(len(code) // SLOT.size)]
     poisoned: dict[int, str] = {}
     for pc, relo, where in relos:
         spec = None
@@ -757,7 +756,7 @@ def apply(code: bytes, relos: list[tuple[int, CoreRelo, str]], resolver: Resolve
         if why is not None:
             missing = _missing(res)
             poisoned[pc] = f"{describe(relo, spec, where)}: {missing} {why} ({target_name})"
-    return b"".join(_SLOT.pack(*s) for s in slots), poisoned
+    return b"".join(SLOT.pack(*s) for s in slots), poisoned
 
 
 def _spec_or_none(btf: Btf, relo: CoreRelo) -> Spec | None:

@@ -39,10 +39,12 @@ class Class(IntEnum):
     ALU64 = 0x07
 
 
+CLASS_MASK = 0x07  #: the class bits of an opcode
 SRC_K = 0x00  #: source operand is ``imm``
 SRC_X = 0x08  #: source operand is ``src`` register
 
 #: size field of load/store opcodes -> access width in bytes
+SIZE_MASK = 0x18  #: the size bits of a load/store opcode
 SIZE_BYTES = {0x00: 4, 0x08: 2, 0x10: 1, 0x18: 8}
 BYTES_SIZE = {v: k for k, v in SIZE_BYTES.items()}
 SIZE_SUFFIX = {1: "b", 2: "h", 4: "w", 8: "dw"}
@@ -182,7 +184,7 @@ class InsnSpec:
 
     @property
     def cls(self) -> Class:
-        return Class(self.opcode & 0x07)
+        return Class(self.opcode & CLASS_MASK)
 
     def fixed_value(self, fieldname: str) -> int | None:
         for name, value in self.fixed:
