@@ -20,12 +20,11 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from ebpflite.helpers.contexts import BindRequest
-from ebpflite.helpers.impl.process import Process
-from ebpflite.helpers.impl.time import Clock
 from ebpflite.runtime.replay import PacketLike, PacketRecord, Replay, Replayer
 from ebpflite.runtime.runner import ObjectRuntime, ProgramRunner, Result
 from ebpflite.vm.errors import LoaderError
 from ebpflite.vm.program import Program
+from ebpflite.vm.world import Clock, Process
 
 __all__ = ["load", "Object", "ProgramHandle", "Result", "Replay", "BindRequest", "Process", "Clock"]
 

@@ -212,7 +212,7 @@ def ebpf_clock() -> Any:
     """The simulated clock of programs loaded by the fixtures: fixed at 1000 s of uptime,
     advancing 1 us per reading, so time-based logic is reproducible. Override or
     change ``fixed_ns``/``step_ns`` in a test."""
-    from ebpflite.helpers.impl.time import Clock
+    from ebpflite.vm.world import Clock
 
     return Clock(fixed_ns=1_000 * 1_000_000_000, step_ns=1_000)
 
@@ -220,7 +220,7 @@ def ebpf_clock() -> Any:
 @pytest.fixture
 def ebpf_process() -> Any:
     """The simulated current process the tracing helpers report (pid, uid, comm...)."""
-    from ebpflite.helpers.impl.process import Process
+    from ebpflite.vm.world import Process
 
     return Process()
 

@@ -38,7 +38,6 @@ faults stops the batch; the exception carries ``packet_index``.
 from __future__ import annotations
 
 import ctypes
-import random
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -296,7 +295,8 @@ _MT_N = 624
 
 
 class World:
-    """The simulated clock, the seeded generator and the current CPU, as the batch block holds them.
+    """The simulated clock, the seeded generator and the current CPU, as the batch block holds them
+    (the native copy of those fields of ``env.world``, vm/world.py).
 
     :meth:`load` copies them from the environment's Python objects (creating
     the generator the way ``bpf_get_prandom_u32`` would) before a batch call;
@@ -314,9 +314,9 @@ class World:
         from ebpflite.helpers.maps import layout
 
         block = self.block
-        clock = env.state.get("clock")
-        # no clock object: the Python helpers would read the host clocks (helpers/impl/time.py)
-        if clock is None or clock.fixed_ns is None:
+        clock = env.world.clock
+        # not a fixed clock: the Python helpers would read the host clocks (vm/world.py Clock)
+        if clock.fixed_ns is None:
             block[BatchWord.CLOCK_MODE] = 1 if self._gettime else 0
             block[BatchWord.CLOCK_GETTIME] = self._gettime
         else:
@@ -325,9 +325,7 @@ class World:
             block[BatchWord.CLOCK_STEP] = clock.step_ns & (1 << 64) - 1
             block[BatchWord.CLOCK_BOOT] = clock.boot_offset_ns & (1 << 64) - 1
             block[BatchWord.CLOCK_TAI] = clock.tai_offset_ns & (1 << 64) - 1
-        rng = env.state.get("prandom")
-        if rng is None:  # as helpers/impl/random.py generator() creates it
-            rng = env.state["prandom"] = random.Random(env.state.get("seed"))
+        rng = env.world.generator()
         version, internal, _gauss = rng.getstate()
         self.mt[:] = internal
         block[BatchWord.PRANDOM] = self.mt.ctypes.data
@@ -354,11 +352,11 @@ class TailTable:
         self.jit = jit
         self.targets: list[Any] = []  # JitPrograms holding a prepared context (released in close)
         env = jit.env
-        arrays = [m for m in env.state.get("maps_by_address", {}).values() if getattr(m, "type", "") == "prog_array"]
+        arrays = [m for m in env.world.maps_by_address.values() if getattr(m, "type", "") == "prog_array"]
         arrays += [m for m in env.maps if getattr(m, "type", "") == "prog_array" and m not in arrays]
         self.slot_tables: list[np.ndarray] = []
         rows = []
-        program_maps = env.state.get("program_maps", {})
+        program_maps = env.world.program_maps
         own_maps = env.maps
         try:
             for live in arrays:
@@ -400,7 +398,7 @@ class TailTable:
 class PerfStaging:
     """The staging buffer native ``bpf_perf_event_output`` writes records to (jit/native_perf.py:
     u64 map descriptor, u32 index, u32 length, the bytes, padded to 8), and their delivery to
-    the ``perf_event_array`` maps and ``env.state["perf_events"]``, as the Python helper does.
+    the ``perf_event_array`` maps and ``env.world.perf_events``, as the Python helper does.
 
     Delivery happens after each batch call, whenever the buffer nears full, and before any
     Python call of the helper during the batch (the native one declines when a record does
@@ -439,8 +437,8 @@ class PerfStaging:
         used = int(self.block[BatchWord.PERF_POS])
         if not used:
             return
-        by_address = self.env.state.get("maps_by_address", {})
-        events = self.env.state.setdefault("perf_events", [])
+        by_address = self.env.world.maps_by_address
+        events = self.env.world.perf_events
         raw = self.buf[:used].tobytes()
         at = 0
         while at < used:

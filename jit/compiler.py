@@ -116,7 +116,7 @@ class JitProgram:
         """
         env = self.env
         env.reset_run()
-        env.state["call_function"] = self._call_function
+        env.world.call_function = self._call_function
         self._callback_insns = 0
         if self._depth:  # a run nested in a helper of this same program: the general path
             env.stack.clear()
@@ -248,7 +248,7 @@ class JitProgram:
 
     def _fill_map_table(self, maps: tuple) -> None:
         """Point every run context at a new map table for ``maps`` (native update/delete)."""
-        rows = map_table_rows((m for m in maps if m is not None), self.env.state.get("maps_by_address"))
+        rows = map_table_rows((m for m in maps if m is not None), self.env.world.maps_by_address)
         table = np.zeros(1 + 2 * len(rows), dtype=np.uint64)
         table[0] = len(rows)
         for i, (descriptor, freelist) in enumerate(rows):

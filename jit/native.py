@@ -44,7 +44,7 @@ The ``__sk_buff`` helpers of tc programs (``bpf_skb_load_bytes``,
 Still callbacks (see bench/jit_results.md): ``bpf_ktime_get_ns`` (the
 runtime's clock may be a simulated one advanced in Python),
 ``bpf_get_prandom_u32`` (a Python RNG state), ``bpf_redirect_map`` (it
-records the redirect in ``env.state`` with the Python map object) and
+records the redirect in ``env.world`` with the Python map object) and
 ``bpf_xdp_adjust_head/tail`` (they move the Python ``XdpContext``'s packet
 view, which the runtime reads back after the run).
 """

@@ -1,7 +1,7 @@
 """Native clock, random and CPU helpers for batch replay.
 
-The Python helpers read the world from ``env.state``: a
-:class:`~ebpflite.helpers.impl.time.Clock` (host clocks, or a fixed clock
+The Python helpers read the world from ``env.world`` (vm/world.py): a
+:class:`~ebpflite.vm.world.Clock` (host clocks, or a fixed clock
 advanced by ``step_ns`` per reading), a ``random.Random`` (seeded from the
 runtime's ``seed``) and the current CPU. A batch run copies the clock and
 the generator's MT19937 state into the batch block (jit/batch.py

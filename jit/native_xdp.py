@@ -10,7 +10,7 @@ frame's usable part (grown bytes zeroed), ``adjust_meta`` keeps metadata
 ``[data_meta, data_end)`` so checked code and Python helpers see the new
 bounds. ``bpf_redirect`` and ``bpf_redirect_map`` write the batch block's
 redirect slot (helpers/impl/xdp.py records the same facts in
-``env.state["redirect"]``).
+``env.world.redirect``).
 
 Outside batch runs, or when ``r1`` is not the batch's ``xdp_md``, they
 decline: the Python helpers then act on the run's ``XdpContext``.

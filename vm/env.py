@@ -23,6 +23,7 @@ from ebpflite.vm.isa import (
     PseudoSrc,
 )
 from ebpflite.vm.memory import AddressSpace, Stack
+from ebpflite.vm.world import World
 
 HelperFn = Callable[["Environment", int, int, int, int, int], int]
 
@@ -52,8 +53,9 @@ class Environment:
     tail_calls: int = 0
     #: lines printed by trace_printk/bpf_printk in this run
     trace_output: list[str] = field(default_factory=list)
-    #: anything the helpers keep per run (packet state, ringbuf, clock, ...)
-    state: dict[str, Any] = field(default_factory=dict)
+    #: what the helpers read and leave besides memory: clock, process, random generator,
+    #: context, redirect target, held records... (vm/world.py lists every field)
+    world: World = field(default_factory=World)
 
     def __post_init__(self) -> None:
         if self.stack.region not in self.memory.regions:
@@ -78,7 +80,7 @@ class Environment:
             return live.value_address(imm_hi & 0xFFFFFFFF)
         if src == PseudoSrc.CODE_ADDR and pc is not None:
             # a callback's address (bpf_loop, for_each_map_elem): the slot index of the
-            # subprogram, which helpers hand to state["call_function"] (helpers/impl/loop.py)
+            # subprogram, which helpers hand to world.call_function (helpers/impl/loop.py)
             return pc + 1 + imm
         raise ExecutionError(f"lddw with pseudo source {src} ({PseudoSrc(src).name}) is not supported", pc)
 

@@ -343,9 +343,9 @@ class HandlerBuilder:
 
         def handler() -> int:
             offset = alu.sign_extend((R[s] if indirect else 0) + imm, 32)
-            packet = env.state.get("skb_data")
+            packet = env.world.skb_data
             if packet is None:  # an __sk_buff context: its own rules (negative SKF_NET/LL_OFF offsets...)
-                load = getattr(env.state.get("ctx"), "ld_abs", None)
+                load = getattr(env.world.ctx, "ld_abs", None)
                 if load is None:
                     raise ExecutionError(f"{name} needs a packet context (run the program on a packet)", pc)
                 value = load(offset, size)
@@ -377,6 +377,6 @@ def _tail_call(env: Environment, pc: int) -> None:
 
 def _helper_name(number: int, env: Environment) -> str:
     """``6 (bpf_trace_printk)`` when the platform numbers a helper so, else ``6``."""
-    platform = env.state.get("platform", "linux")
+    platform = env.world.platform
     name = name_of(number, platform) if platform in PLATFORMS else None
     return f"{number} ({name})" if name is not None else str(number)

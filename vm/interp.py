@@ -135,7 +135,7 @@ class Interpreter:
         R = machine.regs
         R[:] = [0, r1 & M64, r2 & M64, r3 & M64, r4 & M64, r5 & M64, 0, 0, 0, 0, env.stack.frame_pointer(0)]
         budget = env.budget if env.budget is not None else sys.maxsize
-        env.state["call_function"] = self._call_function
+        env.world.call_function = self._call_function
         self._current, self._callback_insns = self.program, 0
         (code, blocks, lengths), pc, left = self._code_for(self.program), 0, budget
         try:
@@ -172,7 +172,7 @@ class Interpreter:
         """Run the function at ``target`` as a callback of a helper (bpf_loop,
         for_each_map_elem), in a new frame, and return its r0.
 
-        Helpers reach it through ``env.state["call_function"]``. The caller's
+        Helpers reach it through ``env.world.call_function``. The caller's
         registers are left as they were; the callback's instructions count
         against the same budget.
         """

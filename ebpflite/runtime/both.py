@@ -15,7 +15,6 @@ the world is left as both engines left it and the interpreter's result
 from __future__ import annotations
 
 import copy
-import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,28 +27,21 @@ from ebpflite.vm.errors import EngineMismatch
 class WorldSnapshot:
     """What a run may change outside the context: map storage, clock, random generator."""
 
-    maps: dict[str, np.ndarray]
-    clock: Any
-    prandom: Any
+    maps: dict[str, np.ndarray]  #: map name -> a copy of its storage
+    clock: dict[str, Any]  #: the Clock's fields
+    prandom: tuple  #: the generator's getstate()
 
     @classmethod
     def take(cls, runtime: Any, env: Any) -> WorldSnapshot:
-        rng = env.state.get("prandom")
-        if rng is None:  # create it now (as bpf_get_prandom_u32 would) so both engines draw the same numbers
-            rng = env.state["prandom"] = random.Random(env.state.get("seed"))
-        clock = env.state.get("clock")
+        rng = env.world.generator()  # created now (if unused so far) so both engines draw the same numbers
         return cls({name: live.storage.buf.copy() for name, live in runtime.maps.items()},
-                   copy.deepcopy(vars(clock)) if clock is not None else None,
-                   rng.getstate() if rng is not None else None)
+                   copy.deepcopy(vars(env.world.clock)), rng.getstate())
 
     def restore(self, runtime: Any, env: Any) -> None:
         for name, saved in self.maps.items():
             runtime.maps[name].storage.buf[:] = saved
-        clock = env.state.get("clock")
-        if clock is not None and self.clock is not None:
-            vars(clock).update(copy.deepcopy(self.clock))
-        if self.prandom is not None:
-            env.state["prandom"].setstate(self.prandom)
+        vars(env.world.clock).update(copy.deepcopy(self.clock))
+        env.world.generator().setstate(self.prandom)
 
 
 def _show(value: Any) -> str:

@@ -493,12 +493,12 @@ class Replayer:
         if not len(marked):
             return
         rows, counts = np.unique(marked[:, :4], axis=0, return_counts=True)
-        by_address = self.runner.env.state.get("maps_by_address", {})
+        by_address = self.runner.env.world.maps_by_address
         for row, count in zip(rows.tolist(), counts.tolist(), strict=True):
             replay.redirects[describe_redirect(redirect_dict(row + [0], by_address))] += count
 
     def _batch_records(self, arrays: PacketChunk, run: Any, valid: np.ndarray, replay: Replay, on_record) -> None:
-        by_address = self.runner.env.state.get("maps_by_address", {})
+        by_address = self.runner.env.world.maps_by_address
         verdicts, lengths = run.verdicts.tolist(), run.out_lengths.tolist()
         slots = run.redirects.tolist() if run.redirects is not None else None
         for i, ok in enumerate(valid.tolist()):

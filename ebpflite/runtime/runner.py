@@ -25,8 +25,6 @@ from typing import Any
 
 from ebpflite.helpers import contexts, registry
 from ebpflite.helpers.impl import sockets
-from ebpflite.helpers.impl.process import Process
-from ebpflite.helpers.impl.time import Clock
 from ebpflite.helpers.net import Net
 from ebpflite.helpers.skb import SkbContext
 from ebpflite.loader.progtypes import require_type
@@ -37,6 +35,7 @@ from ebpflite.vm.env import DEFAULT_BUDGET, Environment
 from ebpflite.vm.errors import ExecutionError, HelperError, LoaderError
 from ebpflite.vm.isa import Kind
 from ebpflite.vm.program import Program
+from ebpflite.vm.world import Clock, Process, World
 
 
 @dataclass
@@ -160,9 +159,9 @@ class ObjectRuntime:
             for region in live.regions():
                 if len(region.buf) and region not in env.memory.regions:
                     env.memory.add(region)
-        env.state.update(platform=self.platform, maps_by_address=self.by_address,
-                         program_maps=self._program_maps, process=self.process, clock=self.clock,
-                         seed=self.seed, net=self.net)
+        env.world = World(platform=self.platform, maps_by_address=self.by_address,
+                          program_maps=self._program_maps, process=self.process, clock=self.clock,
+                          seed=self.seed, net=self.net)
         return env
 
     def runner(self, name: str, engine: str = "interp", **options: Any) -> ProgramRunner:
@@ -253,7 +252,7 @@ class ProgramRunner:
 
         env = self.env
         layout.set_current_cpu(self.cpu)
-        env.state["ctx"] = context
+        env.world.ctx = context
         context.attach(env.memory)
         printed: list[str] = []
         registers = context.registers()
@@ -265,7 +264,7 @@ class ProgramRunner:
             start = time.perf_counter_ns()
             for _ in range(repeat):
                 env.maps = self._own_maps
-                env.state.pop("redirect", None)
+                env.world.redirect = None
                 outcome = engine.run(*registers)
                 printed.extend(env.trace_output)
                 self._check_released(env)
@@ -274,27 +273,25 @@ class ProgramRunner:
             if native_context is not None:
                 native_context(0)
             context.detach()
-            env.state.pop("ctx", None)
-            env.state.pop("ringbuf_reserved", None)
-            env.state.pop("spin_locks", None)
+            env.world.end_run()
             sockets.forget(env)
             env.maps = self._own_maps
         r0 = outcome.r0
         return Result(return_value=r0 & 0xFFFFFFFF, r0=r0, action=context.action(r0),
                       packet=context.packet_out(), ctx=context.ctx_out(), trace_output=printed,
                       insns_executed=outcome.insns_executed, duration_ns=elapsed / repeat, repeat=repeat,
-                      redirect=env.state.get("redirect"), trace=outcome.trace)
+                      redirect=env.world.redirect, trace=outcome.trace)
 
     @staticmethod
     def _check_released(env: Environment) -> None:
         """What the kernel's verifier enforces statically: no lock or ringbuf record left behind."""
-        if env.state.get("spin_locks"):
+        if env.world.spin_locks:
             raise ExecutionError("the program exited holding a bpf_spin_lock")
         held = sockets.held_references(env)
         if held:
             raise ExecutionError(f"the program exited holding {held} socket reference(s) from "
                                  "bpf_sk_lookup_*/bpf_skc_lookup_tcp; release each with bpf_sk_release")
-        if env.state.get("ringbuf_reserved"):
-            n = len(env.state["ringbuf_reserved"])
+        if env.world.ringbuf_reserved:
+            n = len(env.world.ringbuf_reserved)
             raise ExecutionError(f"the program exited with {n} ring buffer record(s) reserved but neither "
                                  "submitted nor discarded")

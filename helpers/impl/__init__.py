@@ -4,29 +4,12 @@ Each family module has ``IMPLS: dict[str, HelperFn]`` keyed by the helper's
 short name (``map_lookup_elem``); :func:`implementations` merges them. A
 helper has the signature ``fn(env, r1, r2, r3, r4, r5) -> r0``.
 
-Per-run state lives in ``env.state`` under these keys (the runtime,
-``runtime/runner.py``, fills them; tests may set them by hand):
-
-=====================  ==========================================================
-``platform``           ``"linux"`` or ``"windows"``
-``maps_by_address``    ``{descriptor address: live map}`` of the object
-``programs``           ``{program id: Program}`` (prog_array values are ids)
-``program_maps``       ``{id(Program): [live maps by lddw index]}`` (tail calls)
-``ctx``                the context object (``contexts.XdpContext`` ...)
-``process``            :class:`process.Process` (pid, tgid, uid, gid, comm, task)
-``clock``              :class:`time.Clock`
-``prandom``            a ``random.Random`` (seedable)
-``call_function``      set by the ENGINE: ``fn(pc, r1, r2, r3, r4, r5) -> r0``
-                       runs the subprogram starting at slot ``pc`` of the
-                       current program in a new stack frame (bpf_loop,
-                       for_each_map_elem); see :mod:`loop`
-``redirect``           the last redirect target (dict) of this run
-``perf_events``        records written by perf_event_output (list of dicts)
-``spin_locks``         addresses of held bpf_spin_locks
-``net``                the simulated network (:class:`~ebpflite.helpers.net.Net`): devices,
-                       routes, neighbours, sockets
-``sockets``            socket views handed out by sk_lookup_* in this run, with reference counts
-=====================  ==========================================================
+What a helper reads and leaves besides memory (the clock, the process, the
+random generator, the context, the redirect target, held locks and ring
+buffer records, the network...) is ``env.world``, a
+:class:`~ebpflite.vm.world.World` whose fields are listed, typed and
+documented in vm/world.py (the runtime, ``runtime/runner.py``, fills them;
+tests may set them by hand).
 """
 
 from __future__ import annotations

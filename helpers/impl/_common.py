@@ -86,13 +86,11 @@ def read_cstr(env: Environment, address: int, limit: int) -> bytes | None:
 
 def map_at(env: Environment, address: int, helper: str) -> Any:
     """The live map whose descriptor is at ``address`` (a helper's map argument)."""
-    live = env.state.get("maps_by_address", {}).get(address & M64)
+    live = env.world.maps_by_address.get(address & M64)
     if live is None:
-        try:
-            from ebpflite.helpers.maps import by_address
-        except ImportError:  # pragma: no cover - maps not installed
-            by_address = None
-        live = by_address(address & M64) if by_address else None
+        from ebpflite.helpers.maps import by_address
+
+        live = by_address(address & M64)
     if live is None:
         raise HelperError(f"{helper}: 0x{address & M64:x} is not a map (pass a map from lddw)")
     return live
@@ -100,8 +98,6 @@ def map_at(env: Environment, address: int, helper: str) -> Any:
 
 def current_cpu(env: Environment) -> int:
     """The CPU the program runs on (shared with the maps' per-CPU lookups)."""
-    try:
-        from ebpflite.helpers.maps.layout import current_cpu as maps_cpu
-    except ImportError:  # pragma: no cover - maps not installed
-        return int(env.state.get("cpu", 0))
+    from ebpflite.helpers.maps.layout import current_cpu as maps_cpu
+
     return maps_cpu()

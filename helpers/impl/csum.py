@@ -79,7 +79,7 @@ def csum_diff(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int) -> 
     bufs = _buffers(env, r1, r2, r3, r4)
     if bufs is None:
         return err(EINVAL)
-    if env.state.get("platform") == "windows":
+    if env.world.platform == "windows":
         return windows_csum_diff(bufs[0], bufs[1], r5) & M64
     return linux_csum_diff(bufs[0], bufs[1], r5)
 

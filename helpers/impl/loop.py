@@ -6,7 +6,7 @@ the slot index of the subprogram's first instruction (``pc + imm + 1``, see
 ``Environment.lddw_value``).
 
 The callback interface (for engine authors): before running a program the
-engine sets ``env.state["call_function"] = fn`` where
+engine sets ``env.world.call_function = fn`` where
 ``fn(target_pc, r1, r2, r3, r4, r5) -> r0`` runs the subprogram starting at
 slot ``target_pc`` of the *currently executing* program as a bpf-to-bpf
 call would (a new stack frame, r6-r9 of the caller preserved, counting
@@ -27,10 +27,10 @@ BPF_MAX_LOOPS = 8 * 1024 * 1024
 
 
 def _caller(env: Environment, helper: str):
-    fn = env.state.get("call_function")
+    fn = env.world.call_function
     if fn is None:
         raise HelperError(f"{helper}: this engine does not run callbacks "
-                          "(it does not set env.state['call_function'])")
+                          "(it does not set env.world.call_function)")
     return fn
 
 
@@ -50,7 +50,7 @@ def loop(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
 
 def _key_region(env: Environment, live, size: int) -> Region:
     """A read-only buffer holding the current key (the kernel passes a pointer it owns)."""
-    keys = env.state.setdefault("callback_keys", {})
+    keys = env.world.callback_keys
     region = keys.get(live.name)
     if region is None:
         region = env.memory.add(Region(f"map {live.name} iteration key",

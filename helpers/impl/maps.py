@@ -111,7 +111,7 @@ def map_lookup_and_delete_elem(env: Environment, r1: int, r2: int, r3: int, r4: 
     value = live.lookup_and_delete(_key(env, live, r2))
     if value is None:
         return 0
-    scratch = env.state.setdefault("scratch", {})
+    scratch = env.world.scratch
     region = scratch.get(live.name)
     if region is None:
         region = env.memory.add(Region(f"map {live.name} removed value",

@@ -4,7 +4,7 @@ As in the kernel, ``flags`` carries the CPU index in its low 32 bits
 (``BPF_F_CURRENT_CPU`` = 0xffffffff) and, for packet programs, the number of
 packet bytes to append after the sample in bits 32..51
 (``BPF_F_CTXLEN_MASK``). The map (``helpers/maps/perf.py``) keeps the
-records for userspace; each is also listed in ``env.state["perf_events"]``.
+records for userspace; each is also listed in ``env.world.perf_events``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def _output(env: Environment, helper: str, ctx_ptr: int, map_ptr: int, flags: in
     sample = read(env, data, size & 0xFFFFFFFF)
     ctx_len = (flags & BPF_F_CTXLEN_MASK) >> 32
     if ctx_len:
-        ctx = env.state.get("ctx")
+        ctx = env.world.ctx
         if not hasattr(ctx, "load_bytes"):  # an XDP buffer or an __sk_buff
             raise HelperError(f"{helper}: BPF_F_CTXLEN_MASK asks for packet bytes, but the program's "
                               "context has no packet")
@@ -36,7 +36,7 @@ def _output(env: Environment, helper: str, ctx_ptr: int, map_ptr: int, flags: in
         sample += ctx.load_bytes(0, ctx_len)
     rc = live.output(sample, flags & BPF_F_INDEX_MASK)
     if rc == 0:
-        env.state.setdefault("perf_events", []).append({"map": live.name, "data": sample})
+        env.world.perf_events.append({"map": live.name, "data": sample})
     return rc & M64
 
 

@@ -1,40 +1,22 @@
 """The simulated current process: pid/tgid, uid/gid, comm, task, cgroup, Windows logon.
 
 Tracing programs ask "who is running?"; ebpflite answers from the
-:class:`Process` in ``env.state["process"]`` (configurable, with defaults
-that look like a typical user process), so tests can check per-process
-logic without a kernel.
+:class:`~ebpflite.vm.world.Process` in ``env.world.process`` (configurable,
+with defaults that look like a typical user process), so tests can check
+per-process logic without a kernel.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ebpflite.helpers.impl._common import EINVAL, err, write
 from ebpflite.vm.env import Environment
+from ebpflite.vm.world import Process  # defined with the rest of the world; importable here too
 
 TASK_COMM_LEN = 16
 
 
-@dataclass
-class Process:
-    pid: int = 4242  #: the thread id (the kernel's pid)
-    tgid: int = 4242  #: the process id (the kernel's tgid)
-    uid: int = 1000
-    gid: int = 1000
-    comm: str = "ebpflite"
-    #: a stand-in for the task_struct address (programs only compare or pass it on)
-    task: int = 0xFFFF_8880_0BAD_0000
-    cgroup_id: int = 1
-    logon_id: int = 0x3E7  #: Windows logon session id (SYSTEM)
-    admin: bool = False  #: Windows: is the current user an administrator
-
-
 def process(env: Environment) -> Process:
-    p = env.state.get("process")
-    if p is None:
-        p = env.state["process"] = Process()
-    return p
+    return env.world.process
 
 
 def get_current_pid_tgid(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:

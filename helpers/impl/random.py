@@ -1,6 +1,6 @@
 """bpf_get_prandom_u32 and the current CPU.
 
-The generator is a ``random.Random`` in ``env.state["prandom"]``; the
+The generator is a ``random.Random`` in ``env.world.prandom``; the
 runtime seeds it from the ``seed`` option so runs can be repeated exactly
 (unseeded runs draw from the OS like the kernel's per-CPU prandom state).
 """
@@ -14,10 +14,7 @@ from ebpflite.vm.env import Environment
 
 
 def generator(env: Environment) -> _random.Random:
-    rng = env.state.get("prandom")
-    if rng is None:
-        rng = env.state["prandom"] = _random.Random(env.state.get("seed"))
-    return rng
+    return env.world.generator()
 
 
 def get_prandom_u32(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:

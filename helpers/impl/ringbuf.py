@@ -2,7 +2,7 @@
 
 The ring itself (record headers, the consumer) is ``helpers/maps/ringbuf.py``.
 ``submit``/``discard`` get only the record pointer, so the records a run
-reserved are remembered in ``env.state["ringbuf_reserved"]`` (address ->
+reserved are remembered in ``env.world.ringbuf_reserved`` (address ->
 map); submitting an address that was not reserved is a HelperError (the
 verifier's "release of an unacquired reference").
 """
@@ -30,13 +30,13 @@ def ringbuf_reserve(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: in
     live = _ring(env, r1, "bpf_ringbuf_reserve")
     address = live.reserve(r2 & M64, r3)
     if address:
-        env.state.setdefault("ringbuf_reserved", {})[address] = live
+        env.world.ringbuf_reserved[address] = live
     return address
 
 
 def _release(helper: str, discard: bool):
     def fn(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-        live = env.state.get("ringbuf_reserved", {}).pop(r1 & M64, None)
+        live = env.world.ringbuf_reserved.pop(r1 & M64, None)
         if live is None:
             raise HelperError(f"{helper}: 0x{r1 & M64:x} is not a record reserved by bpf_ringbuf_reserve "
                               "in this run (or it was already submitted or discarded)")

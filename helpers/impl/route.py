@@ -132,10 +132,10 @@ def _lookup(net: Net, p: FibParams, flags: int, check_mtu: bool) -> int:
 
 
 def _context_and_net(env: Environment, r1: int, helper: str) -> tuple[Any, Net]:
-    ctx = env.state.get("ctx")
+    ctx = env.world.ctx
     if ctx is None or not hasattr(ctx, "md_region") or r1 & M64 != ctx.md_region.start:
         raise HelperError(f"{helper}: r1 (0x{r1 & M64:x}) must be the program's context pointer")
-    net = getattr(ctx, "net", None) or env.state.get("net") or Net()
+    net = getattr(ctx, "net", None) or env.world.net or Net()
     return ctx, net
 
 
@@ -196,7 +196,7 @@ def redirect_neigh(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int
     plen = s32(r3)
     if (plen and plen < 20) or r4:
         return TC_ACT_SHOT
-    env.state["redirect"] = {"ifindex": r1 & M32, "flags": 0, "neigh": read(env, r2, 20).hex() if plen else None}
+    env.world.redirect = {"ifindex": r1 & M32, "flags": 0, "neigh": read(env, r2, 20).hex() if plen else None}
     return TC_ACT_REDIRECT
 
 
@@ -204,7 +204,7 @@ def redirect_peer(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int)
     """bpf_redirect_peer(ifindex, flags): TC_ACT_REDIRECT into the peer of a veth-like device."""
     if r2:
         return TC_ACT_SHOT
-    env.state["redirect"] = {"ifindex": r1 & M32, "flags": 0, "peer": True}
+    env.world.redirect = {"ifindex": r1 & M32, "flags": 0, "peer": True}
     return TC_ACT_REDIRECT
 
 

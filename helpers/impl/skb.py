@@ -52,7 +52,7 @@ def skb_context(env: Environment, r1: int, helper: str) -> Any:
     """The run's SkbContext; HelperError if there is none or r1 is not its __sk_buff."""
     from ebpflite.helpers.skb import SkbContext
 
-    ctx = env.state.get("ctx")
+    ctx = env.world.ctx
     if not isinstance(ctx, SkbContext):
         raise HelperError(f"{helper}: the program's context is not an __sk_buff")
     if r1 & M64 != ctx.md_region.start:
@@ -527,7 +527,7 @@ def clone_redirect(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int
     dev = ctx.net.device(ifindex)
     if dev is None:
         return err(EINVAL)
-    env.state.setdefault("clones", []).append({"ifindex": ifindex, "device": dev.name, "flags": flags,
+    env.world.clones.append({"ifindex": ifindex, "device": dev.name, "flags": flags,
                                                "packet": ctx.packet_out()})
     return 0
 

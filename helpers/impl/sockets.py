@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from typing import Any
 
 import numpy as np
 
@@ -76,10 +75,10 @@ def _match(net: Net, protocol: str, family: int, saddr, sport: int, daddr, dport
 
 
 def _lookup(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int, protocol: str, helper: str) -> int:
-    ctx = env.state.get("ctx")
+    ctx = env.world.ctx
     if ctx is None or not hasattr(ctx, "md_region") or r1 & M64 != ctx.md_region.start:
         raise HelperError(f"{helper}: r1 (0x{r1 & M64:x}) must be the program's context pointer")
-    net: Net = getattr(ctx, "net", None) or env.state.get("net") or Net()
+    net: Net = getattr(ctx, "net", None) or env.world.net or Net()
     size, netns, flags = r3 & M32, r4 & M64, r5
     if size not in (TUPLE_V4, TUPLE_V6):
         return 0
@@ -92,7 +91,7 @@ def _lookup(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int, proto
     sock = _match(net, protocol, 2 if n == 4 else 10, saddr, sport, daddr, dport)
     if sock is None:
         return 0
-    views: dict[int, Any] = env.state.setdefault("sockets", {})
+    views = env.world.sockets
     address = next((at for at, (held, _, _) in views.items() if held is sock), None)
     if address is None:  # its bpf_sock, mapped read-only for the rest of the run
         region = Region(f"bpf_sock {protocol} {sock.local}:{sock.local_port}", _view(sock), "ctx",
@@ -122,7 +121,7 @@ def sk_lookup_udp(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int)
 
 def sk_release(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     """bpf_sk_release(sk): give back a reference from a lookup."""
-    views = env.state.get("sockets", {})
+    views = env.world.sockets
     entry = views.get(r1 & M64)
     if entry is None or entry[2] == 0:
         raise HelperError(f"bpf_sk_release: 0x{r1 & M64:x} is not a socket this program holds")
@@ -132,12 +131,13 @@ def sk_release(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int) ->
 
 def held_references(env: Environment) -> int:
     """Socket references taken and not released in this run (the runtime checks this at exit)."""
-    return sum(refs for _, _, refs in env.state.get("sockets", {}).values())
+    return sum(refs for _, _, refs in env.world.sockets.values())
 
 
 def forget(env: Environment) -> None:
     """Drop the run's socket views from the address space (after a run)."""
-    for _, region, _ in env.state.pop("sockets", {}).values():
+    views, env.world.sockets = env.world.sockets, {}
+    for _, region, _ in views.values():
         if region in env.memory.regions:
             env.memory.remove(region)
 

@@ -15,7 +15,7 @@ from ebpflite.vm.errors import HelperError
 
 
 def _held(env: Environment) -> set[int]:
-    return env.state.setdefault("spin_locks", set())
+    return env.world.spin_locks
 
 
 def spin_lock(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:

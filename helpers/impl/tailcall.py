@@ -25,7 +25,7 @@ def tail_call(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int) -> 
     target = live.get_program(r3 & 0xFFFFFFFF)
     if target is None or isinstance(target, str):
         return err(ENOENT)
-    maps = env.state.get("program_maps", {}).get(id(target))
+    maps = env.world.program_maps.get(id(target))
     if maps is not None:
         env.maps = maps
     env.pending_tail_call = target

@@ -26,7 +26,7 @@ def xdp_context(env: Environment, r1: int, helper: str) -> Any:
     """The run's XdpContext; HelperError if there is none or r1 is not its xdp_md."""
     from ebpflite.helpers.contexts import XdpContext
 
-    ctx = env.state.get("ctx")
+    ctx = env.world.ctx
     if not isinstance(ctx, XdpContext):
         raise HelperError(f"{helper}: the program's context is not an XDP buffer")
     if r1 & M64 != ctx.md_region.start:
@@ -72,10 +72,10 @@ def redirect(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int) -> i
     """bpf_redirect(ifindex, flags): XDP_REDIRECT (XDP) or TC_ACT_REDIRECT; bad flags abort/shoot."""
     from ebpflite.helpers.contexts import XdpContext
 
-    xdp = isinstance(env.state.get("ctx"), XdpContext)
+    xdp = isinstance(env.world.ctx, XdpContext)
     if (xdp and r2) or (not xdp and r2 & ~BPF_F_INGRESS):
         return XDP_ABORTED if xdp else TC_ACT_SHOT
-    env.state["redirect"] = {"ifindex": r1 & 0xFFFFFFFF, "flags": r2}
+    env.world.redirect = {"ifindex": r1 & 0xFFFFFFFF, "flags": r2}
     return XDP_REDIRECT if xdp else TC_ACT_REDIRECT
 
 
@@ -95,7 +95,7 @@ def redirect_map(env: Environment, r1: int, r2: int, r3: int, r4: int, r5: int) 
     target = live.redirect_target(key)
     if target is None and not r3 & BPF_F_BROADCAST:
         return r3 & _ACTION_MASK
-    env.state["redirect"] = {"map": live.name, "type": live.type, "key": key, "target": target,
+    env.world.redirect = {"map": live.name, "type": live.type, "key": key, "target": target,
                              "flags": r3}
     return XDP_REDIRECT
 

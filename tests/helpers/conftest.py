@@ -16,7 +16,7 @@ class Bench:
     def __init__(self, platform: str = "linux"):
         self.platform = platform
         self.env = Environment()
-        self.env.state["platform"] = platform
+        self.env.world.platform = platform
         self.buf = np.zeros(4096, dtype=np.uint8)
         self.region = self.env.memory.add(Region("scratch", self.buf))
         self.base = self.region.start
@@ -35,7 +35,7 @@ class Bench:
         return spec.impl(self.env, *regs)
 
     def add_map(self, live) -> None:
-        self.env.state.setdefault("maps_by_address", {})[live.address] = live
+        self.env.world.maps_by_address[live.address] = live
         for region in live.regions():
             if len(region.buf):
                 self.env.memory.add(region)

@@ -13,13 +13,12 @@ from ebpflite.errors import HelperError
 from ebpflite.helpers import maps
 from ebpflite.helpers.contexts import XdpContext
 from ebpflite.helpers.impl.csum import csum_partial
-from ebpflite.helpers.impl.process import Process
-from ebpflite.helpers.impl.time import Clock
 from ebpflite.helpers.maps import MapSpec
+from ebpflite.vm.world import Clock, Process
 
 
 def test_fixed_clock(linux):
-    linux.env.state["clock"] = Clock(fixed_ns=4_000_000_123, step_ns=10)
+    linux.env.world.clock = Clock(fixed_ns=4_000_000_123, step_ns=10)
     assert linux.call("bpf_ktime_get_ns") == 4_000_000_123
     assert linux.call("bpf_ktime_get_ns") == 4_000_000_133
     assert linux.call("bpf_ktime_get_coarse_ns") == 4_000_000_000
@@ -27,20 +26,20 @@ def test_fixed_clock(linux):
 
 
 def test_windows_ms_clocks(windows):
-    windows.env.state["clock"] = Clock(fixed_ns=5_000_000)
+    windows.env.world.clock = Clock(fixed_ns=5_000_000)
     assert windows.call("bpf_ktime_get_ms") == 5 and windows.call("bpf_ktime_get_boot_ms") == 5
 
 
 def test_seeded_prandom_repeats(bench):
-    bench.env.state["seed"] = 7
+    bench.env.world.seed = 7
     first = [bench.call("bpf_get_prandom_u32") for _ in range(3)]
-    bench.env.state.pop("prandom")
+    bench.env.world.prandom = None
     assert [bench.call("bpf_get_prandom_u32") for _ in range(3)] == first
     assert all(0 <= v < 2**32 for v in first) and len(set(first)) == 3
 
 
 def test_process(linux):
-    linux.env.state["process"] = Process(pid=10, tgid=20, uid=30, gid=40, comm="a-very-long-command-name")
+    linux.env.world.process = Process(pid=10, tgid=20, uid=30, gid=40, comm="a-very-long-command-name")
     assert linux.call("bpf_get_current_pid_tgid") == (20 << 32) | 10
     assert linux.call("bpf_get_current_uid_gid") == (40 << 32) | 30
     assert linux.call("bpf_get_current_comm", linux.base, 16) == 0
@@ -146,7 +145,7 @@ def test_perf_output_with_packet_bytes(linux):
     linux.add_map(pe)
     ctx = XdpContext(bytes(range(20)))
     ctx.attach(linux.env.memory)
-    linux.env.state["ctx"] = ctx
+    linux.env.world.ctx = ctx
     sample = linux.put(0, b"S")
     flags = 0xFFFFFFFF | (4 << 32)  # current CPU, 4 packet bytes
     assert linux.call("bpf_perf_event_output", ctx.registers()[0], pe.address, flags, sample, 1) == 0
@@ -162,7 +161,7 @@ def test_loop_and_for_each_use_the_engine_callback(linux):
         return 1 if len(calls) == 3 else 0
     with pytest.raises(HelperError, match="does not run callbacks"):
         linux.call("bpf_loop", 5, 40, 0, 0)
-    linux.env.state["call_function"] = call_function
+    linux.env.world.call_function = call_function
     assert linux.call("bpf_loop", 5, 40, 0x99, 0) == 3
     assert [c[1] for c in calls] == [0, 1, 2] and calls[0][0] == 40 and calls[0][2] == 0x99
     assert linux.call("bpf_loop", 5, 40, 0, 1) == neg(errno.EINVAL)
@@ -170,7 +169,7 @@ def test_loop_and_for_each_use_the_engine_callback(linux):
     linux.add_map(h)
     h[1], h[2] = 10, 20
     calls.clear()
-    linux.env.state["call_function"] = lambda pc, m, k, v, c, _: calls.append(
+    linux.env.world.call_function = lambda pc, m, k, v, c, _: calls.append(
         (linux.env.memory.load(k, 4), linux.env.memory.load(v, 4))) or 0
     assert linux.call("bpf_for_each_map_elem", h.address, 40, 0, 0) == 2
     assert sorted(calls) == [(1, 10), (2, 20)]
@@ -194,9 +193,9 @@ def test_redirect_map_fallback_and_flags(linux):
     dm = maps.create(MapSpec("ports", "devmap", 4, 4, 4), cpus=1)
     linux.add_map(dm)
     dm[1] = 7
-    linux.env.state["ctx"] = XdpContext(bytes(20))
+    linux.env.world.ctx = XdpContext(bytes(20))
     assert linux.call("bpf_redirect_map", dm.address, 1, 0) == 4
-    assert linux.env.state["redirect"]["target"] == 7
+    assert linux.env.world.redirect["target"] == 7
     assert linux.call("bpf_redirect_map", dm.address, 2, 2) == 2  # empty: fallback XDP_PASS
     assert linux.call("bpf_redirect_map", dm.address, 1, 1 << 7) == 0  # bad flag: XDP_ABORTED
     assert linux.call("bpf_redirect", 3, 0) == 4 and linux.call("bpf_redirect", 3, 1) == 0
@@ -211,7 +210,7 @@ def test_xdp_helpers_check_the_context(linux):
         linux.call("bpf_xdp_adjust_head", 0, 4)
     ctx = XdpContext(bytes(range(32)))
     ctx.attach(linux.env.memory)
-    linux.env.state["ctx"] = ctx
+    linux.env.world.ctx = ctx
     with pytest.raises(HelperError, match="must be the xdp_md context pointer"):
         linux.call("bpf_xdp_adjust_head", 8, 4)
     md = ctx.registers()[0]

@@ -93,7 +93,7 @@ def test_different_packet_is_reported(obj_path):
 
     def scribble(runner, result):
         memory = runner.env.memory
-        md = runner.env.state["ctx"].registers()[0]  # xdp_md: u32 data first
+        md = runner.env.world.ctx.registers()[0]  # xdp_md: u32 data first
         memory.write_bytes(int.from_bytes(memory.read_bytes(md, 4), "little"), b"\xee")
 
     prog = _sabotage(obj, scribble)

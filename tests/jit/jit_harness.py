@@ -9,6 +9,8 @@ exception type with the same message and pc.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -19,6 +21,7 @@ from ebpflite.vm.env import Environment
 from ebpflite.vm.insn import Insn, make
 from ebpflite.vm.interp import Interpreter
 from ebpflite.vm.program import Program
+from ebpflite.vm.world import World
 
 M64 = (1 << 64) - 1
 EnvFactory = Callable[[], tuple[Environment, dict[str, int]]]
@@ -59,6 +62,17 @@ def _map_storage(env: Environment) -> list[np.ndarray]:
     return [live.storage.buf for live in env.maps if hasattr(getattr(live, "storage", None), "buf")]
 
 
+def _world_copy(world: World) -> World:
+    """A copy of ``world`` with containers of its own (records, held locks, ...), so a run
+    on the copy leaves ``world`` as it was."""
+    copied = copy.copy(world)
+    for f in dataclasses.fields(world):
+        value = getattr(world, f.name)
+        if isinstance(value, (list, dict, set)):
+            setattr(copied, f.name, copy.copy(value))
+    return copied
+
+
 def agree(prog: Program, make_env: EnvFactory = minimal, *, unchecked: bool = False,
           **jit_options) -> tuple:
     """Run ``prog`` on both engines and assert identical outcomes; returns the outcome.
@@ -71,13 +85,12 @@ def agree(prog: Program, make_env: EnvFactory = minimal, *, unchecked: bool = Fa
     env, regs = make_env()
     snapshot = [(region.buf, region.buf.copy()) for region in env.memory.regions]
     snapshot += [(buf, buf.copy()) for buf in _map_storage(env)]
-    state = dict(env.state)
+    world = _world_copy(env.world)
 
     def restore():
         for buf, saved in snapshot:
             buf[:] = saved
-        env.state.clear()
-        env.state.update(state)
+        env.world = _world_copy(world)
 
     expected = outcome(Interpreter(prog, env), env, regs)
     # Unchecked native code trusts every access, so it only runs a program the

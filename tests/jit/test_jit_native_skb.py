@@ -242,7 +242,7 @@ def test_r1_not_the_records_sk_buff_declines(obj_path):
 
     jit = _bare_jit(obj_path)
     skb = SkbContext("sched_cls", bytes(12) + b"\x88\xb5" + bytes(100))
-    jit.env.state["ctx"] = skb
+    jit.env.world.ctx = skb
     skb.attach(jit.env.memory)
     other = np.zeros(192, dtype=np.uint8)
     jit.native_context(skb.native_record)

@@ -52,7 +52,7 @@ def reference(handle: Any, capture: Any, *, every: int = 0, between: Any = None)
 
 
 def redirect_dict(slot: np.ndarray, maps_by_address: dict[int, Any]) -> dict | None:
-    """A batch REDIRECT slot as helpers/impl/xdp.py records it in ``env.state["redirect"]``."""
+    """A batch REDIRECT slot as helpers/impl/xdp.py records it in ``env.world.redirect``."""
     from ebpflite.jit.batch import NO_TARGET, Redirect
 
     kind, a, b, c, flags = (int(v) for v in slot)
@@ -78,7 +78,7 @@ def batched(handle: Any, capture: Any, *, chunk_packets: int = 97, chunk_bytes: 
     flushed: list[bytes] = []
     output = BatchOutput(np.zeros(max(out_bytes, OUT_RECORD_MAX), dtype=np.uint8), keep=(1 << 64) - 1,
                          flush=lambda used: flushed.append(bytes(used)))
-    by_address = runner.env.state["maps_by_address"]
+    by_address = runner.env.world.maps_by_address
     with BatchRunner(runner.engine, capacity=chunk_packets, redirects=True) as batch, \
             CaptureStream(capture, chunk_bytes=chunk_bytes, chunk_packets=chunk_packets) as stream:
         for chunk in stream:
@@ -110,16 +110,15 @@ def _records(blob: bytes):
 def world_state(obj: Any, handle: Any, engine: str) -> dict:
     """What a run may change outside the packet: map storage, clock, generator."""
     env = handle.runner(engine).env
-    rng = env.state.get("prandom") or random.Random(env.state.get("seed"))
-    clock = env.state.get("clock")
+    rng = env.world.prandom or random.Random(env.world.seed)
     maps: dict[str, Any] = {}
     for name, live in obj.maps.items():  # maps of maps hold addresses, which differ between objects
         inner = getattr(live, "get_map", None)
         maps[name] = ({k: inner(k).name for k in live.raw_keys()} if inner is not None
                       else live.storage.buf.copy())
     perf = {name: live.records() for name, live in obj.maps.items() if live.type == "perf_event_array"}
-    return {"maps": maps, "perf": perf, "perf_events": list(env.state.get("perf_events", [])),
-            "clock": clock.fixed_ns if clock is not None else None, "prandom": rng.getstate()}
+    return {"maps": maps, "perf": perf, "perf_events": list(env.world.perf_events),
+            "clock": env.world.clock.fixed_ns, "prandom": rng.getstate()}
 
 
 def compare(ref: Outcome, got: Outcome) -> None:

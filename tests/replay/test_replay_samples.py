@@ -18,8 +18,8 @@ import pytest
 from differential import batched, compare, compare_worlds, reference, world_state
 
 import ebpflite
-from ebpflite.helpers.impl.time import Clock
 from ebpflite.helpers.pcap import Packet, read_packets, write_pcap
+from ebpflite.vm.world import Clock
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = (ROOT / ".." / "shared" / "ebpf-samples").resolve()

@@ -375,7 +375,7 @@ def _packet_env(data: bytes) -> Environment:
     buf = low_alloc(len(data))
     buf[:] = np.frombuffer(data, dtype=np.uint8)
     region = env.memory.add(Region("packet", buf, "packet"))
-    env.state["skb_data"] = (region.start, len(data))
+    env.world.skb_data = (region.start, len(data))
     return env
 
 

@@ -221,7 +221,7 @@ CODE_ADDRESS = next(s for s in BY_NAME["lddw"] if dict(s.fixed)["src"] == Pseudo
 
 def _loop_helper(env, r1, r2, r3, r4, r5):
     """bpf_loop's shape: call the callback at r2 with 0..r1-1, sum what it returns."""
-    return sum(env.state["call_function"](r2, i) for i in range(r1))
+    return sum(env.world.call_function(r2, i) for i in range(r1))
 
 
 def test_callbacks_run_blocks_with_the_same_budget_and_count():
