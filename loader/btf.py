@@ -267,7 +267,8 @@ class Btf:
     def size_of(self, tid: int, _depth: int = 0) -> int:
         """Byte size of a type, as the kernel's btf_type_size would compute it."""
         if _depth > MAX_RESOLVE_DEPTH:
-            raise self._error(f"type [{tid}] is part of a reference loop")
+            raise self._error(f"type [{tid}] is part of a reference loop (or a chain longer than "
+                              f"{MAX_RESOLVE_DEPTH})")
         t = self.resolve(tid)
         if t is None:
             raise self._error("size of void requested")

@@ -190,8 +190,12 @@ def parse_access(access: str) -> list[int]:
         raw = [int(x) for x in access.split(":")]
     except ValueError:
         raise CoreError(f"access string '{access}' is not a list of numbers separated by ':'") from None
-    if not raw or any(x < 0 for x in raw) or len(raw) > MAX_SPEC_LEN:
-        raise CoreError(f"access string '{access}' is malformed")
+    negative = [x for x in raw if x < 0]
+    if negative:
+        raise CoreError(f"access string '{access}' is malformed: index {negative[0]} is negative")
+    if len(raw) > MAX_SPEC_LEN:
+        raise CoreError(f"access string '{access}' is malformed: {len(raw)} parts, at most {MAX_SPEC_LEN} "
+                        "(libbpf's BPF_CORE_SPEC_MAX_LEN)")
     return raw
 
 

@@ -380,3 +380,112 @@ def test_lazy_btf_refuses_damaged_headers_and_types():
     lazy = _lazy(dangling.data())
     with pytest.raises(BTFError, match=r"type \[1\] \(STRUCT 's'\) refers to type 7, but there are only 1 types"):
         lazy[1]
+
+
+# --- every refusal, with its message --------------------------------------------------------------
+
+
+def test_relocation_of_void():
+    """A field relocation whose type is a typedef of void has nothing to index into."""
+    lb, tb = pair()
+    lb.typedef("nothing", 0)
+    tb.typedef("nothing", 0)
+    with pytest.raises(core.CoreError, match="^relocation of void$"):
+        resolve(lb.parse(), tb.parse_lazy(), "nothing", "0:0")
+
+
+def test_bitfield_of_void():
+    lb, tb = pair()
+    lb.struct("s", 4, [("bits", 0, 0, 3)])  # a 3-bit member of type void
+    tb.struct("s", 4, [("bits", tb.int("int", 4), 0, 3)])
+    with pytest.raises(core.CoreError, match="^bitfield of void$"):
+        resolve(lb.parse(), tb.parse_lazy(), "s", "0:0")
+
+
+@pytest.mark.parametrize("access,message", [
+    ("-1", "access string '-1' is malformed: index -1 is negative"),
+    ("0:-2", "access string '0:-2' is malformed: index -2 is negative"),
+    (":".join(["0"] * 65), "is malformed: 65 parts, at most 64 (libbpf's BPF_CORE_SPEC_MAX_LEN)"),
+])
+def test_malformed_access_strings(access, message):
+    lb = BtfBuilder()
+    lb.struct("s", 4, [("x", lb.int("int", 4), 0)])
+    with pytest.raises(core.CoreError, match=re.escape(message)):
+        core.local_spec(lb.parse(), relo(lb.parse(), "s", access))
+
+
+def test_a_target_field_of_no_load_size():
+    """A u64 here, an unsigned __int128 in the target: unsigned, so resizable, but no load reads 16 bytes."""
+    lb, tb = pair()
+    lb.struct("s", 8, [("v", lb.int("unsigned long", 8), 0)])
+    tb.struct("s", 16, [("v", tb.int("unsigned __int128", 16), 0)])
+    res = resolve(lb.parse(), tb.parse_lazy(), "s", "0:0")
+    with pytest.raises(core.CoreError, match=r"the target field's size 16 is not a load/store size"):
+        core.patch([[0x79, 0x21, 0, 0]], 0, res)  # r1 = *(u64 *)(r2 + 0)
+
+
+def test_candidates_that_give_different_values():
+    """Two flavours place x at the same offset but disagree on its size: libbpf's "relocation decision
+    ambiguity", and the same for an enumerator with two values."""
+    lb, tb = pair()
+    lb.struct("s", 4, [("x", lb.int("int", 4), 0)])
+    lb.enum("e", [("A", 1)])
+    tb.struct("s___a", 4, [("x", tb.int("int", 4), 0)])
+    tb.struct("s___b", 8, [("x", tb.int("long", 8), 0)])
+    tb.enum("e___a", [("A", 5)])
+    tb.enum("e___b", [("A", 6)])
+    local, target = lb.parse(), tb.parse_lazy()
+    with pytest.raises(core.CoreError, match=r"several types 's' that give different values \(4 and 8\)"):
+        resolve(local, target, "s", "0:0", "field_byte_size")
+    with pytest.raises(core.CoreError, match=r"several types 'e' that give different values \(5 and 6\)"):
+        resolve(local, target, "e", "0", "enumval_value")
+
+
+@pytest.mark.parametrize("value", [1 << 40, -(1 << 40)])
+def test_a_value_that_does_not_fit_an_immediate(value):
+    """A 64-bit enumerator relocated into `r1 = imm`: libbpf truncates it silently; we refuse."""
+    lb, tb = pair()
+    lb.enum64("big", [("V", 1)], signed=value < 0)
+    tb.enum64("big", [("V", value)], signed=value < 0)
+    res = resolve(lb.parse(), tb.parse_lazy(), "big", "0", "enumval_value")
+    with pytest.raises(core.CoreError, match=rf"the value {value} does not fit a 32-bit immediate"):
+        core.patch([[0xB7, 0x01, 0, 1]], 0, res)
+    slots = [[0x18, 0x01, 0, 1], [0, 0, 0, 0]]  # an lddw holds it
+    core.patch(slots, 0, res)
+    assert (slots[0][3] & 0xFFFFFFFF | (slots[1][3] & 0xFFFFFFFF) << 32) == value & (1 << 64) - 1
+
+
+def _nested(b: BtfBuilder, depth: int, wrap) -> int:
+    tid = b.int("int", 4)
+    for _ in range(depth):
+        tid = wrap(b, tid)
+    return tid
+
+
+@pytest.mark.parametrize("case", ["arrays in a field", "pointers in type_exists", "pointers in type_matches"])
+def test_type_nesting_too_deep(case):
+    """32 levels of arrays (which still have a size) or 33 of pointers: past the 32 steps libbpf's
+    compatibility checks take, a refusal, not a hang."""
+    lb, tb = pair()
+    if case == "arrays in a field":
+        lb.struct("s", 4, [("x", _nested(lb, 32, lambda b, t: b.array(t, 1)), 0)])
+        tb.struct("s", 4, [("x", _nested(tb, 32, lambda b, t: b.array(t, 1)), 0)])
+        access, kind = "0:0", "field_byte_offset"
+    else:
+        lb.typedef("deep", _nested(lb, 33, lambda b, t: b.ptr(t)))
+        tb.typedef("deep", _nested(tb, 33, lambda b, t: b.ptr(t)))
+        access, kind = "0", "type_exists" if case == "pointers in type_exists" else "type_matches"
+    with pytest.raises(core.CoreError, match="^type nesting too deep"):
+        resolve(lb.parse(), tb.parse_lazy(), "s" if kind.startswith("field") else "deep", access, kind)
+
+
+def test_struct_nesting_too_deep():
+    """The member is found 33 anonymous structs down in the target: past the limit, refused."""
+    lb, tb = pair()
+    lb.struct("s", 4, [("x", lb.int("int", 4), 0)])
+    tid = tb.struct("", 4, [("x", tb.int("int", 4), 0)])
+    for _ in range(33):
+        tid = tb.struct("", 4, [("", tid, 0)])
+    tb.struct("s", 4, [("", tid, 0)])
+    with pytest.raises(core.CoreError, match="^struct nesting too deep"):
+        resolve(lb.parse(), tb.parse_lazy(), "s", "0:0")
