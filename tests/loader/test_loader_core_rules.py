@@ -489,3 +489,37 @@ def test_struct_nesting_too_deep():
     tb.struct("s", 4, [("", tid, 0)])
     with pytest.raises(core.CoreError, match="^struct nesting too deep"):
         resolve(lb.parse(), tb.parse_lazy(), "s", "0:0")
+
+
+def _damaged_header(what: str) -> bytes:
+    good = BtfBuilder()
+    good.struct("s", 4, [("x", good.int("int", 4), 0)])
+    data = bytearray(good.data())
+    if what == "big-endian":
+        data[0:2] = (0x9FEB).to_bytes(2, "little")
+    elif what == "unaligned type section":
+        data[8:12] = (2).to_bytes(4, "little")  # type_off 2
+        data[12:16] = (int.from_bytes(data[12:16], "little") - 2).to_bytes(4, "little")
+    elif what == "string section without a leading empty string":
+        str_off = int.from_bytes(data[16:20], "little")
+        data[24 + str_off] = ord("x")
+    elif what == "version":
+        data[2] = 2
+    return bytes(data)
+
+
+@pytest.mark.parametrize("what,message", [
+    ("big-endian", "big-endian BTF is not supported"),
+    ("unaligned type section", "BTF type section offset 2 is not 4-byte aligned"),
+    ("string section without a leading empty string", "BTF string section does not start with an empty string"),
+    ("version", "unsupported BTF version 2"),
+])
+def test_eager_and_lazy_readers_refuse_a_damaged_header_alike(what, message):
+    """One header check for both readers (an object's .BTF and a kernel-sized --btf target)."""
+    from ebpflite.loader.btf import parse_btf
+
+    data = _damaged_header(what)
+    with pytest.raises(BTFError, match=re.escape(message)):
+        parse_btf(data)
+    with pytest.raises(BTFError, match=re.escape(message)):
+        _lazy(data)
