@@ -23,6 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
+# the limits of a run, public here too; their home is a light module the CLI reads without this table
+from ebpflite.vm.limits import DEFAULT_BUDGET, MAX_CALL_DEPTH, MAX_TAIL_CALLS, STACK_SIZE  # noqa: F401
+
 # --- opcode fields -------------------------------------------------------------
 
 
@@ -379,7 +382,3 @@ LDDW_OPCODE = Class.LD | Mode.IMM | 0x18
 
 MAX_REG = 10  #: r0..r10
 FRAME_REG = 10  #: read-only frame pointer
-STACK_SIZE = 512  #: bytes of stack per frame
-MAX_CALL_DEPTH = 8  #: bpf-to-bpf frames
-MAX_TAIL_CALLS = 33
-DEFAULT_BUDGET = 10_000_000  #: instructions per run for unverified programs
