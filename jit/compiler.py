@@ -28,7 +28,7 @@ from ebpflite.jit.abi import CTX_WORDS, Ctx, Status
 from ebpflite.jit.cache import CompiledCode, compile_program
 from ebpflite.jit.callbacks import Trampoline
 from ebpflite.jit.lower import LowerOptions
-from ebpflite.jit.native import map_table_rows, native_helper_numbers
+from ebpflite.jit.native import map_table_rows, map_types_of, native_helper_numbers
 from ebpflite.vm.env import Environment, RunResult
 from ebpflite.vm.errors import BudgetExceeded, CallDepthExceeded, EbpfError, ExecutionError
 from ebpflite.vm.insn import check_program
@@ -80,8 +80,10 @@ class JitProgram:
         calls = (insn.imm for insn in program.insns if insn.kind is Kind.CALL)
         native = {} if self.checked or not native_helpers else native_helper_numbers(self.env.helpers,
                                                                                      program.platform, calls)
+        reachable = list(self.env.world.maps_by_address.values()) or [m for m in self.env.maps if m]
         self.options = LowerOptions(checked=self.checked, count=bool(count) or self.checked,
-                                    native=tuple(sorted(native.items())))
+                                    native=tuple(sorted(native.items())),
+                                    map_types=map_types_of(reachable) if native else None)
         self.code: CompiledCode = compile_program(program, self.options, opt_level, cache=cache,
                                                   cache_dir=cache_dir)
         self._entry = _ENTRY_TYPE(self.code.entry)

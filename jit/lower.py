@@ -92,6 +92,8 @@ class LowerOptions:
     count: bool = True  #: keep the executed-instruction count (always on in checked mode)
     #: (helper number, name) of the helpers lowered natively (jit/native.py; unchecked mode only)
     native: tuple[tuple[int, str], ...] = ()
+    #: Linux map types the native map helpers handle (jit/native.py ``map_types_of``); None: all
+    map_types: tuple[int, ...] | None = None
 
     @property
     def native_numbers(self) -> frozenset[int]:
@@ -123,7 +125,7 @@ class ModuleLowering:
         self.check_fn = self._build_check() if options.checked else None
         #: helper number -> native function (never in checked mode: helper arguments are unproven)
         native = () if options.checked else options.native
-        functions = build_native_helpers(self.module, (name for _, name in native))
+        functions = build_native_helpers(self.module, (name for _, name in native), options.map_types)
         self.native_helpers = {number: functions[name] for number, name in native}
         self.callback_ty = ir.FunctionType(I64, [PTR] + [I64] * (CALLBACK_ARGS - 1))
 

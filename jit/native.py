@@ -202,10 +202,13 @@ class _MapHelper:
         self.type = e.load(self.map, I32, _TYPE)
 
     def switch(self, cases: dict[int, ir.Block]) -> None:
-        """Branch on the map type; types not in ``cases`` decline."""
+        """Branch on the map type; types not in ``cases`` (or not among the program's) decline.
+        The blocks of types left out stay, unreachable, for LLVM to drop."""
         sw = self.e.b.switch(self.type, self.declined)
+        allowed = getattr(self.shared, "types", None)
         for t, block in cases.items():
-            sw.add_case(_c(I32, t), block)
+            if allowed is None or t in allowed:
+                sw.add_case(_c(I32, t), block)
 
     def touch(self, vidx) -> None:
         """LRU recency (HashMap._touch): a new stamp from the map's clock for value ``vidx``."""
@@ -668,15 +671,55 @@ NATIVE_HELPERS.update({name: (builder, frozenset({"linux"})) for name, builder i
 ENDING_NATIVE_FUNCTIONS = native_tail.ENDING
 
 
-def build_native_helpers(module: ir.Module, names: Iterable[str]) -> dict[str, ir.Function]:
-    """Emit the native helpers ``names`` (and what they share) into ``module``."""
+class _Shared(dict):
+    """The functions native helpers share, each built into the module the first time one asks;
+    ``types`` (when not None) are the map types the map helpers handle natively."""
+
+    BUILDERS: dict[str, Callable[[ir.Module, dict], ir.Function]] = {
+        "fnv": lambda module, shared: _build_fnv(module),
+        "find": lambda module, shared: _build_find(module),
+        "row": lambda module, shared: _build_map_row(module),
+        "lpm": lambda module, shared: _build_lpm(module),
+        "remove": lambda module, shared: _build_remove(module),
+        "evict": lambda module, shared: _build_evict(module, shared["remove"]),
+    }
+
+    def __init__(self, module: ir.Module, types: frozenset[int] | None):
+        super().__init__()
+        self.module = module
+        self.types = types
+
+    def __missing__(self, key: str) -> ir.Function:
+        if key not in self.BUILDERS:
+            raise KeyError(key)
+        fn = self[key] = self.BUILDERS[key](self.module, self)
+        return fn
+
+
+def build_native_helpers(module: ir.Module, names: Iterable[str],
+                         map_types: Iterable[int] | None = None) -> dict[str, ir.Function]:
+    """Emit the native helpers ``names`` (and what they share) into ``module``. ``map_types``
+    (the Linux type numbers of the maps the program can reach) limits the map helpers' type
+    switch to those types: the others decline, and the module is smaller and faster to build."""
     names = sorted(set(names))
     if not names:
         return {}
-    shared = {"fnv": _build_fnv(module), "find": _build_find(module), "row": _build_map_row(module),
-              "lpm": _build_lpm(module), "remove": _build_remove(module)}
-    shared["evict"] = _build_evict(module, shared["remove"])
+    shared = _Shared(module, frozenset(map_types) if map_types is not None else None)
     return {name: NATIVE_HELPERS[name][0](module, shared) for name in names}
+
+
+def map_types_of(maps: Iterable[Any]) -> tuple[int, ...]:
+    """The Linux type numbers of ``maps`` and of the inner maps maps of maps may hold."""
+    from ebpflite.helpers.maps import TYPES
+
+    found = set()
+    for live in maps:
+        found.add(int(live.type_id))
+        inner = getattr(live, "inner_spec", None)
+        kind = TYPES.get(str(getattr(inner, "type", "")).lower())
+        if kind is not None:
+            found.add(kind.linux)
+    return tuple(sorted(found))
 
 
 def native_helper_numbers(helpers: Mapping[int, object], platform: str = "linux",

@@ -2,6 +2,8 @@
 
 ``load_object(path_or_bytes, platform=None, prog_type=None) -> ObjectFile`` is
 the entry point; see ``loader/objfile.py`` for the conventions it follows.
+``load_program(path, section=None)`` reads one program from a file of any
+format (ELF, assembly, hex text, raw bytecode; ``loader/files.py``).
 The names below are imported on first use (PEP 562), so a light module of the
 package (``loader.progtypes``, the section-name table the CLI's ``--type``
 choices come from) does not pull in ELF parsing and numpy.
@@ -9,9 +11,9 @@ choices come from) does not pull in ELF parsing and numpy.
 
 import importlib
 
-__all__ = ["MapSpec", "ObjectFile", "load_object"]
+__all__ = ["MapSpec", "ObjectFile", "load_object", "load_program"]
 _HOMES = {"MapSpec": "ebpflite.loader.maps", "ObjectFile": "ebpflite.loader.objfile",
-          "load_object": "ebpflite.loader.objfile"}
+          "load_object": "ebpflite.loader.objfile", "load_program": "ebpflite.loader.files"}
 
 
 def __getattr__(name: str):

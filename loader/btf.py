@@ -125,7 +125,11 @@ class Btf:
     def _error(self, message: str) -> BTFError:
         return BTFError(message, self.file, self.section)
 
-    def _parse(self) -> None:
+    def _read_header(self) -> bytes:
+        """Check the header and the string section (sets ``strings``); returns the type section.
+
+        Shared by the eager parse and the lazy reader of large targets, so both refuse the same
+        damaged data with the same messages."""
         data = self.raw
         if len(data) < _HEADER.size:
             raise self._error(f"BTF header truncated ({len(data)} bytes, need {_HEADER.size})")
@@ -149,7 +153,10 @@ class Btf:
             raise self._error("BTF string section does not start with an empty string")
         if str_len and self.strings[-1] != 0:
             raise self._error("BTF string section is not NUL-terminated")
-        types = data[hdr_len + type_off: hdr_len + type_off + type_len]
+        return data[hdr_len + type_off: hdr_len + type_off + type_len]
+
+    def _parse(self) -> None:
+        types = self._read_header()
         pos = 0
         while pos < len(types):
             tid = len(self.types)
@@ -267,7 +274,8 @@ class Btf:
     def size_of(self, tid: int, _depth: int = 0) -> int:
         """Byte size of a type, as the kernel's btf_type_size would compute it."""
         if _depth > MAX_RESOLVE_DEPTH:
-            raise self._error(f"type [{tid}] is part of a reference loop")
+            raise self._error(f"type [{tid}] is part of a reference loop (or a chain longer than "
+                              f"{MAX_RESOLVE_DEPTH})")
         t = self.resolve(tid)
         if t is None:
             raise self._error("size of void requested")
@@ -386,24 +394,7 @@ class LazyBtf(Btf):
         self._scan()
 
     def _scan(self) -> None:
-        data = self.raw
-        if len(data) < _HEADER.size:
-            raise self._error(f"BTF header truncated ({len(data)} bytes, need {_HEADER.size})")
-        magic, version, _flags, hdr_len, type_off, type_len, str_off, str_len = _HEADER.unpack_from(data)
-        if magic != BTF_MAGIC:
-            raise self._error(f"bad BTF magic 0x{magic:04x} (expected 0xeb9f)")
-        if version != 1:
-            raise self._error(f"unsupported BTF version {version}")
-        if hdr_len < _HEADER.size or hdr_len > len(data):
-            raise self._error(f"bad BTF header length {hdr_len}")
-        body = len(data) - hdr_len
-        for what, off, length in (("type", type_off, type_len), ("string", str_off, str_len)):
-            if off + length > body:
-                raise self._error(f"BTF {what} section [{off}, {off + length}) exceeds the data ({body} bytes)")
-        self.strings = data[hdr_len + str_off: hdr_len + str_off + str_len]
-        if str_len and (self.strings[0] != 0 or self.strings[-1] != 0):
-            raise self._error("BTF string section does not start and end with a NUL byte")
-        self._types_blob = data[hdr_len + type_off: hdr_len + type_off + type_len]
+        self._types_blob = self._read_header()
         types, unpack = self._types_blob, _TYPE.unpack_from
         # per kind number: (fixed bytes, bytes per member); None for numbers that are no kind
         extra = [None] + [_KIND_EXTRA.get(k, (0, 0)) for k in sorted(Kind) if k]

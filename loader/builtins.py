@@ -18,8 +18,9 @@ practice are small compile-time constants, and a byte loop is what the verifier 
 (one pass per iteration) whatever the alignment of the pointers.
 
 Calling conventions are C's: r1-r3 the arguments, r0 the result (memset/memcpy/memmove return
-dst; memcmp returns the difference of the first differing bytes as unsigned chars, 0 when equal;
-bcmp likewise, only its zero/non-zero meaning is specified).
+dst; memmove copies from the end when dst is above src; memcmp returns the difference of the first
+differing bytes as unsigned chars, 0 when equal; bcmp likewise, only its zero/non-zero meaning is
+specified).
 """
 
 from __future__ import annotations
@@ -52,13 +53,15 @@ BUILTINS: dict[str, str] = {
     done:
         exit
     """,
-    # overlapping with dst after src ((dst - src) < n as unsigned): copy from the end
+    # dst above src: copy from the end, which is right whether or not the ranges overlap; else from
+    # the start. The direction comes from comparing the two pointers, not from subtracting them:
+    # the verifier (like the kernel for privileged programs) follows both branches of a comparison
+    # of pointers into different regions (packet and stack, map value and stack...), but refuses the
+    # difference of two such pointers, so `dst - src < n` would reject every call across regions.
     "memmove": """
         r0 = r1
         if r3 == 0 goto done
-        r4 = r1
-        r4 -= r2
-        if r4 < r3 goto backward
+        if r1 > r2 goto backward
     forward:
         r4 = *(u8 *)(r2 + 0)
         *(u8 *)(r1 + 0) = r4

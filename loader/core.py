@@ -10,7 +10,8 @@ here as in the kernel:
 1. the *local spec*: the access string (``0:1:2``: index into the root pointer, then member or
    array indexes) walked through the object's own BTF (named members, bit offset);
 2. *candidates*: target types of the same kind whose name equals the local name without its
-   ``___flavour`` suffix;
+   ``___flavour`` suffix, cached per local type and narrowed to the ones that matched after each
+   relocation (libbpf's order: the object's ``.BTF.ext`` records, once per object);
 3. *matching*: every named member found by name in the candidate (looking through anonymous
    structs and unions), with compatible types; array indexes within bounds;
 4. the *value* for the relocation's kind: field byte offset/size/exists/signed/lshift/rshift,
@@ -31,13 +32,14 @@ the verifier reports it if the instruction is reachable. Relocations that cannot
 from __future__ import annotations
 
 import os
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ebpflite.loader.btf import Btf, BtfType, Kind, LazyBtf, parse_target_btf
 from ebpflite.loader.btf_ext import CoreRelo
 from ebpflite.vm.errors import BTFError, LoaderError
+from ebpflite.vm.insn import SLOT
+from ebpflite.vm.isa import BY_NAME, BYTES_SIZE, CLASS_MASK, LDDW_OPCODE, SIZE_BYTES, SIZE_MASK, SRC_X, Class
 
 #: libbpf's "poisoned" instruction: a call to this invalid helper number
 POISON_HELPER = 0xBAD2310
@@ -45,6 +47,7 @@ POISON_HELPER = 0xBAD2310
 VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
 MAX_SPEC_LEN = 64  #: libbpf's BPF_CORE_SPEC_MAX_LEN
 MAX_DEPTH = 32
+MASK64 = (1 << 64) - 1
 
 FIELD_KINDS = {"field_byte_offset", "field_byte_size", "field_exists", "field_signed", "field_lshift_u64",
                "field_rshift_u64"}
@@ -53,11 +56,9 @@ ENUM_KINDS = {"enumval_exists", "enumval_value"}
 #: relocations whose value says whether something exists: 0 when it does not, never poisoned
 EXISTENCE_KINDS = {"field_exists", "type_exists", "type_matches", "enumval_exists"}
 
-_SLOT = struct.Struct("<BBhi")
-CLASS_LD, CLASS_LDX, CLASS_ST, CLASS_STX, CLASS_ALU, CLASS_ALU64 = 0x00, 0x01, 0x02, 0x03, 0x04, 0x07
-#: load/store size field -> bytes, and back
-SIZE_BYTES = {0x00: 4, 0x08: 2, 0x10: 1, 0x18: 8}
-BYTES_SIZE = {v: k for k, v in SIZE_BYTES.items()}
+#: the opcodes relocation patches and poisons with, from the ISA table (vm/isa.py)
+OP_CALL = BY_NAME["call"][0].opcode
+OP_LDDW = LDDW_OPCODE
 
 
 class CoreError(Exception):
@@ -189,8 +190,12 @@ def parse_access(access: str) -> list[int]:
         raw = [int(x) for x in access.split(":")]
     except ValueError:
         raise CoreError(f"access string '{access}' is not a list of numbers separated by ':'") from None
-    if not raw or any(x < 0 for x in raw) or len(raw) > MAX_SPEC_LEN:
-        raise CoreError(f"access string '{access}' is malformed")
+    negative = [x for x in raw if x < 0]
+    if negative:
+        raise CoreError(f"access string '{access}' is malformed: index {negative[0]} is negative")
+    if len(raw) > MAX_SPEC_LEN:
+        raise CoreError(f"access string '{access}' is malformed: {len(raw)} parts, at most {MAX_SPEC_LEN} "
+                        "(libbpf's BPF_CORE_SPEC_MAX_LEN)")
     return raw
 
 
@@ -499,7 +504,8 @@ def _type_value(kind: str, spec: Spec | None) -> Value:
     if spec is None:
         return Value(0)
     if kind == "type_id_target":
-        return Value(spec.root_type_id)
+        # libbpf does not check the instruction: "type ID might change during linking"
+        return Value(spec.root_type_id, validate=False)
     if kind in ("type_exists", "type_matches"):
         return Value(1)
     return Value(_size(spec.btf, spec.root_type_id))  # type_size
@@ -511,7 +517,14 @@ def _enum_value(kind: str, spec: Spec | None) -> Value:
     if spec is None:
         return Value(poison=True)
     t = spec.btf[spec.acc[0].type_id]
-    return Value(t.members[spec.acc[0].idx].value)
+    value = t.members[spec.acc[0].idx].value
+    if t.kind is Kind.ENUM:
+        # libbpf reads a 32-bit enumerator as btf_enum.val, an __s32, into its u64: sign-extended
+        # whatever the signedness flag says. clang < 15 sets no flag (so the BTF reads -5 as
+        # 4294967291) but writes -5 sign-extended into the instruction; an unsigned enumerator of
+        # 2^31 or more, which clang writes zero-extended, is then refused by libbpf, and here.
+        value = _s32(value)
+    return Value(value & MASK64)
 
 
 def value_of(kind: str, spec: Spec | None) -> Value:
@@ -535,38 +548,82 @@ class Resolution:
 
 
 class Resolver:
-    """Resolves the relocations of one object against one target, caching candidate lists."""
+    """Resolves the relocations of one object against one target, as libbpf's bpf_core_calc_relo_insn.
+
+    Candidates are cached per local type id, and after each relocation that some candidates
+    match, that local type keeps only those (libbpf prunes its cache the same way): a later
+    relocation of the same type then ignores a flavour an earlier access ruled out, which is what
+    makes two flavours with the same field at different offsets usable when another field tells
+    them apart. The pruning depends on the order of the relocations, so :meth:`resolve_all`
+    resolves an object's relocations once, in ``.BTF.ext`` order as libbpf does, before its
+    programs (linked per program here, subprograms into each caller) are patched.
+    """
 
     def __init__(self, local: Btf, target: Btf):
         self.local, self.target = local, target
-        self._cands: dict[tuple[str, Kind], list[int]] = {}
+        self._by_name: dict[tuple[str, Kind], list[int]] = {}
+        self._cands: dict[int, list[int]] = {}
+        #: id(relocation) -> (relocation, local spec or None, resolution or the error), from resolve_all
+        self._done: dict[int, tuple[CoreRelo, Spec | None, Resolution | CoreError]] = {}
 
-    def candidates(self, t: BtfType) -> list[int]:
-        name = essential_name(t.name)
-        key = (name, t.kind)
-        if key not in self._cands:
-            if isinstance(self.target, LazyBtf):
-                ids = self.target.named_like(name)
-            else:
-                ids = [i for i in range(1, len(self.target) + 1) if self.target[i].name.startswith(name)]
-            self._cands[key] = [i for i in ids if _kinds_compatible(self.target[i], t)
-                                and essential_name(self.target[i].name) == name]
-        return self._cands[key]
+    def candidates(self, local_id: int) -> list[int]:
+        """Target types that may match local type ``local_id``: same essential name, compatible kind."""
+        if local_id not in self._cands:
+            t = self.local[local_id]
+            name = essential_name(t.name)
+            key = (name, t.kind)
+            if key not in self._by_name:
+                if isinstance(self.target, LazyBtf):
+                    ids = self.target.named_like(name)
+                else:
+                    ids = [i for i in range(1, len(self.target) + 1) if self.target[i].name.startswith(name)]
+                self._by_name[key] = [i for i in ids if _kinds_compatible(self.target[i], t)
+                                      and essential_name(self.target[i].name) == name]
+            self._cands[local_id] = self._by_name[key]
+        return self._cands[local_id]
+
+    def resolve_all(self, groups: dict[str, list[CoreRelo]]) -> None:
+        """Resolve every relocation of the object once, in ``.BTF.ext`` order (sections, then records)."""
+        for relos in groups.values():
+            for relo in relos:
+                spec = None
+                try:
+                    spec = local_spec(self.local, relo)
+                    done: Resolution | CoreError = self.resolve(relo, spec)
+                except (CoreError, BTFError) as exc:
+                    done = CoreError(exc.reason if isinstance(exc, BTFError) else str(exc))
+                self._done[id(relo)] = (relo, spec, done)
+
+    def result(self, relo: CoreRelo) -> tuple[Spec | None, Resolution]:
+        """``relo``'s local spec and resolution: from :meth:`resolve_all` if it ran, else resolved now."""
+        done = self._done.get(id(relo))
+        if done is None or done[0] is not relo:
+            spec = local_spec(self.local, relo)
+            return spec, self.resolve(relo, spec)
+        _relo, spec, res = done
+        if isinstance(res, CoreError):
+            raise CoreError(str(res)) from None
+        return spec, res
 
     def resolve(self, relo: CoreRelo, spec: Spec | None = None) -> Resolution:
         spec = spec or local_spec(self.local, relo)
-        orig = value_of(relo.kind, spec)
         if relo.kind == "type_id_local":
-            return Resolution(spec, Value(relo.type_id), Value(relo.type_id), spec)
+            # libbpf: no candidate search and no value computed from the type (a forward declaration
+            # has no size), and the instruction is not checked: linking may renumber local types
+            value = Value(relo.type_id, validate=False)
+            return Resolution(spec, value, value, spec)
+        orig = value_of(relo.kind, spec)
         root = self.local[relo.type_id]
         if not root.name:
             raise CoreError(f"{relo.kind} relocations of anonymous types are not supported (as in libbpf)")
         chosen: tuple[Spec, Value] | None = None
-        for cand in self.candidates(root):
+        matched: list[int] = []
+        for cand in self.candidates(relo.type_id):
             targ = match(spec, self.target, cand)
             if targ is None:
                 continue
             val = value_of(relo.kind, targ)
+            matched.append(cand)
             if chosen is None:
                 chosen = (targ, val)
                 continue
@@ -579,6 +636,7 @@ class Resolver:
                                 f"({prev.value} and {val.value})")
         if chosen is None:
             return Resolution(spec, orig, value_of(relo.kind, None), None)
+        self._cands[relo.type_id] = matched
         targ, new = chosen
         res = Resolution(spec, orig, new, targ)
         if relo.kind in FIELD_KINDS and orig.mem_size != new.mem_size:
@@ -605,20 +663,21 @@ def patch(slots: list[list[int]], pc: int, res: Resolution) -> str | None:
     Returns None, or why the instruction was poisoned. Raises CoreError when it cannot be patched."""
     insn = slots[pc]
     opcode = insn[0]
-    cls = opcode & 0x07
+    cls = opcode & CLASS_MASK
     if res.new.poison:
         return _poison(slots, pc, "not found in the target")
     orig, new = res.orig.value, res.new.value
-    if cls in (CLASS_ALU, CLASS_ALU64):
-        if opcode & 0x08:
+    if cls in (Class.ALU, Class.ALU64):
+        if opcode & SRC_X:
             raise CoreError(f"relocated ALU instruction (opcode 0x{opcode:02x}) takes a register, not an immediate")
-        if res.orig.validate and (insn[3] & 0xFFFFFFFF) != (orig & 0xFFFFFFFF):
-            raise CoreError(f"the instruction holds {insn[3]}, not the local value {orig}")
-        if not -(1 << 31) <= new < (1 << 32):
-            raise CoreError(f"the value {new} does not fit a 32-bit immediate")
-        insn[3] = new - (1 << 32) if new >= 1 << 31 else new
+        # libbpf compares the s32 immediate with its u64 value: the immediate is sign-extended
+        if res.orig.validate and _s32(insn[3]) & MASK64 != orig & MASK64:
+            raise CoreError(f"the instruction holds {_s32(insn[3])}, not the local value {_s64(orig)}")
+        if not -(1 << 31) <= _s64(new) < (1 << 32):  # libbpf truncates silently; we refuse
+            raise CoreError(f"the value {_s64(new)} does not fit a 32-bit immediate")
+        insn[3] = _s32(new)
         return None
-    if cls in (CLASS_LDX, CLASS_ST, CLASS_STX):
+    if cls in (Class.LDX, Class.ST, Class.STX):
         if res.orig.validate and insn[2] != orig:
             raise CoreError(f"the instruction's offset is {insn[2]}, not the local value {orig}")
         if new > 0x7FFF:
@@ -628,21 +687,22 @@ def patch(slots: list[list[int]], pc: int, res: Resolution) -> str | None:
                                       "and only pointers and unsigned integers can be read at another size")
         insn[2] = new
         if res.new.mem_size != res.orig.mem_size:
-            have = SIZE_BYTES[opcode & 0x18]
+            have = SIZE_BYTES[opcode & SIZE_MASK]
             if have != res.orig.mem_size:
                 raise CoreError(f"the instruction accesses {have} bytes, not the field's {res.orig.mem_size}")
             if res.new.mem_size not in BYTES_SIZE:
                 raise CoreError(f"the target field's size {res.new.mem_size} is not a load/store size")
-            insn[0] = (opcode & ~0x18) | BYTES_SIZE[res.new.mem_size]
+            insn[0] = (opcode & ~SIZE_MASK) | BYTES_SIZE[res.new.mem_size]
         return None
-    if cls == CLASS_LD and opcode == 0x18:
+    if opcode == OP_LDDW:
         if pc + 1 >= len(slots) or insn[1] >> 4 or insn[2] or slots[pc + 1][0] or slots[pc + 1][1] \
                 or slots[pc + 1][2]:
             raise CoreError("the 64-bit load has an unexpected form")
         have = (insn[3] & 0xFFFFFFFF) | (slots[pc + 1][3] & 0xFFFFFFFF) << 32
-        if res.orig.validate and have != orig & 0xFFFFFFFFFFFFFFFF:
-            raise CoreError(f"the instruction holds {have}, not the local value {orig}")
-        new &= 0xFFFFFFFFFFFFFFFF
+        if res.orig.validate and have != orig & MASK64:
+            raise CoreError(f"the instruction holds {have}, not the local value {orig & MASK64}"
+                            + _SIGNED_ENUM_HINT * (res.local.kind == "enumval_value" and have == orig & 0xFFFFFFFF))
+        new &= MASK64
         insn[3] = _s32(new & 0xFFFFFFFF)
         slots[pc + 1][3] = _s32(new >> 32)
         return None
@@ -650,15 +710,24 @@ def patch(slots: list[list[int]], pc: int, res: Resolution) -> str | None:
 
 
 def _poison(slots: list[list[int]], pc: int, why: str) -> str:
-    if slots[pc][0] == 0x18 and pc + 1 < len(slots):  # both halves, as libbpf
-        slots[pc + 1][:] = [0x85, 0, 0, POISON_HELPER]
-    slots[pc][:] = [0x85, 0, 0, POISON_HELPER]
+    if slots[pc][0] == OP_LDDW and pc + 1 < len(slots):  # both halves, as libbpf
+        slots[pc + 1][:] = [OP_CALL, 0, 0, POISON_HELPER]
+    slots[pc][:] = [OP_CALL, 0, 0, POISON_HELPER]
     return why
 
 
 def _s32(v: int) -> int:
     v &= 0xFFFFFFFF
     return v - (1 << 32) if v & 0x80000000 else v
+
+
+def _s64(v: int) -> int:
+    v &= MASK64
+    return v - (1 << 64) if v >> 63 else v
+
+
+_SIGNED_ENUM_HINT = (" (libbpf reads 32-bit enumerator values as signed __s32, so it refuses an unsigned "
+                     "enumerator of 2^31 or more the same way)")
 
 
 # --- a program's relocations --------------------------------------------------------------------
@@ -676,21 +745,30 @@ def apply(code: bytes, relos: list[tuple[int, CoreRelo, str]], resolver: Resolve
     """Relocate ``code`` (a linked program); ``relos`` are (pc, relocation, where it came from).
 
     Returns the new code and the poisoned pcs with their messages."""
-    slots = [list(_SLOT.unpack_from(code, i * 8)) for i in range(len(code) // 8)]
+    slots = [list(SLOT.unpack_from(code, i * SLOT.size)) for i in range(len(code) // SLOT.size)]
     poisoned: dict[int, str] = {}
     for pc, relo, where in relos:
         spec = None
         try:
-            spec = local_spec(resolver.local, relo)
-            res = resolver.resolve(relo, spec)
+            spec, res = resolver.result(relo)
             why = patch(slots, pc, res)
         except (CoreError, BTFError) as exc:
             reason = exc.reason if isinstance(exc, BTFError) else str(exc)
+            if spec is None:
+                spec = _spec_or_none(resolver.local, relo)
             raise CoreError(f"{describe(relo, spec, where)}: {reason}") from None
         if why is not None:
             missing = _missing(res)
             poisoned[pc] = f"{describe(relo, spec, where)}: {missing} {why} ({target_name})"
-    return b"".join(_SLOT.pack(*s) for s in slots), poisoned
+    return b"".join(SLOT.pack(*s) for s in slots), poisoned
+
+
+def _spec_or_none(btf: Btf, relo: CoreRelo) -> Spec | None:
+    """The local spec for an error message, when it can be built."""
+    try:
+        return local_spec(btf, relo)
+    except (CoreError, BTFError):
+        return None
 
 
 def _missing(res: Resolution) -> str:

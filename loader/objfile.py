@@ -304,11 +304,9 @@ class _Loader:
             raise LoaderError(f"program '{func.name}' needs {len(relos)} CO-RE relocation(s) (the first: {first}), "
                               f"and there is no target BTF: {core.VMLINUX_BTF} does not exist here; give one "
                               "with --btf FILE (CLI) or btf= (API)", self.file, section)
-        if self.btf is None:
-            raise LoaderError("CO-RE relocations need the object's own .BTF section, which is missing",
-                              self.file, section)
         if self._resolver is None or self._resolver.target is not target:
             self._resolver = core.Resolver(self.btf, target)
+            self._resolver.resolve_all(self.ext.core_relos)  # once per object, in libbpf's order
         name = target.file or "the target BTF"
         try:
             code, poisoned = core.apply(linked.code, relos, self._resolver, name)

@@ -23,6 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
+# the limits of a run, public here too; their home is a light module the CLI reads without this table
+from ebpflite.vm.limits import DEFAULT_BUDGET, MAX_CALL_DEPTH, MAX_TAIL_CALLS, STACK_SIZE  # noqa: F401
+
 # --- opcode fields -------------------------------------------------------------
 
 
@@ -39,10 +42,12 @@ class Class(IntEnum):
     ALU64 = 0x07
 
 
+CLASS_MASK = 0x07  #: the class bits of an opcode
 SRC_K = 0x00  #: source operand is ``imm``
 SRC_X = 0x08  #: source operand is ``src`` register
 
 #: size field of load/store opcodes -> access width in bytes
+SIZE_MASK = 0x18  #: the size bits of a load/store opcode
 SIZE_BYTES = {0x00: 4, 0x08: 2, 0x10: 1, 0x18: 8}
 BYTES_SIZE = {v: k for k, v in SIZE_BYTES.items()}
 SIZE_SUFFIX = {1: "b", 2: "h", 4: "w", 8: "dw"}
@@ -182,7 +187,7 @@ class InsnSpec:
 
     @property
     def cls(self) -> Class:
-        return Class(self.opcode & 0x07)
+        return Class(self.opcode & CLASS_MASK)
 
     def fixed_value(self, fieldname: str) -> int | None:
         for name, value in self.fixed:
@@ -377,7 +382,3 @@ LDDW_OPCODE = Class.LD | Mode.IMM | 0x18
 
 MAX_REG = 10  #: r0..r10
 FRAME_REG = 10  #: read-only frame pointer
-STACK_SIZE = 512  #: bytes of stack per frame
-MAX_CALL_DEPTH = 8  #: bpf-to-bpf frames
-MAX_TAIL_CALLS = 33
-DEFAULT_BUDGET = 10_000_000  #: instructions per run for unverified programs

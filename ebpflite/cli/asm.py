@@ -7,7 +7,8 @@ the bytecode as hex text, one 8-byte slot a line (the suite's ``-- raw`` form).
 ``disasm FILE`` lists a program. FILE may be an ELF object (the listing
 then comes from :func:`ebpflite.cli.listing.object_listing`), raw
 bytecode, hex text, or assembly (listed as it assembles, with ``-l``
-showing each instruction's source line).
+showing each instruction's source line); the loader tells them apart
+(``ebpflite.loader.load_program``).
 
 ``--xlated``, ``--ir`` and ``--jited`` ask the JIT for its views of the
 program, through ``ebpflite.cli.stages.render(program, kind) -> str``.
@@ -16,17 +17,17 @@ program, through ``ebpflite.cli.stages.render(program, kind) -> str``.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ebpflite.cli.loadopts import BTF_OPTION, TYPE_OPTION
-from ebpflite.vm.insn import decode
-from ebpflite.vm.program import Program
+
+if TYPE_CHECKING:
+    from ebpflite.vm.program import Program
 
 ELF_MAGIC = b"\x7fELF"
-_HEX_TEXT_RE = re.compile(r"(?:0x)?[0-9a-fA-F]+(?:[\s,]+(?:0x)?[0-9a-fA-F]+)*")
 
 
 def _hex_lines(code: bytes) -> str:
@@ -79,7 +80,9 @@ def disasm_cmd(path: Path, section: str | None, show_source: bool, syntax: str, 
         return
     if section is not None and not data.startswith(ELF_MAGIC):
         raise click.UsageError(f"{path} is not an ELF object, so it has no section {section!r}")
-    program = _load_program(path, data, section, prog_type, btf)
+    from ebpflite.loader import load_program
+
+    program = load_program(path, section=section, prog_type=prog_type, btf=btf, check_targets=False)
     if view is not None:
         click.echo(_jit_view(program, view), nl=False)
         return
@@ -101,40 +104,6 @@ def _read_text(path: Path) -> str:
         return path.read_text()
     except UnicodeDecodeError as exc:
         raise click.UsageError(f"{path} is not a text file ({exc.reason})") from None
-
-
-def _load_program(path: Path, data: bytes, section: str | None, prog_type: str | None = None,
-                  btf: Path | None = None) -> Program:
-    """Raw bytecode, hex text, or assembly; ELF objects go through the loader."""
-    if data.startswith(ELF_MAGIC):
-        from ebpflite.loader import load_object
-
-        obj = load_object(str(path), prog_type=prog_type, btf=btf)
-        if not obj.programs:
-            raise click.UsageError(f"{path} holds no programs")
-        if section is None:
-            return next(iter(obj.programs.values()))
-        for prog in obj.programs.values():
-            if section in (prog.name, prog.section):
-                return prog
-        raise click.UsageError(f"{path} has no program or section {section!r} "
-                               f"(it has {', '.join(obj.programs)})")
-    try:
-        text = data.decode("ascii")
-    except UnicodeDecodeError:
-        text = None
-    if text is not None:
-        stripped = "\n".join(line.split("#", 1)[0] for line in text.splitlines()).strip()
-        digits = re.sub(r"0x|[\s,]", "", stripped)
-        if stripped and _HEX_TEXT_RE.fullmatch(stripped) and len(digits) % 2 == 0 \
-                and path.suffix not in (".s", ".asm"):
-            code = bytes.fromhex(digits)
-            return Program(decode(code, check_targets=False), name=path.stem)
-        if path.suffix != ".bin" and stripped:
-            from ebpflite.vm.asm import assemble_program
-
-            return assemble_program(text, name=path.stem, file=str(path))
-    return Program(decode(data, check_targets=False), name=path.stem)
 
 
 def _with_source(program: Program, lines: list[str], plain: bool) -> list[str]:

@@ -200,20 +200,17 @@ def time_engine(target: Target, engine: str, n: int) -> Row:
 
 
 def _time_raw(target: Target, engine: str, n: int) -> Row:
-    from ebpflite.runtime import engines
-    from ebpflite.vm.interp import conformance_environment
+    from ebpflite.runtime.engines import on_memory
 
     total_ns, setup_ms, r0 = 0, 0.0, None
     for data, repeat in _spread(n, target.inputs):
         start = time.perf_counter()
-        env, r1, r2 = conformance_environment(data)
-        env.budget = None
-        runner = engines.create(engine, target.program, env)
+        runner = on_memory(target.program, data, engine, budget=None)
         setup_ms = max(setup_ms, (time.perf_counter() - start) * 1e3)
-        runner.run(r1, r2)  # warm-up
+        runner.run()  # warm-up
         start_ns = time.perf_counter_ns()
         for _ in range(repeat):
-            r0 = runner.run(r1, r2).r0
+            r0 = runner.run().r0
         total_ns += time.perf_counter_ns() - start_ns
     return Row(engine, total_ns / n, r0, n, setup_ms, "engine.run() in a Python loop")
 

@@ -15,18 +15,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ebpflite.errors import EbpfError, EngineMismatch
-from ebpflite.vm.isa import DEFAULT_BUDGET
+from ebpflite.vm.limits import DEFAULT_BUDGET
 
 if TYPE_CHECKING:  # the VM (numpy underneath) is imported by the commands that run something
-    from ebpflite.vm.env import RunResult, TraceEntry
+    from ebpflite.runtime.engines import RunResult
     from ebpflite.vm.program import Program
 
-ASSEMBLY_SUFFIXES = (".s", ".asm")
 
 
 # --- inputs ---------------------------------------------------------------------------------
@@ -42,32 +41,24 @@ def parse_hex(text: str, what: str) -> bytes:
 
 
 def load_program(path: Path) -> Program:
-    """Raw little-endian bytecode, or assembly when the name ends in .s/.asm."""
-    from ebpflite.vm.insn import decode
-    from ebpflite.vm.program import Program
+    """Raw little-endian bytecode, hex text or assembly (``ebpflite.loader.load_program``
+    tells them apart); not an object file, whose programs need their maps."""
+    from ebpflite.loader import load_program as load
 
-    if path.suffix in ASSEMBLY_SUFFIXES:
-        from ebpflite.vm.asm import assemble_program
-
-        return assemble_program(path.read_text(), name=path.stem, file=str(path))
-    code = path.read_bytes()
-    if code.startswith(b"\x7fELF"):
-        raise click.BadParameter(f"{path} is an ELF object file; `run` takes raw bytecode or assembly "
-                                 "(.s), use the object commands for .o files", param_hint="FILE")
-    return Program(decode(code), name=path.stem)
+    with path.open("rb") as f:
+        if f.read(4) == b"\x7fELF":
+            raise click.BadParameter(f"{path} is an ELF object file; `run` takes raw bytecode or assembly "
+                                     "(.s), use the object commands for .o files", param_hint="FILE")
+    return load(path)
 
 
 def _run_engine(engine: str, program: Program, mem: bytes, budget: int, trace: bool) -> tuple[RunResult, bytes]:
     """One run in a fresh environment; returns the result and the memory afterwards."""
-    from ebpflite.runtime import engines
-    from ebpflite.vm.interp import conformance_environment
+    from ebpflite.runtime.engines import on_memory
 
-    env, r1, r2 = conformance_environment(mem)
-    env.budget = budget
-    options = {"trace": True} if trace else {}
-    result = engines.create(engine, program, env, **options).run(r1, r2)
-    after = env.memory.read_bytes(r1, r2) if r2 else b""
-    return result, after
+    run = on_memory(program, mem, engine, budget=budget, **({"trace": True} if trace else {}))
+    result = run.run()
+    return result, run.memory()
 
 
 def _jit_available() -> None:
@@ -98,7 +89,8 @@ def compare(program: Program, mem: bytes, budget: int, trace: bool) -> RunResult
 # --- output -------------------------------------------------------------------------------------
 
 
-def _insn_text(entry: TraceEntry) -> str:
+def _insn_text(entry: Any) -> str:
+    """One traced instruction (a ``TraceEntry`` of the run's result) as disassembly."""
     try:
         from ebpflite.vm.disasm import format_insn
 
@@ -107,7 +99,7 @@ def _insn_text(entry: TraceEntry) -> str:
         return entry.insn.spec.name
 
 
-def format_trace(trace: list[TraceEntry]) -> list[str]:
+def format_trace(trace: list[Any]) -> list[str]:
     lines = []
     for entry in trace:
         changes = " ".join(f"{name}={value:#x}" for name, value in entry.changed.items())
@@ -115,7 +107,7 @@ def format_trace(trace: list[TraceEntry]) -> list[str]:
     return lines
 
 
-def _trace_json(trace: list[TraceEntry]) -> list[dict]:
+def _trace_json(trace: list[Any]) -> list[dict]:
     return [{"pc": e.pc, "insn": _insn_text(e), "changed": e.changed} for e in trace]
 
 

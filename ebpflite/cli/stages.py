@@ -10,13 +10,19 @@ In the spirit of ``bpftool prog dump xlated`` and ``dump jited``:
 - ``jited``: the host assembly, annotated with ``; eBPF pc n``
   (:func:`ebpflite.jit.views.native_asm`).
 
+The engine views are asked of the runtime by name (``runtime.engines.view``),
+so the CLI does not depend on the JIT being there.
+
 The IR and native views compile the program as given, in checked mode unless
 it is marked verified (what ``JitProgram`` would do with it).
 """
 
 from __future__ import annotations
 
-from ebpflite.vm.program import Program
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ebpflite.vm.program import Program
 
 KINDS = ("xlated", "ir", "jited")
 
@@ -25,14 +31,10 @@ def render(program: Program, kind: str, *, platform: str | None = None) -> str:
     """The ``kind`` view of ``program`` as text (``kind`` in :data:`KINDS`)."""
     if kind == "xlated":
         return xlated_listing(program, platform=platform)
-    if kind == "ir":
-        from ebpflite.jit.views import ir_text
+    if kind in ("ir", "jited"):
+        from ebpflite.runtime.engines import view
 
-        return ir_text(program)
-    if kind == "jited":
-        from ebpflite.jit.views import native_asm
-
-        return native_asm(program)
+        return view(kind, program)
     raise ValueError(f"unknown listing kind {kind!r} (choose from {', '.join(KINDS)})")
 
 

@@ -5,20 +5,32 @@ same :class:`~ebpflite.vm.env.Environment`, and return the same
 :class:`~ebpflite.vm.env.RunResult`, so they can be compared exactly. The
 engines are imported when first chosen: the JIT pulls in llvmlite, which a
 process that only interprets (or only lists sections) should not pay for.
+
+Besides objects' programs (``runtime/runner.py``), engines run bare bytecode
+on a block of memory, the conformance suite's convention (r1 = the memory,
+r2 = its length): :func:`on_memory` (``ebpflite run``, ``ebpflite bench`` on
+raw bytecode, :func:`run_conformance`). What an engine makes of a program
+(the JIT's IR and native code) is asked by name too: :func:`view`.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import Any
 
-from ebpflite.vm.env import Environment
+from ebpflite.vm.env import Environment, RunResult
+from ebpflite.vm.limits import DEFAULT_BUDGET
 from ebpflite.vm.program import Program
 
 #: engine name -> (module, class): each class takes (program, env, **options) and has run(r1..r5)
 ENGINE_CLASSES = {"interp": ("ebpflite.vm.interp", "Interpreter"),
                   "jit": ("ebpflite.jit.compiler", "JitProgram")}
 ENGINES = tuple(ENGINE_CLASSES)
+
+#: view name -> (module, function(program) -> str): what an engine generates for a program
+VIEWS = {"ir": ("ebpflite.jit.views", "ir_text"),  # the optimised LLVM IR
+         "jited": ("ebpflite.jit.views", "native_asm")}  # the host assembly, with eBPF pcs
 
 
 def unavailable(name: str) -> str | None:
@@ -41,6 +53,44 @@ def create(name: str, program: Program, env: Environment | None = None, **option
     return getattr(importlib.import_module(module), cls)(program, env, **options)
 
 
+def view(kind: str, program: Program) -> str:
+    """What an engine generates for ``program`` as text (``kind`` in :data:`VIEWS`)."""
+    if kind not in VIEWS:
+        raise ValueError(f"unknown view {kind!r} (choose from {', '.join(VIEWS)})")
+    module, function = VIEWS[kind]
+    return getattr(importlib.import_module(module), function)(program)
+
+
+@dataclass
+class MemoryRun:
+    """An engine ready to run a program on a copy of some memory (r1 = its address, r2 = its
+    length), as the conformance suite and ``ebpflite run`` do; :func:`on_memory` makes one."""
+
+    engine: Any
+    env: Environment
+    r1: int
+    r2: int
+
+    def run(self) -> RunResult:
+        return self.engine.run(self.r1, self.r2)
+
+    def memory(self) -> bytes:
+        """The memory as the runs so far left it."""
+        return self.env.memory.read_bytes(self.r1, self.r2) if self.r2 else b""
+
+
+def on_memory(program: Program, mem: bytes | None, engine: str = "interp", *,
+              budget: int | None = DEFAULT_BUDGET, **options: Any) -> MemoryRun:
+    """``engine`` set up to run ``program`` on a fresh copy of ``mem`` (the conformance
+    suite's helpers; ``budget`` instructions per run, None for no limit; ``options`` go to
+    the engine, e.g. ``trace=True`` for the interpreter)."""
+    from ebpflite.vm.interp import conformance_environment
+
+    env, r1, r2 = conformance_environment(mem)
+    env.budget = budget
+    return MemoryRun(create(engine, program, env, **options), env, r1, r2)
+
+
 def run_conformance(prog: bytes, mem: bytes | None, engine: str = "interp") -> int:
     """r0 of a conformance-suite program (r1 = copy of ``mem``, r2 = its length).
 
@@ -48,8 +98,5 @@ def run_conformance(prog: bytes, mem: bytes | None, engine: str = "interp") -> i
     :class:`~ebpflite.errors.ExecutionError` when the program fails.
     """
     from ebpflite.vm.insn import decode
-    from ebpflite.vm.interp import conformance_environment
 
-    program = Program(decode(prog), name="conformance")
-    env, r1, r2 = conformance_environment(mem)
-    return create(engine, program, env).run(r1, r2).r0
+    return on_memory(Program(decode(prog), name="conformance"), mem, engine).run().r0

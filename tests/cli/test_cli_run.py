@@ -11,7 +11,14 @@ import pytest
 from click.testing import CliRunner
 
 from ebpflite.cli import cli
-from ebpflite.errors import BudgetExceeded, DecodeError, EngineMismatch, MemoryFault, VerifierError
+from ebpflite.errors import (
+    AssemblerError,
+    BudgetExceeded,
+    DecodeError,
+    EngineMismatch,
+    MemoryFault,
+    VerifierError,
+)
 from ebpflite.vm.insn import encode, make
 from ebpflite.vm.isa import BY_NAME
 
@@ -188,3 +195,23 @@ def test_both_engines_report_the_first_difference(tmp_path: Path, monkeypatch: p
     result = _invoke("run", str(_program(tmp_path, PROGRAM)), "--engine", "both", "--mem", str(mem))
     assert isinstance(result.exception, EngineMismatch)
     assert message in str(result.exception)
+
+
+def test_run_reads_hex_text_as_the_loader_does(tmp_path: Path):
+    """Any format ebpflite.loader.load_program reads: here the suite's hex bytes."""
+    hex_text = tmp_path / "prog.txt"
+    hex_text.write_text("".join(PROGRAM[i:i + 8].hex(" ") + "\n" for i in range(0, len(PROGRAM), 8)))
+    mem = tmp_path / "mem.hex"
+    mem.write_text("2a 00 00 00")
+    result = _invoke("run", str(hex_text), "--mem", str(mem))
+    assert result.exit_code == 0, result.output
+    assert "r0 = 0x2e (46)" in result.output
+
+
+def test_run_assembly_that_is_not_text_is_one_clear_error(tmp_path: Path):
+    source = tmp_path / "prog.s"
+    source.write_bytes(b"r0 = 1\n\xff\nexit\n")
+    result = _invoke("run", str(source))
+    assert isinstance(result.exception, AssemblerError)  # main() prints it as one line, exit status 1
+    assert str(result.exception).endswith("prog.s is not a text file (invalid start byte at byte 7), "
+                                          "so it cannot be assembly")

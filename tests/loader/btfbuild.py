@@ -17,7 +17,7 @@ import struct
 from ebpflite.loader.btf import Btf, parse_btf, parse_target_btf
 
 KIND = {"int": 1, "ptr": 2, "array": 3, "struct": 4, "union": 5, "enum": 6, "fwd": 7, "typedef": 8,
-        "const": 10}
+        "const": 10, "enum64": 19}
 
 
 class BtfBuilder:
@@ -65,6 +65,10 @@ class BtfBuilder:
     def enum(self, name: str, values: list[tuple[str, int]], size: int = 4, signed: bool = False) -> int:
         body = b"".join(struct.pack("<Ii", self._name(n), v) for n, v in values)
         return self._add("enum", name, len(values), size, body, kind_flag=signed)
+
+    def enum64(self, name: str, values: list[tuple[str, int]], signed: bool = False) -> int:
+        body = b"".join(struct.pack("<III", self._name(n), v & 0xFFFFFFFF, (v >> 32) & 0xFFFFFFFF) for n, v in values)
+        return self._add("enum64", name, len(values), 8, body, kind_flag=signed)
 
     def fwd(self, name: str, union: bool = False) -> int:
         return self._add("fwd", name, 0, 0, kind_flag=union)

@@ -123,6 +123,24 @@ def test_running_into_a_poisoned_instruction_names_the_relocation(built, engine)
         obj.programs["renamed"].run(packet=PACKET)
 
 
+def test_negative_enumerator_relocated_as_libbpf_does(built):
+    """NEG_A is -5 here and -7 in the target: the program stores -7. clang 14 leaves the BTF enum
+    unsigned (4294967291) but writes -5 sign-extended; libbpf reads 32-bit enumerators as __s32."""
+    obj = ebpflite.load(built["enum_sign"], btf=built["target"], engine="both")
+    assert obj.programs["enum_sign"].run(packet=PACKET).action == "XDP_PASS"
+    assert obj.maps[".bss"].lookup((0).to_bytes(4, "little")) == struct.pack("<q", -7)
+
+
+def test_unsigned_enumerator_above_2_31_is_refused_as_by_libbpf(built):
+    """BIG_B = 0xFFFFFFF0u: clang writes 4294967280, libbpf expects its sign-extended __s32 and
+    refuses ("unexpected insn #0 (LDIMM64) value"); so do we, saying why."""
+    with pytest.raises(LoaderError, match=r"CO-RE relocation enumval_value of enum big \(access 1 = big::BIG_B\) "
+                                          r".*: the instruction holds 4294967280, not the local value "
+                                          r"18446744073709551600 \(libbpf reads 32-bit enumerator values as "
+                                          r"signed __s32"):
+        load_object(built["enum_big"], btf=built["target"])
+
+
 def test_ambiguous_candidates_are_refused(built):
     """Two flavours of `struct hdr` place `kind` at different offsets: libbpf refuses, so do we."""
     with pytest.raises(LoaderError, match=r"program 'read_all': CO-RE relocation field_byte_offset of struct hdr "

@@ -188,6 +188,86 @@ def test_enum_relocations():
     assert resolve(local, target, "color", "2", "enumval_value").new.poison
 
 
+def test_32_bit_enumerators_are_signed_whatever_the_flag_says():
+    """libbpf reads btf_enum.val as an __s32: -5 in an enum without the signed flag (clang < 15)
+    is -5 sign-extended, in the local value checked against the instruction and in the new one."""
+    lb, tb = pair()
+    lb.enum("neg", [("NEG_A", -5), ("NEG_B", 3)], signed=False)
+    tb.enum("neg", [("NEG_A", -7)], signed=False)
+    res = resolve(lb.parse(), tb.parse_lazy(), "neg", "0", "enumval_value")
+    assert (res.orig.value, res.new.value) == (2**64 - 5, 2**64 - 7)
+    ldimm = [[0x18, 0x01, 0, -5], [0, 0, 0, -1]]  # r1 = -5 ll, as clang 14 writes it
+    assert core.patch(ldimm, 0, res) is None
+    assert (ldimm[0][3], ldimm[1][3]) == (-7, -1)
+    mov = [[0xB7, 0x01, 0, -5]]  # r1 = -5: libbpf sign-extends the immediate before comparing
+    assert core.patch(mov, 0, res) is None
+    assert mov[0][3] == -7
+    with pytest.raises(core.CoreError, match=r"the instruction holds 4294967291, not the local value "
+                                             r"18446744073709551611 \(libbpf reads 32-bit enumerator values as "
+                                             r"signed __s32"):
+        core.patch([[0x18, 0x01, 0, -5], [0, 0, 0, 0]], 0, res)  # zero-extended: libbpf refuses it
+
+
+def test_type_ids_are_not_checked_against_the_instruction():
+    """libbpf sets validate=false for type_id_local and type_id_target: linking may renumber types,
+    so an lddw holding another id is patched, not refused."""
+    lb, tb = pair()
+    lb.int("pad", 4)
+    lb.struct("s", 4, [("x", lb.int("int", 4), 0)])
+    tid = tb.struct("s", 4, [("x", tb.int("int", 4), 0)])
+    local, target = lb.parse(), tb.parse_lazy()
+    for kind, want in (("type_id_target", tid), ("type_id_local", relo(local, "s", "0").type_id)):
+        slots = [[0x18, 0x01, 0, 99], [0, 0, 0, 0]]
+        assert core.patch(slots, 0, resolve(local, target, "s", "0", kind)) is None
+        assert (slots[0][3], slots[1][3]) == (want, 0)
+
+
+def test_type_id_local_of_a_forward_declaration():
+    """libbpf answers type_id_local before computing anything from the type: a forward declaration
+    (no size) is fine, and so is a target without the type."""
+    lb, tb = pair()
+    fid = lb.fwd("opaque")
+    tb.int("int", 4)
+    res = resolve(lb.parse(), tb.parse_lazy(), "opaque", "0", "type_id_local")
+    assert (res.orig.value, res.new.value) == (fid, fid)
+    with pytest.raises(core.CoreError, match=r"type \[1\] \(FWD\) has no size"):  # type_size still needs one
+        resolve(lb.parse(), tb.parse_lazy(), "opaque", "0", "type_size")
+
+
+def flavours() -> core.Resolver:
+    """Local s {x, y}; the target has two flavours: s___one {x, y at 4} and s___two {y at 0, z}."""
+    lb, tb = pair()
+    li = lb.int("int", 4)
+    lb.struct("s", 8, [("x", li, 0), ("y", li, 32)])
+    ti = tb.int("int", 4)
+    tb.struct("s___one", 8, [("x", ti, 0), ("y", ti, 32)])
+    tb.struct("s___two", 8, [("y", ti, 0), ("z", ti, 32)])
+    return core.Resolver(lb.parse(), tb.parse_lazy())
+
+
+def test_candidates_are_pruned_per_local_type_in_relocation_order():
+    """As libbpf: once s.x matched only s___one, s.y is resolved against s___one alone (4); asked
+    first, s.y sees both flavours disagree (4 and 0) and is refused as ambiguous."""
+    r = flavours()
+    x, y = relo(r.local, "s", "0:0"), relo(r.local, "s", "0:1")
+    assert r.resolve(x).new.value == 0
+    assert r.resolve(y).new.value == 4
+
+
+def test_an_object_is_resolved_in_btf_ext_order():
+    """resolve_all follows .BTF.ext's order (libbpf's), whatever order the programs are patched in."""
+    r = flavours()
+    x, y = relo(r.local, "s", "0:0"), relo(r.local, "s", "0:1")
+    r.resolve_all({"xdp": [x, y]})
+    assert r.result(y)[1].new.value == 4
+    r = flavours()
+    x, y = relo(r.local, "s", "0:0"), relo(r.local, "s", "0:1")
+    r.resolve_all({"xdp": [y, x]})
+    with pytest.raises(core.CoreError, match=r"several types 's' that place the field at different offsets \(4 and 0\)"):
+        r.result(y)
+    assert r.result(x)[1].new.value == 0
+
+
 # --- patching --------------------------------------------------------------------------------------
 
 
@@ -300,3 +380,146 @@ def test_lazy_btf_refuses_damaged_headers_and_types():
     lazy = _lazy(dangling.data())
     with pytest.raises(BTFError, match=r"type \[1\] \(STRUCT 's'\) refers to type 7, but there are only 1 types"):
         lazy[1]
+
+
+# --- every refusal, with its message --------------------------------------------------------------
+
+
+def test_relocation_of_void():
+    """A field relocation whose type is a typedef of void has nothing to index into."""
+    lb, tb = pair()
+    lb.typedef("nothing", 0)
+    tb.typedef("nothing", 0)
+    with pytest.raises(core.CoreError, match="^relocation of void$"):
+        resolve(lb.parse(), tb.parse_lazy(), "nothing", "0:0")
+
+
+def test_bitfield_of_void():
+    lb, tb = pair()
+    lb.struct("s", 4, [("bits", 0, 0, 3)])  # a 3-bit member of type void
+    tb.struct("s", 4, [("bits", tb.int("int", 4), 0, 3)])
+    with pytest.raises(core.CoreError, match="^bitfield of void$"):
+        resolve(lb.parse(), tb.parse_lazy(), "s", "0:0")
+
+
+@pytest.mark.parametrize("access,message", [
+    ("-1", "access string '-1' is malformed: index -1 is negative"),
+    ("0:-2", "access string '0:-2' is malformed: index -2 is negative"),
+    (":".join(["0"] * 65), "is malformed: 65 parts, at most 64 (libbpf's BPF_CORE_SPEC_MAX_LEN)"),
+])
+def test_malformed_access_strings(access, message):
+    lb = BtfBuilder()
+    lb.struct("s", 4, [("x", lb.int("int", 4), 0)])
+    with pytest.raises(core.CoreError, match=re.escape(message)):
+        core.local_spec(lb.parse(), relo(lb.parse(), "s", access))
+
+
+def test_a_target_field_of_no_load_size():
+    """A u64 here, an unsigned __int128 in the target: unsigned, so resizable, but no load reads 16 bytes."""
+    lb, tb = pair()
+    lb.struct("s", 8, [("v", lb.int("unsigned long", 8), 0)])
+    tb.struct("s", 16, [("v", tb.int("unsigned __int128", 16), 0)])
+    res = resolve(lb.parse(), tb.parse_lazy(), "s", "0:0")
+    with pytest.raises(core.CoreError, match=r"the target field's size 16 is not a load/store size"):
+        core.patch([[0x79, 0x21, 0, 0]], 0, res)  # r1 = *(u64 *)(r2 + 0)
+
+
+def test_candidates_that_give_different_values():
+    """Two flavours place x at the same offset but disagree on its size: libbpf's "relocation decision
+    ambiguity", and the same for an enumerator with two values."""
+    lb, tb = pair()
+    lb.struct("s", 4, [("x", lb.int("int", 4), 0)])
+    lb.enum("e", [("A", 1)])
+    tb.struct("s___a", 4, [("x", tb.int("int", 4), 0)])
+    tb.struct("s___b", 8, [("x", tb.int("long", 8), 0)])
+    tb.enum("e___a", [("A", 5)])
+    tb.enum("e___b", [("A", 6)])
+    local, target = lb.parse(), tb.parse_lazy()
+    with pytest.raises(core.CoreError, match=r"several types 's' that give different values \(4 and 8\)"):
+        resolve(local, target, "s", "0:0", "field_byte_size")
+    with pytest.raises(core.CoreError, match=r"several types 'e' that give different values \(5 and 6\)"):
+        resolve(local, target, "e", "0", "enumval_value")
+
+
+@pytest.mark.parametrize("value", [1 << 40, -(1 << 40)])
+def test_a_value_that_does_not_fit_an_immediate(value):
+    """A 64-bit enumerator relocated into `r1 = imm`: libbpf truncates it silently; we refuse."""
+    lb, tb = pair()
+    lb.enum64("big", [("V", 1)], signed=value < 0)
+    tb.enum64("big", [("V", value)], signed=value < 0)
+    res = resolve(lb.parse(), tb.parse_lazy(), "big", "0", "enumval_value")
+    with pytest.raises(core.CoreError, match=rf"the value {value} does not fit a 32-bit immediate"):
+        core.patch([[0xB7, 0x01, 0, 1]], 0, res)
+    slots = [[0x18, 0x01, 0, 1], [0, 0, 0, 0]]  # an lddw holds it
+    core.patch(slots, 0, res)
+    assert (slots[0][3] & 0xFFFFFFFF | (slots[1][3] & 0xFFFFFFFF) << 32) == value & (1 << 64) - 1
+
+
+def _nested(b: BtfBuilder, depth: int, wrap) -> int:
+    tid = b.int("int", 4)
+    for _ in range(depth):
+        tid = wrap(b, tid)
+    return tid
+
+
+@pytest.mark.parametrize("case", ["arrays in a field", "pointers in type_exists", "pointers in type_matches"])
+def test_type_nesting_too_deep(case):
+    """32 levels of arrays (which still have a size) or 33 of pointers: past the 32 steps libbpf's
+    compatibility checks take, a refusal, not a hang."""
+    lb, tb = pair()
+    if case == "arrays in a field":
+        lb.struct("s", 4, [("x", _nested(lb, 32, lambda b, t: b.array(t, 1)), 0)])
+        tb.struct("s", 4, [("x", _nested(tb, 32, lambda b, t: b.array(t, 1)), 0)])
+        access, kind = "0:0", "field_byte_offset"
+    else:
+        lb.typedef("deep", _nested(lb, 33, lambda b, t: b.ptr(t)))
+        tb.typedef("deep", _nested(tb, 33, lambda b, t: b.ptr(t)))
+        access, kind = "0", "type_exists" if case == "pointers in type_exists" else "type_matches"
+    with pytest.raises(core.CoreError, match="^type nesting too deep"):
+        resolve(lb.parse(), tb.parse_lazy(), "s" if kind.startswith("field") else "deep", access, kind)
+
+
+def test_struct_nesting_too_deep():
+    """The member is found 33 anonymous structs down in the target: past the limit, refused."""
+    lb, tb = pair()
+    lb.struct("s", 4, [("x", lb.int("int", 4), 0)])
+    tid = tb.struct("", 4, [("x", tb.int("int", 4), 0)])
+    for _ in range(33):
+        tid = tb.struct("", 4, [("", tid, 0)])
+    tb.struct("s", 4, [("", tid, 0)])
+    with pytest.raises(core.CoreError, match="^struct nesting too deep"):
+        resolve(lb.parse(), tb.parse_lazy(), "s", "0:0")
+
+
+def _damaged_header(what: str) -> bytes:
+    good = BtfBuilder()
+    good.struct("s", 4, [("x", good.int("int", 4), 0)])
+    data = bytearray(good.data())
+    if what == "big-endian":
+        data[0:2] = (0x9FEB).to_bytes(2, "little")
+    elif what == "unaligned type section":
+        data[8:12] = (2).to_bytes(4, "little")  # type_off 2
+        data[12:16] = (int.from_bytes(data[12:16], "little") - 2).to_bytes(4, "little")
+    elif what == "string section without a leading empty string":
+        str_off = int.from_bytes(data[16:20], "little")
+        data[24 + str_off] = ord("x")
+    elif what == "version":
+        data[2] = 2
+    return bytes(data)
+
+
+@pytest.mark.parametrize("what,message", [
+    ("big-endian", "big-endian BTF is not supported"),
+    ("unaligned type section", "BTF type section offset 2 is not 4-byte aligned"),
+    ("string section without a leading empty string", "BTF string section does not start with an empty string"),
+    ("version", "unsupported BTF version 2"),
+])
+def test_eager_and_lazy_readers_refuse_a_damaged_header_alike(what, message):
+    """One header check for both readers (an object's .BTF and a kernel-sized --btf target)."""
+    from ebpflite.loader.btf import parse_btf
+
+    data = _damaged_header(what)
+    with pytest.raises(BTFError, match=re.escape(message)):
+        parse_btf(data)
+    with pytest.raises(BTFError, match=re.escape(message)):
+        _lazy(data)

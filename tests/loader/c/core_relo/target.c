@@ -10,8 +10,12 @@ struct opts {
 };
 struct pair { int x; int y; int z; };
 enum color { RED = 10, GREEN = 20 };
+enum neg { NEG_B = 3, NEG_A = -7 };
+enum big { BIG_B = 0xFFFFFFF0u, BIG_A = 2 };
 
 struct hdr g_hdr;
 struct opts g_opts;
 struct pair g_pair;
 enum color g_color;
+enum neg g_neg;
+enum big g_big;
