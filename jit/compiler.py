@@ -88,7 +88,7 @@ class JitProgram:
                                                   cache_dir=cache_dir)
         self._entry = _ENTRY_TYPE(self.code.entry)
         self._trampoline = Trampoline(self)
-        self._lddw_slots = self.code.lowering.lddw_slots
+        self._lddw_slots = self.code.layout.lddw_slots
         self._lddw = np.zeros(max(1, 2 * len(self._lddw_slots)), dtype=np.uint64)
         #: the maps native helpers may write (jit/native.py map_table_rows), refilled with the lddw table
         self._map_table = np.zeros(1, dtype=np.uint64)
@@ -155,7 +155,7 @@ class JitProgram:
         if depth >= MAX_CALL_DEPTH:
             raise CallDepthExceeded(f"callback at pc {target} would nest {depth + 1} frames; "
                                     f"at most {MAX_CALL_DEPTH} are allowed")
-        if target not in self.code.lowering.functions:
+        if target not in self.code.layout.functions:
             raise ExecutionError(f"callback address {target} is not a function of program "
                                  f"{self.program.name!r}")
         used = (int(outer[Ctx.COUNT]) if outer is not None else 0) + self._callback_insns
