@@ -75,6 +75,7 @@ def source_fingerprint() -> str:
     return h.hexdigest()
 
 
+@lru_cache(maxsize=1)
 def toolchain_fingerprint() -> str:
     """What of the host and of LLVM changes the machine code for the same IR."""
     return repr((llvmlite.__version__, llvm.llvm_version_info, llvm.get_process_triple(),

@@ -67,10 +67,24 @@ _API = {
     "PyEval_SaveThread": (PTR, []),
     "PyEval_RestoreThread": (ir.VoidType(), [PTR]),
 }
-#: Python objects whose addresses the code embeds (kept alive by this module)
-_NAMES = ("r0", "insns_executed", "trace")
 ARGS = 6  #: r1..r5, budget
 _ARGS_MESSAGE = b"a JIT run builtin takes exactly 6 integer arguments (r1..r5, budget)\0"
+#: the global array of the addresses the code needs, filled after loading: keeping them out
+#: of the code makes the object file the same in every process, so the disk cache keeps it
+CONSTS_NAME = "ebpflite_fastcall_consts"
+
+
+class Const(IntEnum):
+    """Words of the constants array."""
+
+    TYPE = 0  #: RunResult
+    NAME_R0 = 1  #: the interned attribute names of RunResult's fields
+    NAME_COUNT = 2
+    NAME_TRACE = 3
+    NONE = 4
+    TYPE_ERROR = 5
+    MESSAGE = 6  #: the argument-count error message (a C string)
+
 
 _lock = threading.Lock()
 _state: dict = {}
@@ -84,32 +98,36 @@ class _MethodDef(ctypes.Structure):
 METH_FASTCALL = 0x80
 
 
-def _objects() -> dict[str, int]:
-    """Addresses of the objects the code uses; the objects stay referenced from ``_state``."""
-    names = tuple(sys.intern(n) for n in _NAMES)
+def _constants() -> list[int]:
+    """The words of the constants array; the objects stay referenced from ``_state``."""
+    names = tuple(sys.intern(n) for n in ("r0", "insns_executed", "trace"))
     message = ctypes.create_string_buffer(_ARGS_MESSAGE)
     _state["keep"] = (names, message, RunResult, TypeError, None)
-    return {"names": [id(n) for n in names], "type": id(RunResult), "none": id(None),
-            "type_error": id(TypeError), "message": ctypes.addressof(message)}
+    words = {Const.TYPE: id(RunResult), Const.NAME_R0: id(names[0]), Const.NAME_COUNT: id(names[1]),
+             Const.NAME_TRACE: id(names[2]), Const.NONE: id(None), Const.TYPE_ERROR: id(TypeError),
+             Const.MESSAGE: ctypes.addressof(message)}
+    return [words[c] for c in Const]
 
 
-def build_module(objects: dict[str, int]) -> ir.Module:
+def build_module() -> ir.Module:
     """``PyObject *ebpflite_fastcall(PyObject *self, PyObject *const *args, Py_ssize_t n)``
     (the module docstring says what it does)."""
     module = ir.Module(name="ebpflite_fastcall")
     api = {name: ir.Function(module, ir.FunctionType(ret, args), name) for name, (ret, args) in _API.items()}
+    consts = ir.GlobalVariable(module, ir.ArrayType(I64, len(Const)), CONSTS_NAME)
+    consts.initializer = ir.Constant(ir.ArrayType(I64, len(Const)), None)
     fn = ir.Function(module, ir.FunctionType(PTR, [PTR, PTR, I64]), NAME)
     this, args, nargs = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
 
-    def const_ptr(address: int):
-        return ir.Constant(I64, address).inttoptr(PTR)
-
     def word(base, index: int):
         return b.load(b.gep(base, [ir.Constant(I64, index)], source_etype=I64), typ=I64)
 
+    def const_ptr(index: Const):
+        return b.inttoptr(word(consts, index), PTR)
+
     def fail_type_error():
-        b.call(api["PyErr_SetString"], [const_ptr(objects["type_error"]), const_ptr(objects["message"])])
+        b.call(api["PyErr_SetString"], [const_ptr(Const.TYPE_ERROR), const_ptr(Const.MESSAGE)])
         b.ret(ir.Constant(PTR, None))
 
     bad_count = fn.append_basic_block("bad_count")
@@ -147,7 +165,7 @@ def build_module(objects: dict[str, int]) -> ir.Module:
     b.position_at_end(done)
     r0 = word(ctx, Ctx.REG0)
     count = b.add(word(ctx, Ctx.COUNT), word(block, Word.CALLBACK_INSNS))
-    result = b.call(api["PyType_GenericNew"], [const_ptr(objects["type"]), ir.Constant(PTR, None),
+    result = b.call(api["PyType_GenericNew"], [const_ptr(Const.TYPE), ir.Constant(PTR, None),
                                               ir.Constant(PTR, None)])
     no_result = fn.append_basic_block("no_result")
     fill = fn.append_basic_block("fill")
@@ -163,7 +181,8 @@ def build_module(objects: dict[str, int]) -> ir.Module:
     b.cbranch(errors, failed_set, boxed)  # MemoryError set; Py_DecRef below is NULL-safe
     b.position_at_end(boxed)
     status_sum = ir.Constant(I32, 0)
-    for name, value in zip(objects["names"], [*values, const_ptr(objects["none"])], strict=True):
+    names = (Const.NAME_R0, Const.NAME_COUNT, Const.NAME_TRACE)
+    for name, value in zip(names, [*values, const_ptr(Const.NONE)], strict=True):
         status_sum = b.or_(status_sum, b.call(api["PyObject_SetAttr"], [result, const_ptr(name), value]))
     ok = fn.append_basic_block("ok")
     b.cbranch(b.icmp_signed("!=", status_sum, ir.Constant(I32, 0)), failed_set, ok)
@@ -180,20 +199,44 @@ def build_module(objects: dict[str, int]) -> ir.Module:
 
 
 def _compile() -> int:
-    """Address of the compiled builtin function (once per process)."""
+    """Address of the builtin function, compiled (or loaded from the JIT's disk cache: the
+    object file holds no address of this process) once per process."""
+    import hashlib
+
     import llvmlite.binding as llvm
 
-    from ebpflite.jit.cache import new_target_machine
+    from ebpflite.jit.cache import _empty_module, new_target_machine
+    from ebpflite.jit.diskcache import DiskCache, default_directory, source_fingerprint, toolchain_fingerprint
 
     api = ctypes.pythonapi
     for name in _API:
         llvm.add_symbol(name, ctypes.cast(getattr(api, name), ctypes.c_void_p).value)
-    module = llvm.parse_assembly(str(build_module(_objects())))
-    module.verify()
-    engine = llvm.create_mcjit_compiler(module, new_target_machine(2))
-    engine.finalize_object()
+    key = hashlib.sha256(f"{NAME}|{source_fingerprint()}|{toolchain_fingerprint()}".encode()).hexdigest()
+    directory = default_directory()
+    disk = DiskCache(directory) if directory is not None else None
+    obj = disk.load(key) if disk is not None else None
+    for attempt in (obj, None):
+        if attempt is None:
+            module = llvm.parse_assembly(str(build_module()))
+            module.verify()
+        else:
+            module = _empty_module(key)
+        engine = llvm.create_mcjit_compiler(module, new_target_machine(2))
+        if disk is not None:
+            engine.set_object_cache(_store_to(disk, key) if attempt is None else None,
+                                    lambda _m, data=attempt: data)
+        engine.finalize_object()
+        function, consts = engine.get_function_address(NAME), engine.get_global_value_address(CONSTS_NAME)
+        if function and consts:
+            break
+    (ctypes.c_uint64 * len(Const)).from_address(consts)[:] = _constants()
     _state["engine"] = engine
-    return engine.get_function_address(NAME)
+    _state["from_disk"] = attempt is not None
+    return function
+
+
+def _store_to(disk, key: str):
+    return lambda _module, data: disk.store(key, data)
 
 
 def _method_def() -> _MethodDef | None:

@@ -4,6 +4,9 @@ and errors as the ctypes path, TypeError (never a crash) for bad arguments, no l
 from __future__ import annotations
 
 import ctypes
+import os
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -135,3 +138,15 @@ def test_the_block_layout_is_what_the_builtin_reads():
     block = jit._block
     assert block[fastcall.Word.CTX] == jit._top_address and block[fastcall.Word.RUN] == jit.code.run
     assert ctypes.sizeof(block) == 8 * fastcall.BLOCK_WORDS
+
+
+def test_a_second_process_loads_the_builtin_from_the_disk_cache(tmp_path):
+    """The builtin's object file holds no address of the process that built it."""
+    script = ("from ebpflite.jit import fastcall; from ebpflite.jit.compiler import JitProgram; "
+              "from ebpflite.vm.insn import make; from ebpflite.vm.program import Program; "
+              "r = JitProgram(Program.of(make('mov', dst=0, src=1), make('exit'), verified=True)).run(41); "
+              "print(fastcall._state['from_disk'], r.r0)")
+    env = {**os.environ, "EBPFLITE_JIT_CACHE": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+            .stdout.split() for _ in range(2)]
+    assert runs == [["False", "41"], ["True", "41"]]
