@@ -122,6 +122,9 @@ class JitProgram:
             if fastcall and fastcall_builtin.available() else self._run_ctypes
         #: nothing in the program can call back into Python, so a run needs no Python-side frame
         self._calls_back = bool(self._lddw_slots) or any(i.kind in _CALLING_KINDS for i in program.insns)
+        loops = any(i.kind in (Kind.JUMP, Kind.JA) and i.target is not None and i.target <= i.pc
+                    for i in program.insns)
+        self._block[fastcall_builtin.Word.RELEASE_GIL] = int(loops or self._calls_back)
 
     # -- running ---------------------------------------------------------------
     def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> RunResult:

@@ -12,8 +12,8 @@ Its ``self`` is an int holding the address of a preallocated *block* of u64
 words (:class:`Word`): the run context, the native ``ebpf_run`` and what is
 needed to build the result. It writes r1..r5 (masked to 64 bits, as ``& M64``
 does, through ``__index__`` for int-like objects) and the budget into the run context, calls
-``ebpf_run`` with the GIL released (helpers called back from native code take
-it again, as under ctypes), and returns a new ``RunResult(r0, count, None)``
+``ebpf_run`` (with the GIL released unless the code is straight-line: helpers
+called back from native code take it again, as under ctypes), and returns a new ``RunResult(r0, count, None)``
 when the status is OK, else the status as an int for the Python side to turn
 into the interpreter's exception. A wrong argument count or a non-integer
 argument raises ``TypeError``; nothing reaches native code unchecked.
@@ -50,9 +50,13 @@ class Word(IntEnum):
     RUN = 1  #: address of ``u64 ebpf_run(ctx*)``
     #: instructions run by helper callbacks (bpf_loop...) during this run, added to the count
     CALLBACK_INSNS = 2
+    #: 1: release the GIL while native code runs (it may loop or call helpers: other threads
+    #: go on meanwhile, as under ctypes); 0 for straight-line code, which is over in
+    #: nanoseconds, so that releasing and taking the GIL (~0.1 us) would be most of the call
+    RELEASE_GIL = 3
 
 
-BLOCK_WORDS = 3
+BLOCK_WORDS = 4
 
 #: C API functions the builtin calls: name -> (return type, argument types, variadic)
 _API = {
@@ -154,9 +158,22 @@ def build_module() -> ir.Module:
         b.store(value, b.gep(ctx, [ir.Constant(I64, slot)], source_etype=I64))
     run_type = ir.FunctionType(I64, [PTR])
     run = b.inttoptr(word(block, Word.RUN), run_type.as_pointer())
+    released = fn.append_basic_block("release_gil")
+    held = fn.append_basic_block("hold_gil")
+    ran = fn.append_basic_block("ran")
+    b.cbranch(b.icmp_unsigned("!=", word(block, Word.RELEASE_GIL), ir.Constant(I64, 0)), released, held)
+    b.position_at_end(released)
     saved = b.call(api["PyEval_SaveThread"], [])
-    status = b.call(run, [ctx])
+    status_released = b.call(run, [ctx])
     b.call(api["PyEval_RestoreThread"], [saved])
+    b.branch(ran)
+    b.position_at_end(held)
+    status_held = b.call(run, [ctx])
+    b.branch(ran)
+    b.position_at_end(ran)
+    status = b.phi(I64)
+    status.add_incoming(status_released, released)
+    status.add_incoming(status_held, held)
     failed = fn.append_basic_block("failed")
     done = fn.append_basic_block("done")
     b.cbranch(b.icmp_unsigned("!=", status, ir.Constant(I64, 0)), failed, done)

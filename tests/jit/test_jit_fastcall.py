@@ -150,3 +150,14 @@ def test_a_second_process_loads_the_builtin_from_the_disk_cache(tmp_path):
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
             .stdout.split() for _ in range(2)]
     assert runs == [["False", "41"], ["True", "41"]]
+
+
+def test_the_gil_is_released_for_code_that_loops_or_calls_helpers():
+    """Straight-line code finishes in nanoseconds and keeps the GIL; anything that may run
+    long lets other threads go on, as the ctypes call did."""
+    loop = program(insn("mov", dst=0, imm=3), insn("sub", dst=0, imm=1), insn("jne", dst=0, imm=0, off=-2), EXIT)
+    helper = program(insn("call", imm=7), EXIT)
+    flags = {name: JitProgram(prog)._block[fastcall.Word.RELEASE_GIL]
+             for name, prog in (("straight", SUM), ("loop", loop), ("helper", helper))}
+    assert flags == {"straight": 0, "loop": 1, "helper": 1}
+    assert JitProgram(loop).run().r0 == 0
