@@ -328,6 +328,7 @@ class World:
         rng = env.world.generator()
         version, internal, _gauss = rng.getstate()
         self.mt[:] = internal
+        self._loaded = self.mt.copy()
         block[BatchWord.PRANDOM] = self.mt.ctypes.data
         block[BatchWord.CPU] = layout.CPU_CELL.ctypes.data
         self._clock, self._rng, self._version = clock, rng, version
@@ -336,8 +337,10 @@ class World:
         if self.block[BatchWord.CLOCK_MODE] == 2 and self._clock is not None:
             ns = int(self.block[BatchWord.CLOCK_NS])
             self._clock.fixed_ns = ns - (1 << 64) if ns >> 63 else ns
+        if np.array_equal(self.mt, self._loaded):  # no packet drew a number: the generator is as it was
+            return
         _version, _internal, gauss = self._rng.getstate()
-        self._rng.setstate((self._version, tuple(int(v) for v in self.mt), gauss))
+        self._rng.setstate((self._version, tuple(self.mt.tolist()), gauss))
 
 
 # --- tail calls: every prog_array target compiled and ready -----------------------------------
