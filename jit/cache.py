@@ -104,7 +104,7 @@ def cache_key(program: Program, options: LowerOptions, opt_level: int) -> str:
 
 
 #: bump when the lowering changes, so disk caches of older code are not reused
-_LOWERING_VERSION = 9  # 9: batch loop copies into a frame (jit/batch.py), native XDP and world helpers
+_LOWERING_VERSION = 10  # 10: budget counted per segment (exact), inline region caches in checked code; 9: batch loop copies into a frame (jit/batch.py), native XDP and world helpers
 
 
 def optimise(module: llvm.ModuleRef, opt_level: int) -> None:
