@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import llvmlite.ir as ir
 
 from ebpflite.jit.abi import CALLBACK_ARGS, CallKind, Ctx, Status
+from ebpflite.jit.loops import SEGMENT_ENDS as CALLS_OUT
+from ebpflite.jit.loops import LoopPlan, plan_loops, segments
 from ebpflite.jit.native import ENDING_NATIVE_FUNCTIONS, build_native_helpers
 from ebpflite.jit.switches import SwitchPlan, recover_switch
 from ebpflite.vm.cfg import Block, function_starts, reachable_blocks
@@ -36,11 +38,6 @@ from ebpflite.vm.cfg import ends_block as _ends_block
 from ebpflite.vm.insn import Insn
 from ebpflite.vm.isa import MAX_CALL_DEPTH, STACK_SIZE, Kind, PseudoSrc
 from ebpflite.vm.program import Program
-
-#: instructions after which control comes back from code elsewhere (a helper, a callee, a
-#: tail call's target): the instruction count is read again and checked for the instructions
-#: that follow, and the region caches are reset (a helper may add, move or drop regions)
-CALLS_OUT = frozenset({Kind.CALL, Kind.CALLX, Kind.CALL_KFUNC, Kind.CALL_LOCAL, Kind.LD_ABS, Kind.LD_IND})
 
 I1 = ir.IntType(1)
 I8 = ir.IntType(8)
@@ -86,21 +83,6 @@ def function_shapes(program: Program) -> list[FunctionShape]:
         blocks = reachable_blocks(by_pc, entry)
         shapes.append(FunctionShape(entry, blocks))
     return shapes
-
-
-def segments(insns: list[Insn]) -> list[list[Insn]]:
-    """A block's instructions cut after each call: the units the budget is counted in.
-
-    A segment runs from its first instruction to its last without leaving the
-    function, so counting its length on entry is exact once it is known to
-    fit the budget; a call ends one, so that the callee (or a helper's
-    callback) sees the true count and the caller counts again after it."""
-    cut: list[list[Insn]] = [[]]
-    for insn in insns:
-        cut[-1].append(insn)
-        if insn.kind in CALLS_OUT:
-            cut.append([])
-    return [segment for segment in cut if segment]
 
 
 #: the widest access; a region cache holds (start, span - (MAX_ACCESS - 1)): the offsets at
@@ -424,7 +406,17 @@ class FunctionLowering:
         fn = self.fn
         entry = fn.append_basic_block("entry")
         self.bail_block = fn.append_basic_block("bail")
-        self.blocks = {pc: fn.append_basic_block(f"pc_{pc}") for pc in self.shape.blocks}
+        blocks = {pc: fn.append_basic_block(f"pc_{pc}") for pc in self.shape.blocks}
+        self.plan = plan_loops(self.shape.blocks) if self.opts.checked else LoopPlan()
+        fast = {pc: fn.append_basic_block(f"fast_{pc}") for pc in sorted(self.plan.fast_blocks)}
+        #: where a jump to each pc goes from the ordinary copy (to a loop's fast copy at its
+        #: checkpoints) and from a fast copy (within it, else back to the ordinary copy)
+        ordinary = {pc: fast[pc] if pc in self.plan.checkpoints else block for pc, block in blocks.items()}
+        self.copies = (ordinary, {pc: fast.get(pc, block) for pc, block in ordinary.items()})
+        #: segment start -> its block in the ordinary copy, where a fast checkpoint falls back to
+        self.exact = dict(blocks)
+        self.fast = False
+        self.blocks = ordinary
         self.b = b = ir.IRBuilder(entry)
         self.regs = [b.alloca(I64, name=f"r{i}") for i in range(10)]
         for i in range(10):
@@ -446,8 +438,12 @@ class FunctionLowering:
         b.position_at_end(self.bail_block)
         b.ret(ir.Constant(REGS_T, [0] * 6))
         for pc, block in self.shape.blocks.items():
-            self.b.position_at_end(self.blocks[pc])
+            self.b.position_at_end(blocks[pc])
             self.lower_block(block)
+        self.fast, self.blocks = True, self.copies[1]
+        for pc, block in fast.items():
+            self.b.position_at_end(block)
+            self.lower_block(self.shape.blocks[pc])
 
     def new_block(self, name: str) -> ir.Block:
         return self.fn.append_basic_block(name)
@@ -496,7 +492,11 @@ class FunctionLowering:
     def lower_block(self, block: Block) -> None:
         b = self.b
         switch = None if self.counting else recover_switch(self.shape.blocks, block)
-        for segment in segments(block.insns):
+        for i, segment in enumerate(segments(block.insns)):
+            if i and not self.fast and self.plan.fast_blocks:  # a segment a fast copy can fall back to
+                self.exact[segment[0].pc] = exact = self.new_block(f"segment_{segment[0].pc}")
+                b.branch(exact)
+                b.position_at_end(exact)
             if self.counting:
                 self.count_segment(segment)
             for index, insn in enumerate(segment):
@@ -518,11 +518,20 @@ class FunctionLowering:
         """Count a segment's instructions on entry; in checked mode, first stop if they do not
         all fit the budget. The stop hands the registers to Python (jit/budget.py), which runs
         the instructions that do fit through the interpreter's handlers and raises the
-        interpreter's error: exact to the instruction, with no second copy of the block here."""
+        interpreter's error: exact to the instruction, with no per-instruction copy of the
+        block here. In a loop's fast copy (jit/loops.py) only checkpoints check, and fall back
+        to this copy when the run to the next checkpoint might not fit."""
         b = self.b
         before = ctx_load(b, self.ctx, Ctx.COUNT)
         after = b.add(before, _c(I64, len(segment)))
-        if self.opts.checked:
+        start = segment[0].pc
+        if self.fast:  # jit/loops.py: only checkpoints check, for the run up to the next one
+            if start in self.plan.checkpoints:
+                cont = self.new_block(f"fits_{start}")
+                reach = b.add(before, _c(I64, self.plan.longest[start]))
+                b.cbranch(b.icmp_unsigned(">", reach, self.budget), self.exact[start], cont).set_weights([1, 1000])
+                b.position_at_end(cont)
+        elif self.opts.checked:
             fail = self.new_block(f"budget_{segment[0].pc}")
             cont = self.new_block(f"counted_{segment[0].pc}")
             b.cbranch(b.icmp_unsigned(">", after, self.budget), fail, cont).set_weights([1, 1000])
