@@ -13,7 +13,7 @@ import re
 
 import llvmlite.binding as llvm
 
-from ebpflite.jit.cache import compile_program, target_machine
+from ebpflite.jit.cache import PIPELINES, compile_program, target_machine
 from ebpflite.jit.lower import LowerOptions, lower_program
 from ebpflite.vm.program import Program
 
@@ -27,14 +27,14 @@ def ir_text(program: Program, *, checked: bool | None = None, opt_level: int = 2
     options = LowerOptions(checked=(not program.verified) if checked is None else checked)
     if not optimised:
         return str(lower_program(program, options).module)
-    code = compile_program(program, options, opt_level, cache=False)
+    code = compile_program(program, options, opt_level, cache=False, keep_ir=True)
     return code.ir
 
 
 def native_asm(program: Program, *, checked: bool | None = None, opt_level: int = 2) -> str:
     """Host assembly of the compiled program, with ``; eBPF pc n`` at the start of eBPF blocks."""
     module = llvm.parse_assembly(ir_text(program, checked=checked, opt_level=opt_level))
-    tm = target_machine(opt_level)
+    tm = target_machine(PIPELINES[opt_level].codegen_level)
     tm.set_asm_verbosity(True)  # block comments carry the IR block names (pc_<n>)
     try:
         asm = tm.emit_assembly(module)
