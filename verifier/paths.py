@@ -49,37 +49,28 @@ def value_distance(x: Value, y: Value) -> int:
 class Summary:
     """One state as vectors over its positions (see the module docstring)."""
 
-    __slots__ = ("hash", "cls", "lo", "hi", "pointer")
+    __slots__ = ("hash", "cls", "lo", "hi", "_pointer")
 
     def __init__(self, st: State):
         hashes: list[int] = []
         classes: list[int] = []
         lo: list[int] = []
         hi: list[int] = []
+        entry = _entry
         for f in st.frames:
-            for v in f.regs:
-                hashes.append(hash(v))
-                classes.append(_CLASS[v.type])
-                if v.type is T.SCALAR:
-                    lo.append(v.num.umin)
-                    hi.append(v.num.umax)
-                else:
-                    lo.append(0)
-                    hi.append(M64)
-            slots = [0] * SLOTS
-            slot_classes = [_NUMBER] * SLOTS
-            slot_lo = [0] * SLOTS
-            slot_hi = [M64] * SLOTS
+            _, h, c, low, high = zip(*[entry(v) for v in f.regs], strict=True)
+            hashes += h
+            classes += c
+            lo += low
+            hi += high
+            slots, slot_classes, slot_lo, slot_hi = list(_NO_SLOT_HASH), list(_NO_SLOT_CLS), list(_NO_SLOT_LO), \
+                list(_NO_SLOT_HI)
             for k, slot in f.stack.items():
                 spill = slot.spill
                 if spill is None:
                     slots[k] = hash(slot.bytes)
-                    continue
-                slots[k] = hash(spill)
-                slot_classes[k] = _CLASS[spill.type]
-                if spill.type is T.SCALAR:
-                    slot_lo[k] = spill.num.umin
-                    slot_hi[k] = spill.num.umax
+                else:
+                    _, slots[k], slot_classes[k], slot_lo[k], slot_hi[k] = entry(spill)
             hashes += slots
             classes += slot_classes
             lo += slot_lo
@@ -90,9 +81,35 @@ class Summary:
         hi.append(M64)
         self.hash = np.array(hashes, dtype=np.int64)
         self.cls = np.array(classes, dtype=np.int8)
-        self.lo = np.array(lo, dtype=np.uint64)
-        self.hi = np.array(hi, dtype=np.uint64)
-        self.pointer = _IS_POINTER[self.cls]
+        self.lo, self.hi = np.array((lo, hi), dtype=np.uint64)
+        self._pointer: np.ndarray | None = None
+
+    @property
+    def pointer(self) -> np.ndarray:
+        """Per position: whether it holds a pointer (only distances need it, so computed on demand)."""
+        if self._pointer is None:
+            self._pointer = _IS_POINTER[self.cls]
+        return self._pointer
+
+
+_NO_SLOT_HASH, _NO_SLOT_CLS, _NO_SLOT_LO, _NO_SLOT_HI = [0] * SLOTS, [_NUMBER] * SLOTS, [0] * SLOTS, [M64] * SLOTS
+#: id(value) -> (value, hash, class, lo, hi): a value's part of a summary, kept while the value is
+#: (states share their unchanged values, so most positions of a new state were summarised before;
+#: holding the value keeps its id from being reused)
+_ENTRIES: dict[int, tuple] = {}
+
+
+def _entry(v: Value) -> tuple:
+    e = _ENTRIES.get(id(v))
+    if e is None or e[0] is not v:
+        if v.type is T.SCALAR:
+            e = (v, hash(v), _NUMBER, v.num.umin, v.num.umax)
+        else:
+            e = (v, hash(v), _CLASS[v.type], 0, M64)
+        if len(_ENTRIES) >= 1 << 16:
+            _ENTRIES.clear()
+        _ENTRIES[id(v)] = e
+    return e
 
 
 def _distances(s: Summary, hashes: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -121,7 +138,7 @@ class StateSet:
     first one's (never, within one function) has no row and is compared with nothing.
     """
 
-    __slots__ = ("states", "_shapes", "_rows", "_hash", "_cls", "_lo", "_hi", "_dist")
+    __slots__ = ("states", "_shapes", "_rows", "_n", "_hash", "_cls", "_lo", "_hi", "_dist")
 
     def __init__(self, states: list[State] | None = None):
         self.states: list[State] = []
@@ -129,6 +146,8 @@ class StateSet:
         self._shapes: list[tuple] = []
         #: per state: its row in the matrices, or -1
         self._rows: list[int] = []
+        #: how many states have a row (rows 0.._n-1 are in use)
+        self._n = 0
         self._hash: np.ndarray | None = None
         self._cls = self._lo = self._hi = self._hash
         #: pairwise distances, computed once the set first overflows (None until then)
@@ -146,7 +165,7 @@ class StateSet:
         return bool(self.states)
 
     def _rowcount(self) -> int:
-        return sum(1 for r in self._rows if r >= 0)
+        return self._n
 
     def add(self, st: State, limit: int) -> None:
         states = self.states
@@ -200,7 +219,7 @@ class StateSet:
     def _sum_of(self, row: int) -> Summary:
         out = Summary.__new__(Summary)
         out.hash, out.cls = self._hash[row], self._cls[row]
-        out.pointer = _IS_POINTER[out.cls]
+        out._pointer = None
         return out
 
     def _insert(self, st: State, shape: tuple, summary: Summary, limit: int) -> None:
@@ -216,6 +235,7 @@ class StateSet:
             row = self._rowcount()
             if row >= self._hash.shape[0]:
                 self._grow()
+            self._n += 1
             if self._dist is not None:
                 d = _distances(summary, self._hash[:row], self._cls[:row])
                 self._dist[row, :row] = d
@@ -247,7 +267,8 @@ class StateSet:
         del self._rows[i]
         if row < 0:
             return
-        n = self._rowcount() + 1  # rows in use before the removal
+        n = self._n  # rows in use before the removal
+        self._n -= 1
         for m in (self._hash, self._cls, self._lo, self._hi):
             m[row:n - 1] = m[row + 1:n]
         if self._dist is not None:
