@@ -98,12 +98,9 @@ class Object:
 
 
 def _verified(program: Program) -> Program:
-    try:
-        from ebpflite import verifier
-    except ImportError:  # pragma: no cover - the verifier is part of the package
-        return program
-    check = getattr(verifier, "check", None)
-    return check(program) if check is not None else program
+    from ebpflite import verifier
+
+    return verifier.check(program)
 
 
 def load(path: str | os.PathLike | bytes, *, platform: str | None = None, prog_type: str | None = None,

@@ -189,9 +189,7 @@ def make_loader(engine: str, compile: Callable[..., Path], trace: bool = False,
     def load(source: str | os.PathLike | bytes, *, verify: bool = True, **options: Any) -> TestObject:
         import ebpflite
 
-        runtime_load = getattr(ebpflite, "load", None)
-        if runtime_load is None:
-            pytest.fail("ebpflite.load is not available in this build", pytrace=False)
+        runtime_load = ebpflite.load
         target: Any = source if isinstance(source, (bytes, bytearray)) else compile(source)
         options = {**_accepted(runtime_load, copy.deepcopy(world or {})), **options}
         obj = runtime_load(target, verify=verify, engine=engine, **options)

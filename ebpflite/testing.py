@@ -167,9 +167,14 @@ class TestProgram:
 class _TracingEngine:
     """Wraps a tracing interpreter to keep the trace the runner would otherwise drop."""
 
+    checked = True  #: an interpreter: every access checked
+
     def __init__(self, inner: Any):
         self.inner = inner
         self.trace: list | None = None
+
+    def native_context(self, record: int) -> None:
+        self.inner.native_context(record)
 
     def run(self, *registers: int) -> Any:
         outcome = self.inner.run(*registers)

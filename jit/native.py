@@ -729,10 +729,8 @@ def native_helper_numbers(helpers: Mapping[int, object], platform: str = "linux"
     ``calls``, the helper numbers a program calls) that the program calls: every native
     helper costs lowering and LLVM time, and is part of the compile cache's key."""
     wanted = None if calls is None else set(calls)
-    try:
-        from ebpflite.helpers import registry
-    except ImportError:  # pragma: no cover - no helpers package: nothing native
-        return {}
+    from ebpflite.helpers import registry
+
     found = {}
     for name, (_, platforms) in NATIVE_HELPERS.items():
         if platform not in platforms:
@@ -751,12 +749,10 @@ def map_table_rows(maps: Iterable[Any], by_address: Mapping[int, Any] | None = N
     """``(descriptor address, free-list address or 0)`` of each map native code may write:
     exactly the array, per-CPU array, hash and per-CPU hash classes (subclasses have their
     own rules), not opened read-only, and the map helpers would find for that address."""
-    try:
-        from ebpflite.helpers.maps.array import ArrayMap, PercpuArrayMap
-        from ebpflite.helpers.maps.hashmap import HashMap, LruHashMap, LruPercpuHashMap, PercpuHashMap
-        from ebpflite.helpers.maps.ringbuf import RingBufMap
-    except ImportError:  # pragma: no cover - maps not installed
-        return []
+    from ebpflite.helpers.maps.array import ArrayMap, PercpuArrayMap
+    from ebpflite.helpers.maps.hashmap import HashMap, LruHashMap, LruPercpuHashMap, PercpuHashMap
+    from ebpflite.helpers.maps.ringbuf import RingBufMap
+
     hashes = (HashMap, PercpuHashMap, LruHashMap, LruPercpuHashMap)
     rows = []
     for live in maps:

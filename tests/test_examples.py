@@ -8,6 +8,7 @@ parametrisation are exactly what ``python -m pytest examples/...`` sees.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -80,9 +81,12 @@ def test_readme_commands_run(tmp_path):
     _needs_compiler()
     commands = _readme_commands()
     assert any(c.startswith("ebpflite xdp") for c in commands)
+    # the ``ebpflite`` installed beside this Python, whether or not its venv is activated
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     for command in commands:
         command = command.replace("/tmp/", f"{tmp_path}/")
-        proc = subprocess.run(["bash", "-c", command], cwd=REPO, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(["bash", "-c", command], cwd=REPO, capture_output=True, text=True, timeout=300,
+                              env=env)
         assert proc.returncode == 0, f"{command}\n{proc.stdout}\n{proc.stderr}"
         if shlex.split(command)[:2] == ["ebpflite", "bind"]:
             assert "BIND_PERMIT_SOFT" in proc.stdout

@@ -8,6 +8,7 @@ parametrisation, failure reports, engine comparison) is tested exactly;
 
 from __future__ import annotations
 
+import numpy  # noqa: F401  (imported before pytester snapshots sys.modules: numpy cannot be loaded twice)
 import pytest
 
 pytest_plugins = ["pytester"]

@@ -41,6 +41,10 @@ _WRITES_MEMORY = {Kind.ST, Kind.STX, Kind.ATOMIC}
 class Interpreter:
     """Runs a :class:`Program` in an :class:`Environment` (a minimal one if None)."""
 
+    #: every memory access is checked against the environment's regions (the runtime
+    #: reads this of any engine to decide whether a context must match the verifier's)
+    checked = True
+
     def __init__(self, program: Program, env: Environment | None = None, *, trace: bool = False):
         if not program.insns:
             raise ExecutionError(f"program {program.name!r} is empty: it has no instructions to run")
@@ -55,6 +59,10 @@ class Interpreter:
         self._current = program
         self._callback_insns = 0
         self._code_for(program)
+
+    def native_context(self, record: int) -> None:
+        """Nothing to do: the interpreter reads the context through ``env.world.ctx``
+        (the JIT's native helpers need the context record's address handed in)."""
 
     # -- compilation ------------------------------------------------------------
     def _code_for(self, program: Program) -> tuple[list[Handler], list[Handler], list[int]]:

@@ -91,11 +91,11 @@ def compare(program: Program, mem: bytes, budget: int, trace: bool) -> RunResult
 
 def _insn_text(entry: Any) -> str:
     """One traced instruction (a ``TraceEntry`` of the run's result) as disassembly."""
-    try:
-        from ebpflite.vm.disasm import format_insn
+    from ebpflite.vm.disasm import format_insn
 
+    try:
         return format_insn(entry.insn)
-    except (ImportError, EbpfError):
+    except EbpfError:
         return entry.insn.spec.name
 
 

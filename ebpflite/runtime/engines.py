@@ -17,13 +17,28 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ebpflite.vm.env import Environment, RunResult
 from ebpflite.vm.limits import DEFAULT_BUDGET
 from ebpflite.vm.program import Program
 
-#: engine name -> (module, class): each class takes (program, env, **options) and has run(r1..r5)
+
+class Engine(Protocol):
+    """What the runtime asks of an engine (the interpreter and the JIT both are one)."""
+
+    #: every memory access checked at run time (False: native code that trusts the verifier,
+    #: so the runtime must hand it only the context the verifier assumed)
+    checked: bool
+
+    def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> RunResult:
+        """One run from the program's first instruction with r1..r5 set."""
+
+    def native_context(self, record: int) -> None:
+        """The address of the run's native context record (0: none), for native helpers."""
+
+
+#: engine name -> (module, class): each class takes (program, env, **options) and is an Engine
 ENGINE_CLASSES = {"interp": ("ebpflite.vm.interp", "Interpreter"),
                   "jit": ("ebpflite.jit.compiler", "JitProgram")}
 ENGINES = tuple(ENGINE_CLASSES)
@@ -45,8 +60,8 @@ def unavailable(name: str) -> str | None:
     return None
 
 
-def create(name: str, program: Program, env: Environment | None = None, **options: Any):
-    """An engine instance with a ``run(r1=0, ..., r5=0) -> RunResult`` method."""
+def create(name: str, program: Program, env: Environment | None = None, **options: Any) -> Engine:
+    """An :class:`Engine` instance running ``program`` in ``env``."""
     if name not in ENGINE_CLASSES:
         raise ValueError(f"unknown engine {name!r} (choose from {', '.join(ENGINES)})")
     module, cls = ENGINE_CLASSES[name]

@@ -187,6 +187,12 @@ class ProgramRunner:
         else:
             self.engine = engines.create(engine, program, self.env)
         self._own_maps = self.env.maps
+        #: the last packet's context, refilled by the next run instead of building a new one
+        self._reusable_context: contexts.Context | None = None
+        #: a checked JIT for contexts the verifier did not assume (built on first need)
+        self._checked_jit: Any = None
+        #: a tracing interpreter for ``run(trace=True)`` (built on first need)
+        self._tracing_engine: Any = None
 
     def run(self, packet: bytes | None = None, ctx: bytes | None = None, *, repeat: int = 1,
             bind: contexts.BindRequest | None = None, trace: bool = False) -> Result:
@@ -197,7 +203,7 @@ class ProgramRunner:
             raise ValueError(f"repeat must be at least 1, not {repeat}")
 
         def build() -> contexts.Context:
-            reusable = getattr(self, "_reusable_context", None)
+            reusable = self._reusable_context
             if reusable is not None and bind is None and packet is not None:
                 # the same buffers as the last run: no new mappings per packet
                 if isinstance(reusable, SkbContext):
@@ -233,18 +239,16 @@ class ProgramRunner:
         """``engine``, or a checked JIT when ``engine`` is unchecked native code and the context
         is not the one the verifier assumed (``Context.exact``): the verifier's proof covers
         the fields of the program type's descriptor, not whatever bytes a caller passed."""
-        if context.exact or getattr(engine, "checked", True):
+        if context.exact or engine.checked:
             return engine
-        checked = getattr(self, "_checked_jit", None)
-        if checked is None:
-            checked = self._checked_jit = engines.create("jit", self.program, self.env, checked=True)
-        return checked
+        if self._checked_jit is None:
+            self._checked_jit = engines.create("jit", self.program, self.env, checked=True)
+        return self._checked_jit
 
     def _tracer(self):
-        tracer = getattr(self, "_tracing_engine", None)
-        if tracer is None:
-            tracer = self._tracing_engine = engines.create("interp", self.program, self.env, trace=True)
-        return tracer
+        if self._tracing_engine is None:
+            self._tracing_engine = engines.create("interp", self.program, self.env, trace=True)
+        return self._tracing_engine
 
     def run_context(self, context: contexts.Context, repeat: int = 1, *, trace: bool = False,
                     engine: Any = None) -> Result:
@@ -257,9 +261,7 @@ class ProgramRunner:
         printed: list[str] = []
         registers = context.registers()
         engine = self._tracer() if trace else self._engine_for(context, engine or self.engine)
-        native_context = getattr(engine, "native_context", None)  # the JIT's native skb helpers
-        if native_context is not None:
-            native_context(context.native_record)
+        engine.native_context(context.native_record)  # the JIT's native skb helpers read it
         try:
             start = time.perf_counter_ns()
             for _ in range(repeat):
@@ -270,8 +272,7 @@ class ProgramRunner:
                 self._check_released(env)
             elapsed = time.perf_counter_ns() - start
         finally:
-            if native_context is not None:
-                native_context(0)
+            engine.native_context(0)
             context.detach()
             env.world.end_run()
             sockets.forget(env)
