@@ -245,6 +245,9 @@ REASONS: tuple[tuple[str, str], ...] = (
      "bpf_probe_read's source typed as a number (the kernel takes any value there, pointers included)"),
     (r"uninitialised", "stack bytes considered uninitialised (variable-offset initialisation, joins)"),
     (r"too complex|complexity", "the analysis reaches the 1M-instruction complexity limit"),
+    (r"leaks an address",
+     "deliberate: a pointer stored in a map or returned (the kernel allows it to CAP_PERFMON, ebpflite never "
+     "does; see \"Deliberate differences from the kernel\")"),
     (r"possibly endless|loop", "a loop the analysis cannot bound"),
     (r"read-only|context|ctx", "the program type's context model"),
     (r"shift|multipl", "imprecise arithmetic (shifts, multiplications by ranges)"),
