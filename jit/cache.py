@@ -1,21 +1,25 @@
-"""Compiling lowered modules to native code, and the compile cache.
+"""Compiling lowered modules to native code, and the compile caches.
 
-Compiling is the expensive part of the JIT (llvmlite's O2 pipeline and code
-generation take a few hundred milliseconds per thousand eBPF instructions),
-while the lowered module depends only on the program's bytes and the mode:
+Compiling is the expensive part of the JIT (lowering to IR in Python, LLVM's
+passes and code generation: tens to hundreds of milliseconds per program),
+while the machine code depends only on the program's bytes and the mode:
 every run-specific address lives in the run context (:mod:`ebpflite.jit.abi`).
 So compiled code is shared through two caches:
 
 - in memory: one :class:`CompiledCode` (an MCJIT execution engine) per key,
   for the life of the process;
-- on disk (optional): llvmlite's object cache stores the machine code, keyed
-  by the same hash, so a later process skips optimisation and code generation.
-  Enable it with ``cache_dir=`` or the ``EBPFLITE_JIT_CACHE`` environment
-  variable.
+- on disk (:mod:`ebpflite.jit.diskcache`, on by default): the object file
+  MCJIT produced, keyed by the same hash, so a later process skips lowering,
+  optimisation and code generation. A hit gives MCJIT an empty module and the
+  stored object; what the Python side needs of the lowering (the lddw table
+  layout, the function entries) is recomputed from the instructions
+  (:class:`CodeLayout`), and the full lowering is rebuilt only if something
+  asks for it (views, the budget error's pc).
 
-The key covers the program bytes, the options, the optimisation level, the
-host CPU and the llvmlite version; a map layout needs no place in it because
-lddw values are read from the run context.
+The key covers the program's instructions, the options, the pipeline, the
+host CPU, the LLVM and llvmlite versions and the source of the code
+generators; a map layout needs no place in it because lddw values are read
+from the run context.
 """
 
 from __future__ import annotations
@@ -25,11 +29,10 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import llvmlite
 import llvmlite.binding as llvm
 
+from ebpflite.jit.diskcache import DiskCache, default_directory, source_fingerprint, toolchain_fingerprint
 from ebpflite.jit.lower import (
     BATCH_NAME,
     CALLFN_NAME,
@@ -39,13 +42,14 @@ from ebpflite.jit.lower import (
     ModuleLowering,
     lower_program,
 )
+from ebpflite.vm.cfg import function_starts
+from ebpflite.vm.isa import Kind, PseudoSrc
 from ebpflite.vm.program import Program
 
 _lock = threading.Lock()
 _initialised = False
 _machines: dict[int, llvm.TargetMachine] = {}
 _memory: dict[str, CompiledCode] = {}
-OPT_LEVELS = (0, 1, 2, 3)
 
 
 def _init() -> None:
@@ -77,9 +81,27 @@ def target_machine(opt_level: int) -> llvm.TargetMachine:
     return tm
 
 
+@dataclass(frozen=True)
+class CodeLayout:
+    """What the Python side needs of a lowering, recomputed from the instructions alone
+    (a disk-cache hit has no lowering): the same rules as :class:`ModuleLowering`."""
+
+    lddw_slots: dict[int, int]  #: pc of each map/code lddw -> its index in the lddw table
+    functions: frozenset[int]  #: entry pcs of the program's functions
+
+    @classmethod
+    def of(cls, program: Program) -> CodeLayout:
+        slots: dict[int, int] = {}
+        for insn in program.insns:
+            if insn.kind is Kind.LDDW and insn.spec.extra != PseudoSrc.IMM64:
+                slots[insn.pc] = len(slots)
+        pcs = {insn.pc for insn in program.insns}
+        return cls(slots, frozenset(pc for pc in function_starts(program.insns) if pc in pcs))
+
+
 @dataclass
 class CompiledCode:
-    """Native code for one (program, options, level), ready to call."""
+    """Native code for one (program, options, pipeline), ready to call."""
 
     key: str
     engine: llvm.ExecutionEngine
@@ -87,64 +109,98 @@ class CompiledCode:
     batch: int  #: address of ``u64 ebpf_batch(ctx*, batch*)``
     callfn: int  #: address of ``u64 ebpf_callfn(ctx*)`` (helper callbacks)
     run: int  #: address of ``u64 ebpf_run(ctx*)`` (a fresh run in one call)
-    lowering: ModuleLowering
-    ir: str  #: the optimised IR
+    program: Program
+    options: LowerOptions
+    layout: CodeLayout
     opt_level: int
     compile_seconds: float
     from_disk: bool = False
+    ir: str = ""  #: the optimised IR (kept only when asked: ``keep_ir=True``)
     extra: dict = field(default_factory=dict)
+    _lowering: ModuleLowering | None = field(default=None, repr=False)
+
+    @property
+    def lowering(self) -> ModuleLowering:
+        """The lowering of the program (rebuilt on first use after a disk-cache hit)."""
+        if self._lowering is None:
+            self._lowering = lower_program(self.program, self.options)
+        return self._lowering
 
 
 def cache_key(program: Program, options: LowerOptions, opt_level: int) -> str:
     h = hashlib.sha256()
     h.update(program.bytecode)
-    h.update(repr((options, opt_level, llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten(),
-                   llvmlite.__version__, _LOWERING_VERSION)).encode())
+    h.update(repr((tuple(insn.pc for insn in program.insns), options, opt_level, PIPELINES[opt_level],
+                   toolchain_fingerprint(), source_fingerprint())).encode())
     return h.hexdigest()
 
 
-#: bump when the lowering changes, so disk caches of older code are not reused
-_LOWERING_VERSION = 9  # 9: batch loop copies into a frame (jit/batch.py), native XDP and world helpers
+@dataclass(frozen=True)
+class Pipeline:
+    """What one ``opt_level`` runs: LLVM's IR pipeline at ``ir_level`` (0: none) and code
+    generation at ``codegen_level`` (0 is LLVM's fast instruction selector and register
+    allocator)."""
+
+    ir_level: int
+    codegen_level: int
+
+
+#: opt_level -> pipeline (bench/test_bench_jit.py measures compile and run time of each)
+PIPELINES: dict[int, Pipeline] = {0: Pipeline(0, 0), 1: Pipeline(1, 1), 2: Pipeline(2, 2), 3: Pipeline(3, 3)}
+OPT_LEVELS = tuple(PIPELINES)
 
 
 def optimise(module: llvm.ModuleRef, opt_level: int) -> None:
-    """Run llvmlite's new-pass-manager pipeline at ``opt_level`` (0 = none)."""
-    if opt_level == 0:
+    """Run llvmlite's new-pass-manager pipeline of ``opt_level`` (level 0 runs none)."""
+    level = PIPELINES[opt_level].ir_level
+    if level == 0:
         return
-    tm = target_machine(opt_level)
-    pto = llvm.create_pipeline_tuning_options(speed_level=opt_level)
+    tm = target_machine(PIPELINES[opt_level].codegen_level)
+    pto = llvm.create_pipeline_tuning_options(speed_level=level)
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(module, pb)
 
 
-class _DiskCache:
-    """llvmlite object-cache callbacks storing machine code in ``directory/<key>.o``."""
+def _engine(module: llvm.ModuleRef, opt_level: int, notify=None, getbuffer=None) -> tuple:
+    """An MCJIT engine for ``module`` (its code generated, or loaded by ``getbuffer``) and the
+    addresses of its four entry points; any address 0 means the object lacked a symbol."""
+    engine = llvm.create_mcjit_compiler(module, new_target_machine(PIPELINES[opt_level].codegen_level))
+    if notify is not None or getbuffer is not None:
+        engine.set_object_cache(notify, getbuffer)
+    engine.finalize_object()
+    return engine, tuple(engine.get_function_address(name) for name in (ENTRY_NAME, BATCH_NAME, CALLFN_NAME,
+                                                                        RUN_NAME))
 
-    def __init__(self, directory: Path, key: str):
-        self.path = directory / f"{key}.o"
-        self.hit = False
 
-    def notify(self, module, data: bytes) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(self.path)
-        except OSError:  # a read-only or full cache directory only costs a recompile
-            pass
+def _empty_module(key: str) -> llvm.ModuleRef:
+    module = llvm.parse_assembly("")
+    tm = target_machine(0)
+    module.triple, module.data_layout, module.name = tm.triple, str(tm.target_data), key
+    return module
 
-    def load(self, module) -> bytes | None:
-        try:
-            data = self.path.read_bytes()
-        except OSError:
-            return None
-        self.hit = True
-        return data
+
+def _from_disk(disk: DiskCache, key: str, program: Program, options: LowerOptions,
+               opt_level: int, started: float) -> CompiledCode | None:
+    obj = disk.load(key)
+    if obj is None:
+        return None
+    try:
+        engine, addresses = _engine(_empty_module(key), opt_level, getbuffer=lambda module: obj)
+    except RuntimeError:  # LLVM refused the object: compile again (the new entry replaces it)
+        return None
+    if not all(addresses):
+        return None
+    return CompiledCode(key, engine, *addresses, program, options, CodeLayout.of(program), opt_level,
+                        time.perf_counter() - started, from_disk=True)
 
 
 def compile_program(program: Program, options: LowerOptions, opt_level: int = 2, *, cache: bool = True,
-                    cache_dir: str | os.PathLike | None = None) -> CompiledCode:
-    """Lower, optimise and compile ``program`` (or fetch it from a cache)."""
+                    cache_dir: str | os.PathLike | None = None, keep_ir: bool = False) -> CompiledCode:
+    """Lower, optimise and compile ``program``, or fetch it from a cache.
+
+    ``cache=False`` bypasses both caches. ``cache_dir`` overrides the disk cache's
+    directory (:func:`ebpflite.jit.diskcache.default_directory`). ``keep_ir`` keeps the
+    optimised IR text in ``.ir`` (and bypasses the disk cache, which has no IR)."""
     if opt_level not in OPT_LEVELS:
         raise ValueError(f"opt_level must be one of {OPT_LEVELS}, not {opt_level!r}")
     key = cache_key(program, options, opt_level)
@@ -153,38 +209,34 @@ def compile_program(program: Program, options: LowerOptions, opt_level: int = 2,
             hit = _memory.get(key)
         if hit is not None:
             return hit
-    if cache_dir is None and cache:
-        cache_dir = os.environ.get("EBPFLITE_JIT_CACHE") or None
     started = time.perf_counter()
+    directory = (cache_dir if cache_dir is not None else default_directory()) if cache and not keep_ir else None
+    disk = DiskCache(directory) if directory is not None else None
+    code = _from_disk(disk, key, program, options, opt_level, started) if disk is not None else None
+    if code is None:
+        code = _compile(program, options, opt_level, key, disk, keep_ir, started)
+    if cache:
+        with _lock:
+            code = _memory.setdefault(key, code)
+    return code
+
+
+def _compile(program: Program, options: LowerOptions, opt_level: int, key: str, disk: DiskCache | None,
+             keep_ir: bool, started: float) -> CompiledCode:
     lowering = lower_program(program, options)
     lowering.module.name = key
-    tm = target_machine(opt_level)
+    tm = target_machine(PIPELINES[opt_level].codegen_level)
     module = llvm.parse_assembly(str(lowering.module))
     module.triple = tm.triple
     module.data_layout = str(tm.target_data)
     module.name = key
-    disk = _DiskCache(Path(cache_dir), key) if cache_dir else None
-    if disk is not None and disk.path.exists():
-        # the object file replaces code generation; optimising would be wasted work
-        optimised = False
-    else:
-        optimise(module, opt_level)
-        optimised = True
-    engine = llvm.create_mcjit_compiler(module, new_target_machine(opt_level))
-    if disk is not None:
-        engine.set_object_cache(disk.notify, disk.load)
-    engine.finalize_object()
-    entry = engine.get_function_address(ENTRY_NAME)
-    batch = engine.get_function_address(BATCH_NAME)
-    callfn = engine.get_function_address(CALLFN_NAME)
-    run = engine.get_function_address(RUN_NAME)
-    code = CompiledCode(key, engine, entry, batch, callfn, run, lowering, str(module) if optimised else "", opt_level,
-                        time.perf_counter() - started, from_disk=bool(disk and disk.hit))
-    if cache:
-        with _lock:
-            _memory.setdefault(key, code)
-            code = _memory[key]
-    return code
+    optimise(module, opt_level)
+    ir = str(module) if keep_ir else ""
+    notify = (lambda _module, obj: disk.store(key, obj)) if disk is not None else None
+    engine, addresses = _engine(module, opt_level, notify=notify)
+    layout = CodeLayout(lowering.lddw_slots, frozenset(lowering.functions))
+    return CompiledCode(key, engine, *addresses, program, options, layout, opt_level,
+                        time.perf_counter() - started, ir=ir, _lowering=lowering)
 
 
 def clear_memory_cache() -> None:

@@ -24,13 +24,15 @@ import sys
 
 import numpy as np
 
-from ebpflite.jit.abi import CTX_WORDS, Ctx, Status
+from ebpflite.jit import fastcall as fastcall_builtin
+from ebpflite.jit.abi import CTX_WORDS, Ctx, Status, signed_word
+from ebpflite.jit.budget import budget_exceeded
 from ebpflite.jit.cache import CompiledCode, compile_program
 from ebpflite.jit.callbacks import Trampoline
 from ebpflite.jit.lower import LowerOptions
 from ebpflite.jit.native import map_table_rows, map_types_of, native_helper_numbers
 from ebpflite.vm.env import Environment, RunResult
-from ebpflite.vm.errors import BudgetExceeded, CallDepthExceeded, EbpfError, ExecutionError
+from ebpflite.vm.errors import CallDepthExceeded, EbpfError, ExecutionError
 from ebpflite.vm.insn import check_program
 from ebpflite.vm.isa import MAX_CALL_DEPTH, Kind
 from ebpflite.vm.program import Program
@@ -42,6 +44,10 @@ _CTX_ARRAY = ctypes.c_uint64 * CTX_WORDS
 _REG0, _COUNT, _BUDGET, _REMAINING = int(Ctx.REG0), int(Ctx.COUNT), int(Ctx.BUDGET), int(Ctx.CALL_REMAINING)
 _OK, _PROGRAM_EXIT = int(Status.OK), int(Status.PROGRAM_EXIT)
 _NO_BUDGET = sys.maxsize
+_BLOCK_ARRAY = ctypes.c_uint64 * fastcall_builtin.BLOCK_WORDS
+_CALLBACK_INSNS = int(fastcall_builtin.Word.CALLBACK_INSNS)
+#: instructions that call back into Python (helpers, kfuncs, legacy packet loads)
+_CALLING_KINDS = frozenset({Kind.CALL, Kind.CALLX, Kind.CALL_KFUNC, Kind.LD_ABS, Kind.LD_IND})
 
 
 class TraceUnsupported(EbpfError):
@@ -54,14 +60,17 @@ class JitProgram:
     ``checked`` defaults to ``not program.verified``. ``count`` (keep the
     executed-instruction count) defaults to ``checked or env.budget is not
     None``. ``native_helpers=False`` keeps every helper a Python callback
-    (benchmarks compare the two). ``opt_level`` is the LLVM pipeline level (0-3). ``cache`` shares compiled code between
-    instances (in memory, and on disk under ``cache_dir`` or
-    ``$EBPFLITE_JIT_CACHE`` when set).
+    (benchmarks compare the two). ``opt_level`` is the LLVM pipeline level (0-3). ``cache``
+    shares compiled code between instances (in memory, and on disk: jit/diskcache.py, under
+    ``cache_dir`` if given). ``fastcall=False`` runs through ctypes instead of the native
+    builtin of jit/fastcall.py (benchmarks compare the two; the builtin is used where
+    CPython's C API is reachable).
     """
 
     def __init__(self, program: Program, env: Environment | None = None, *, checked: bool | None = None,
                  opt_level: int = 2, cache: bool = True, cache_dir: str | os.PathLike | None = None,
-                 count: bool | None = None, trace: bool = False, native_helpers: bool = True):
+                 count: bool | None = None, trace: bool = False, native_helpers: bool = True,
+                 fastcall: bool = True):
         if trace:
             raise TraceUnsupported(
                 "the JIT cannot record instruction traces (native code runs without a per-instruction "
@@ -88,7 +97,7 @@ class JitProgram:
                                                   cache_dir=cache_dir)
         self._entry = _ENTRY_TYPE(self.code.entry)
         self._trampoline = Trampoline(self)
-        self._lddw_slots = self.code.lowering.lddw_slots
+        self._lddw_slots = self.code.layout.lddw_slots
         self._lddw = np.zeros(max(1, 2 * len(self._lddw_slots)), dtype=np.uint64)
         #: the maps native helpers may write (jit/native.py map_table_rows), refilled with the lddw table
         self._map_table = np.zeros(1, dtype=np.uint64)
@@ -100,50 +109,85 @@ class JitProgram:
         self._callfn = _ENTRY_TYPE(self.code.callfn)
         #: (frame, run context) of the function whose helper call is running
         self.helper_frame: tuple[int, np.ndarray] | None = None
-        self._callback_insns = 0
         self._run_native = _ENTRY_TYPE(self.code.run)
         self._call_function = self.call_function  # one bound method, not one per run
         self._lddw_maps: tuple | None = None  # env.maps the lddw table was filled from
         top = self._context()  # the outermost run context, with a ctypes view for cheap word access
         self._top_address = top.ctypes.data
         self._top = _CTX_ARRAY.from_address(self._top_address)
+        #: the fastcall block (jit/fastcall.py): run context, native ebpf_run, callback instructions
+        self._block = _BLOCK_ARRAY()
+        self._block[fastcall_builtin.Word.CTX] = self._top_address
+        self._block[fastcall_builtin.Word.RUN] = self.code.run
+        self._fast = fastcall_builtin.make(ctypes.addressof(self._block)) \
+            if fastcall and fastcall_builtin.available() else self._run_ctypes
+        #: nothing in the program can call back into Python, so a run needs no Python-side frame
+        self._calls_back = bool(self._lddw_slots) or any(i.kind in _CALLING_KINDS for i in program.insns)
 
     # -- running ---------------------------------------------------------------
     def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> RunResult:
         """Run from pc 0 with r1..r5 set, like ``Interpreter.run``.
 
-        The hot path of the per-call benchmark: word writes through a ctypes view
-        of the run context and one ctypes call into ``ebpf_run`` (which clears the
-        stack and resets the counters natively); no numpy slicing.
+        The hot path of the per-call benchmark: one call of the fastcall builtin
+        (jit/fastcall.py), which writes the arguments and the budget into the run
+        context, runs ``ebpf_run`` (it clears the stack and resets the counters
+        natively) and returns the RunResult, or the status when the run stopped
+        early. A program that cannot call back into Python needs nothing else; one
+        that can gets the world's callback hook, the lddw table and the nesting level.
         """
         env = self.env
         env.reset_run()
+        budget = env.budget
+        if budget is None:
+            budget = _NO_BUDGET
+        if not self._calls_back:
+            res = self._fast(r1, r2, r3, r4, r5, budget)
+            return res if res.__class__ is RunResult else self._stopped(res)
         env.world.call_function = self._call_function
-        self._callback_insns = 0
+        self._block[_CALLBACK_INSNS] = 0
         if self._depth:  # a run nested in a helper of this same program: the general path
             env.stack.clear()
             regs, count = self.execute((0, r1 & M64, r2 & M64, r3 & M64, r4 & M64, r5 & M64, 0, 0, 0, 0), 0, 0)
             return RunResult(int(regs[0]), count + self._callback_insns, None)
-        top = self._top
-        budget = env.budget
-        top[_BUDGET] = _NO_BUDGET if budget is None else budget
         if self._lddw_slots:
             self._fill_lddw()
+        self._depth = 1
+        try:
+            res = self._fast(r1, r2, r3, r4, r5, budget)
+        finally:
+            self._depth = 0
+        return res if res.__class__ is RunResult else self._stopped(res)
+
+    def _run_ctypes(self, r1: int, r2: int, r3: int, r4: int, r5: int, budget: int) -> RunResult | int:
+        """What the fastcall builtin does, through ctypes (``fastcall=False``, or no C API)."""
+        top = self._top
+        top[_BUDGET] = budget
         top[1] = r1 & M64
         top[2] = r2 & M64
         top[3] = r3 & M64
         top[4] = r4 & M64
         top[5] = r5 & M64
-        self._depth = 1
-        try:
-            status = self._run_native(self._top_address)
-        finally:
-            self._depth = 0
+        status = self._run_native(self._top_address)
         if status == _OK:
-            return RunResult(top[_REG0], top[_COUNT] + self._callback_insns, None)
+            return RunResult(top[_REG0], top[_COUNT] + self._block[_CALLBACK_INSNS], None)
+        return status
+
+    def _stopped(self, status: int) -> RunResult:
+        """The result of a run that did not end with an exit of the entry function:
+        a program exit (legacy packet load out of bounds) or the interpreter's exception."""
+        top = self._top
         if status == _PROGRAM_EXIT:
             return RunResult(top[_REG0], top[_COUNT] - top[_REMAINING] + self._callback_insns, None)
         raise self.error(Status(status), self._contexts[0])
+
+    @property
+    def _callback_insns(self) -> int:
+        """Instructions run by helper callbacks (bpf_loop...) in this run (a fastcall block word)."""
+        return self._block[_CALLBACK_INSNS]
+
+    @_callback_insns.setter
+    def _callback_insns(self, value: int) -> None:
+        self._block[_CALLBACK_INSNS] = value
 
     def call_function(self, target: int, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0,
                       r5: int = 0) -> int:
@@ -155,7 +199,7 @@ class JitProgram:
         if depth >= MAX_CALL_DEPTH:
             raise CallDepthExceeded(f"callback at pc {target} would nest {depth + 1} frames; "
                                     f"at most {MAX_CALL_DEPTH} are allowed")
-        if target not in self.code.lowering.functions:
+        if target not in self.code.layout.functions:
             raise ExecutionError(f"callback address {target} is not a function of program "
                                  f"{self.program.name!r}")
         used = (int(outer[Ctx.COUNT]) if outer is not None else 0) + self._callback_insns
@@ -299,11 +343,7 @@ class JitProgram:
                 return exc
             return self.env.memory.fault(address, size, write, pc)
         if status == Status.BUDGET:
-            budget = int(ctx[Ctx.BUDGET])
-            before = int(ctx[Ctx.FAULT_ADDR])
-            pc = self._budget_pc(int(ctx[Ctx.FAULT_EXTRA]), pc, budget - before)
-            return BudgetExceeded(f"the instruction budget of {budget} ran out before the program exited "
-                                  f"(an endless loop?); {budget} instructions were executed", pc)
+            return budget_exceeded(self, ctx)
         if status == Status.CALL_DEPTH:  # the call asked for one frame beyond the limit
             target = int(ctx[Ctx.FAULT_EXTRA])
             return CallDepthExceeded(f"call to pc {target} would nest {MAX_CALL_DEPTH + 1} frames; "
@@ -316,7 +356,7 @@ class JitProgram:
                 return ExecutionError("execution reached the second slot of an lddw", pc)
             return ExecutionError("no instruction starts at this slot", pc)
         if status == Status.BAD_JUMP:
-            target = int(ctx[Ctx.FAULT_EXTRA])
+            target = signed_word(int(ctx[Ctx.FAULT_EXTRA]))
             return ExecutionError(f"jump to {target} is outside program {name!r} "
                                   f"(0..{self.program.nslots - 1}) or inside an lddw", pc)
         if status == Status.LDDW:
@@ -327,12 +367,3 @@ class JitProgram:
                 return exc
             return ExecutionError("lddw could not be resolved", pc)
         return ExecutionError(f"native code stopped with unknown status {int(status)}", pc)
-
-    def _budget_pc(self, function: int, block_start: int, index: int) -> int:
-        """pc of the ``index``-th instruction of a block of ``function``: the first one the
-        budget did not allow (blocks are counted as a whole on entry)."""
-        for shape in self.code.lowering.shapes:
-            block = shape.blocks.get(block_start) if shape.entry == function else None
-            if block is not None and 0 <= index < len(block.insns):
-                return block.insns[index].pc
-        return block_start

@@ -7,8 +7,10 @@ the fixtures or markers below and skip saying which capability is missing.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,12 @@ from hypothesis import HealthCheck, settings
 REPO = Path(__file__).resolve().parents[1]
 CONFORMANCE = (REPO / ".." / "shared" / "conformance").resolve()
 EBPF_SAMPLES = (REPO / ".." / "shared" / "ebpf-samples").resolve()
+
+# the JIT's disk cache (on by default, jit/diskcache.py) lives in a directory of this test
+# session, not in the user's ~/.cache; subprocesses (CLI tests) inherit it
+if "EBPFLITE_JIT_CACHE" not in os.environ:
+    os.environ["EBPFLITE_JIT_CACHE"] = tempfile.mkdtemp(prefix="ebpflite-jit-cache-")
+    atexit.register(shutil.rmtree, os.environ["EBPFLITE_JIT_CACHE"], True)
 
 # CI runs a bounded number of examples; `HYPOTHESIS_PROFILE=long pytest` runs many more.
 settings.register_profile("ci", max_examples=60, deadline=None,

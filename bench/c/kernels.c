@@ -143,3 +143,70 @@ KERNEL(sort) {
     }
     return (u64)a[0] + a[511] + a[1023];
 }
+
+KERNEL(parse) {
+    /* a packet parser over 512 frames of 64 bytes (bench/test_bench_jit.py lays them out):
+     * Ethernet, an optional 802.1Q tag, IPv4 (with options) or IPv6, then TCP/UDP ports;
+     * every length is checked against the frame's end as an XDP program must */
+    u64 acc = 0;
+    for (int round = 0; round < 8; round++) {
+        for (int p = 0; p < 512; p++) {
+            const u8 *pkt = mem + p * 64, *end = pkt + 64, *l3 = pkt + 14, *l4;
+            u32 proto = (u32)pkt[12] << 8 | pkt[13];
+            u64 h;
+            u32 l4proto;
+            if (proto == 0x8100) {
+                proto = (u32)pkt[16] << 8 | pkt[17];
+                l3 += 4;
+            }
+            if (proto == 0x0800) {
+                if (l3 + 20 > end)
+                    continue;
+                u32 ihl = (l3[0] & 15) * 4;
+                if (ihl < 20 || l3 + ihl > end) {
+                    acc += 5;
+                    continue;
+                }
+                l4proto = l3[9];
+                h = ((u64)l3[12] << 56 | (u64)l3[13] << 48 | (u64)l3[14] << 40 | (u64)l3[15] << 32) ^
+                    ((u32)l3[16] << 24 | (u32)l3[17] << 16 | (u32)l3[18] << 8 | l3[19]);
+                l4 = l3 + ihl;
+            } else if (proto == 0x86dd) {
+                if (l3 + 40 > end)
+                    continue;
+                l4proto = l3[6];
+                h = 0;
+                for (int i = 8; i < 40; i++)
+                    h = h * 31 + l3[i];
+                l4 = l3 + 40;
+            } else {
+                acc += 1;
+                continue;
+            }
+            if (l4proto == 6 || l4proto == 17) {
+                if (l4 + 4 > end) {
+                    acc += 3;
+                    continue;
+                }
+                h ^= (u64)((u32)l4[0] << 24 | (u32)l4[1] << 16 | (u32)l4[2] << 8 | l4[3]) << 7;
+            }
+            acc += (h * 0x9E3779B97F4A7C15ULL >> 17) + l4proto;
+        }
+        __asm__ volatile("" ::: "memory");
+    }
+    return acc;
+}
+
+KERNEL(mix64) {
+    /* 64-bit ALU: splitmix64 steps, rotates and shifts, seeded from the input */
+    u64 x = *(u64 *)mem, acc = 0;
+    for (int i = 0; i < 100000; i++) {
+        x += 0x9E3779B97F4A7C15ULL;
+        u64 z = x;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        z ^= z >> 31;
+        acc += (z << 13 | z >> 51) ^ (acc >> 3);
+    }
+    return acc;
+}
