@@ -7,7 +7,7 @@ branch every few instructions, and the branches keep LLVM from turning short
 ``if``s into selects. So the blocks of each loop get a second, *fast* copy:
 
 - a *checkpoint* (a loop header, i.e. a target of a jump backwards, or the
-  segment after a call, whose callee counted for itself) checks that the
+  segment after a call, in its block or the next one: the callee counted for itself) checks that the
   longest run of instructions until the next checkpoint (``longest``) still
   fits the budget; if it does, no segment before the next checkpoint can
   run out, so they only add to the count, with no check;
@@ -73,10 +73,11 @@ def plan_loops(blocks: dict[int, Block]) -> LoopPlan:
     next_of: dict[int, list[int]] = {}  # segment start -> the segment starts that can follow it
     for pc, segs in cut.items():
         for i, seg in enumerate(segs):
-            start = seg[0].pc
-            if i > 0 or pc in headers:
-                plan.checkpoints.add(start)
-            next_of[start] = [segs[i + 1][0].pc] if i + 1 < len(segs) else list(blocks[pc].succs)
+            next_of[seg[0].pc] = [segs[i + 1][0].pc] if i + 1 < len(segs) else list(blocks[pc].succs)
+    # the segments after a call: in the same block, or the next block when the call is a block's last
+    after_calls = {nxt for segs in cut.values() for seg in segs if seg[-1].kind in SEGMENT_ENDS
+                   for nxt in next_of[seg[0].pc]}
+    plan.checkpoints = {start for start in next_of if start in headers or start in after_calls}
 
     seg_of = {seg[0].pc: seg for segs in cut.values() for seg in segs}
     longest: dict[int, int] = {}

@@ -40,6 +40,25 @@ def test_plan_of_a_loop_with_a_call():
     assert plan.longest == {2: 4, 6: 3}
 
 
+#: a call that is the last instruction of its block (pc 4 is a jump target): the next block
+#: starts after the call, so it must check (found by the fuzzer, seed 5238)
+CALL_ENDS_BLOCK = program(
+    insn("mov", dst=1, imm=0), insn("mov", dst=0, imm=0),
+    insn("jeq", dst=1, imm=5, off=1),               # 2: loop header; -> 4
+    insn("call local", imm=4),                      # 3: r0 = r1 + 3, in a callee that counts too
+    insn("add", dst=0, imm=1), insn("add", dst=1, imm=1),
+    insn("jlt", dst=1, imm=10, off=-5),             # 6: back to 2
+    EXIT,
+    insn("mov", dst=0, src=1), insn("add", dst=0, imm=3), EXIT)  # 8: the callee
+
+
+def test_plan_when_a_call_ends_a_block():
+    plan = plan_loops(reachable_blocks(CALL_ENDS_BLOCK.by_pc(), 0))
+    assert plan.fast_blocks == {2, 3, 4}
+    assert plan.checkpoints == {2, 4}
+    assert plan.longest == {2: 2, 4: 3}
+
+
 def test_no_loop_no_fast_copy():
     straight = program(insn("mov", dst=0, imm=1), insn("jeq", dst=0, imm=1, off=1), insn("mov", dst=0, imm=2),
                        EXIT)
@@ -67,11 +86,12 @@ def _outcome(engine, env):
         return ("budget", str(exc), exc.pc)
 
 
+@pytest.mark.parametrize("prog", [LOOP, CALL_ENDS_BLOCK], ids=["call-mid-block", "call-ends-block"])
 @pytest.mark.parametrize("budget", range(0, 90))
-def test_every_budget_through_the_loop(budget):
+def test_every_budget_through_the_loop(prog, budget):
     env = Environment.minimal(helpers=CONFORMANCE_HELPERS, budget=budget)
-    expected = _outcome(Interpreter(LOOP, env), env)
-    assert _outcome(JitProgram(LOOP, env, checked=True), env) == expected
+    expected = _outcome(Interpreter(prog, env), env)
+    assert _outcome(JitProgram(prog, env, checked=True), env) == expected
 
 
 def test_the_loop_runs_to_its_end():
