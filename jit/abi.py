@@ -64,7 +64,7 @@ class Status(IntEnum):
 
     OK = 0
     MEMORY_FAULT = 1  #: FAULT_PC, FAULT_ADDR, FAULT_SIZE, FAULT_WRITE
-    BUDGET = 2  #: FAULT_PC = first pc of the block, FAULT_ADDR = instructions counted before it
+    BUDGET = 2  #: FAULT_PC = first pc of the segment, FAULT_ADDR = count before it, REG0..9 + FAULT_SIZE = r0..r10 (jit/budget.py)
     CALL_DEPTH = 3  #: FAULT_PC = the call, FAULT_EXTRA = its target
     CALLBACK_RAISED = 4  #: a Python callback raised; the exception is stashed on the Python side
     FELL_OFF = 5  #: FAULT_PC = the pc execution would have continued at
@@ -86,3 +86,9 @@ class CallKind(IntEnum):
 
 #: signature of the callback: u64 cb(ctx*, u64 kind_pc, u64 num, u64 r1, ..., u64 r5) -> r0
 CALLBACK_ARGS = 8
+
+
+def signed_word(word: int) -> int:
+    """A run-context word read back as the signed value native code stored (a pc or a jump
+    target outside the program may be negative)."""
+    return word - (1 << 64) if word >> 63 else word

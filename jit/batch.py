@@ -304,8 +304,12 @@ class World:
     before, between and after batches continue the same sequences.
     """
 
-    def __init__(self, block: np.ndarray):
+    def __init__(self, block: np.ndarray, generator: bool = True):
+        """``generator=False``: the program cannot draw random numbers, so the generator's
+        624-word state is not copied in and out around every call (the native helper would
+        decline and the Python one run, should it be called after all)."""
         self.block = block
+        self.generator = generator
         self.mt = np.zeros(_MT_N + 1, dtype=np.uint32)
         libc = ctypes.CDLL(None)
         self._gettime = ctypes.cast(libc.clock_gettime, ctypes.c_void_p).value or 0
@@ -325,19 +329,26 @@ class World:
             block[BatchWord.CLOCK_STEP] = clock.step_ns & (1 << 64) - 1
             block[BatchWord.CLOCK_BOOT] = clock.boot_offset_ns & (1 << 64) - 1
             block[BatchWord.CLOCK_TAI] = clock.tai_offset_ns & (1 << 64) - 1
+        block[BatchWord.CPU] = layout.CPU_CELL.ctypes.data
+        self._clock = clock
+        if not self.generator:
+            block[BatchWord.PRANDOM] = 0
+            return
         rng = env.world.generator()
         version, internal, _gauss = rng.getstate()
         self.mt[:] = internal
+        self._loaded = self.mt.copy()
         block[BatchWord.PRANDOM] = self.mt.ctypes.data
-        block[BatchWord.CPU] = layout.CPU_CELL.ctypes.data
-        self._clock, self._rng, self._version = clock, rng, version
+        self._rng, self._version = rng, version
 
     def store(self) -> None:
         if self.block[BatchWord.CLOCK_MODE] == 2 and self._clock is not None:
             ns = int(self.block[BatchWord.CLOCK_NS])
             self._clock.fixed_ns = ns - (1 << 64) if ns >> 63 else ns
+        if not self.generator or np.array_equal(self.mt, self._loaded):  # no packet drew a number
+            return
         _version, _internal, gauss = self._rng.getstate()
-        self._rng.setstate((self._version, tuple(int(v) for v in self.mt), gauss))
+        self._rng.setstate((self._version, tuple(self.mt.tolist()), gauss))
 
 
 # --- tail calls: every prog_array target compiled and ready -----------------------------------
@@ -544,12 +555,13 @@ class BatchRunner:
                                    np.uint8)
         self.frame_region = env.memory.add(Region("packet", self.frame, "packet"))
         self.md_region = env.memory.add(Region("ctx xdp_md", self.md, "ctx", writable=False))
-        self.world = World(self.block)
         self._alloc(self.capacity)
         from ebpflite.helpers import registry
 
         calls = {insn.imm for insn in self.jit.program.insns if insn.kind.name == "CALL"}
         names = {spec.name for number, spec in registry.profile("linux").items() if number in calls}
+        # a tail call's target may draw random numbers too
+        self.world = World(self.block, generator=bool(names & {"bpf_get_prandom_u32", "bpf_tail_call"}))
         self._tail_calls = "bpf_tail_call" in names
         self.perf = PerfStaging(self.block) if "bpf_perf_event_output" in names else None
         self.trace = TraceLines(self.block) if names & TraceLines.NAMES else None

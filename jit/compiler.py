@@ -25,13 +25,14 @@ import sys
 import numpy as np
 
 from ebpflite.jit import fastcall as fastcall_builtin
-from ebpflite.jit.abi import CTX_WORDS, Ctx, Status
+from ebpflite.jit.abi import CTX_WORDS, Ctx, Status, signed_word
+from ebpflite.jit.budget import budget_exceeded
 from ebpflite.jit.cache import CompiledCode, compile_program
 from ebpflite.jit.callbacks import Trampoline
 from ebpflite.jit.lower import LowerOptions
 from ebpflite.jit.native import map_table_rows, map_types_of, native_helper_numbers
 from ebpflite.vm.env import Environment, RunResult
-from ebpflite.vm.errors import BudgetExceeded, CallDepthExceeded, EbpfError, ExecutionError
+from ebpflite.vm.errors import CallDepthExceeded, EbpfError, ExecutionError
 from ebpflite.vm.insn import check_program
 from ebpflite.vm.isa import MAX_CALL_DEPTH, Kind
 from ebpflite.vm.program import Program
@@ -345,11 +346,7 @@ class JitProgram:
                 return exc
             return self.env.memory.fault(address, size, write, pc)
         if status == Status.BUDGET:
-            budget = int(ctx[Ctx.BUDGET])
-            before = int(ctx[Ctx.FAULT_ADDR])
-            pc = self._budget_pc(int(ctx[Ctx.FAULT_EXTRA]), pc, budget - before)
-            return BudgetExceeded(f"the instruction budget of {budget} ran out before the program exited "
-                                  f"(an endless loop?); {budget} instructions were executed", pc)
+            return budget_exceeded(self, ctx)
         if status == Status.CALL_DEPTH:  # the call asked for one frame beyond the limit
             target = int(ctx[Ctx.FAULT_EXTRA])
             return CallDepthExceeded(f"call to pc {target} would nest {MAX_CALL_DEPTH + 1} frames; "
@@ -362,7 +359,7 @@ class JitProgram:
                 return ExecutionError("execution reached the second slot of an lddw", pc)
             return ExecutionError("no instruction starts at this slot", pc)
         if status == Status.BAD_JUMP:
-            target = int(ctx[Ctx.FAULT_EXTRA])
+            target = signed_word(int(ctx[Ctx.FAULT_EXTRA]))
             return ExecutionError(f"jump to {target} is outside program {name!r} "
                                   f"(0..{self.program.nslots - 1}) or inside an lddw", pc)
         if status == Status.LDDW:
@@ -373,12 +370,3 @@ class JitProgram:
                 return exc
             return ExecutionError("lddw could not be resolved", pc)
         return ExecutionError(f"native code stopped with unknown status {int(status)}", pc)
-
-    def _budget_pc(self, function: int, block_start: int, index: int) -> int:
-        """pc of the ``index``-th instruction of a block of ``function``: the first one the
-        budget did not allow (blocks are counted as a whole on entry)."""
-        for shape in self.code.lowering.shapes:
-            block = shape.blocks.get(block_start) if shape.entry == function else None
-            if block is not None and 0 <= index < len(block.insns):
-                return block.insns[index].pc
-        return block_start

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import llvmlite.ir as ir
 
 from ebpflite.jit.abi import CALLBACK_ARGS, CallKind, Ctx, Status
+from ebpflite.jit.loops import SEGMENT_ENDS as CALLS_OUT
+from ebpflite.jit.loops import LoopPlan, plan_loops, segments
 from ebpflite.jit.native import ENDING_NATIVE_FUNCTIONS, build_native_helpers
 from ebpflite.jit.switches import SwitchPlan, recover_switch
 from ebpflite.vm.cfg import Block, function_starts, reachable_blocks
@@ -83,6 +85,26 @@ def function_shapes(program: Program) -> list[FunctionShape]:
     return shapes
 
 
+#: the widest access; a region cache holds (start, span - (MAX_ACCESS - 1)): the offsets at
+#: which an access of any width fits, so one compare serves every width
+MAX_ACCESS = 8
+
+
+def cache_keys(shape: FunctionShape) -> set[tuple[int, bool]]:
+    """The region caches of a checked function: one per (base register, write) of its
+    accesses. Keyed by base register so that a loop copying from one region to another
+    (``r2`` loads, ``r1`` stores) keeps both regions cached; reads and writes apart because
+    only a write's walk proves the region writable."""
+    keys = set()
+    for block in shape.blocks.values():
+        for insn in block.insns:
+            if insn.kind is Kind.LDX:
+                keys.add((insn.src, False))
+            elif insn.kind in (Kind.ST, Kind.STX, Kind.ATOMIC):
+                keys.add((insn.dst, True))
+    return keys
+
+
 # --- per-function lowering ---------------------------------------------------------
 
 
@@ -113,6 +135,8 @@ class ModuleLowering:
             if insn.kind is Kind.LDDW and insn.spec.extra != PseudoSrc.IMM64:
                 self.lddw_slots[insn.pc] = len(self.lddw_slots)
         self.nslots = program.nslots
+        #: second slots of lddw: a jump there is a bad jump, not a gap
+        self.lddw_tails = frozenset(insn.pc + 1 for insn in program.insns if insn.slots == 2)
         fnty = ir.FunctionType(REGS_T, [PTR] + [I64] * 10 + [I64])
         self.functions = {}
         for shape in self.shapes:
@@ -215,11 +239,13 @@ class ModuleLowering:
 
         build_batch(self)
 
-    # i1 ebpf_check(ctx*, addr, size, write): is [addr, addr+size) inside one region (writable if write)?
+    # u64 ebpf_check(ctx*, addr, size, write): the address of the region table row whose region
+    # holds [addr, addr+size) (and is writable if write), or 0
     def _build_check(self) -> ir.Function:
-        fn = ir.Function(self.module, ir.FunctionType(I1, [PTR, I64, I64, I1]), CHECK_NAME)
+        fn = ir.Function(self.module, ir.FunctionType(I64, [PTR, I64, I64, I1]), CHECK_NAME)
         fn.linkage = "internal"
-        fn.attributes.add("noinline")
+        fn.attributes.add("noinline")  # the miss path of every access: keep it out of line
+        fn.attributes.add("cold")
         ctx, addr, size, write = fn.args
         entry = fn.append_basic_block("entry")
         loop = fn.append_basic_block("loop")
@@ -252,9 +278,9 @@ class ModuleLowering:
         writable = b.icmp_unsigned("!=", b.and_(flags, ir.Constant(I64, 1)), ir.Constant(I64, 0))
         b.cbranch(b.or_(b.not_(write), writable), yes, no)
         b.position_at_end(yes)
-        b.ret(ir.Constant(I1, 1))
+        b.ret(b.ptrtoint(row, I64))
         b.position_at_end(no)
-        b.ret(ir.Constant(I1, 0))
+        b.ret(ir.Constant(I64, 0))
         return fn
 
 
@@ -380,23 +406,44 @@ class FunctionLowering:
         fn = self.fn
         entry = fn.append_basic_block("entry")
         self.bail_block = fn.append_basic_block("bail")
-        self.blocks = {pc: fn.append_basic_block(f"pc_{pc}") for pc in self.shape.blocks}
+        blocks = {pc: fn.append_basic_block(f"pc_{pc}") for pc in self.shape.blocks}
+        self.plan = plan_loops(self.shape.blocks) if self.opts.checked else LoopPlan()
+        fast = {pc: fn.append_basic_block(f"fast_{pc}") for pc in sorted(self.plan.fast_blocks)}
+        #: where a jump to each pc goes from the ordinary copy (to a loop's fast copy at its
+        #: checkpoints) and from a fast copy (within it, else back to the ordinary copy)
+        ordinary = {pc: fast[pc] if pc in self.plan.checkpoints else block for pc, block in blocks.items()}
+        self.copies = (ordinary, {pc: fast.get(pc, block) for pc, block in ordinary.items()})
+        #: segment start -> its block in the ordinary copy, where a fast checkpoint falls back to
+        self.exact = dict(blocks)
+        self.fast = False
+        self.blocks = ordinary
         self.b = b = ir.IRBuilder(entry)
         self.regs = [b.alloca(I64, name=f"r{i}") for i in range(10)]
         for i in range(10):
             b.store(fn.args[1 + i], self.regs[i])
         self.base = b.inttoptr(ctx_load(b, self.ctx, Ctx.ZERO_BASE), PTR, name="base")
         self.fp = b.sub(ctx_load(b, self.ctx, Ctx.STACK_TOP), b.mul(self.depth, _c(I64, STACK_SIZE)), name="r10")
+        self.caches: dict[tuple[int, bool], tuple[ir.AllocaInstr, ir.AllocaInstr]] = {}
         if self.opts.checked:
             self.budget = ctx_load(b, self.ctx, Ctx.BUDGET)
             self.stack_lo = ctx_load(b, self.ctx, Ctx.STACK_LO)
-            self.stack_span = b.sub(ctx_load(b, self.ctx, Ctx.STACK_HI), self.stack_lo)
+            stack_span = b.sub(ctx_load(b, self.ctx, Ctx.STACK_HI), self.stack_lo)
+            self.stack_starts = b.sub(stack_span, _c(I64, MAX_ACCESS - 1))
+            for key in sorted(cache_keys(self.shape)):
+                reg, write = key
+                side = "w" if write else "r"
+                self.caches[key] = (b.alloca(I64, name=f"lo_r{reg}{side}"), b.alloca(I64, name=f"n_r{reg}{side}"))
+            self.reset_caches()
         b.branch(self.blocks[self.shape.entry])
         b.position_at_end(self.bail_block)
         b.ret(ir.Constant(REGS_T, [0] * 6))
         for pc, block in self.shape.blocks.items():
-            self.b.position_at_end(self.blocks[pc])
+            self.b.position_at_end(blocks[pc])
             self.lower_block(block)
+        self.fast, self.blocks = True, self.copies[1]
+        for pc, block in fast.items():
+            self.b.position_at_end(block)
+            self.lower_block(self.shape.blocks[pc])
 
     def new_block(self, name: str) -> ir.Block:
         return self.fn.append_basic_block(name)
@@ -444,27 +491,86 @@ class FunctionLowering:
 
     def lower_block(self, block: Block) -> None:
         b = self.b
-        n = len(block.insns)
-        if self.counting:
-            before = ctx_load(b, self.ctx, Ctx.COUNT)
-            after = b.add(before, _c(I64, n))
-            if self.opts.checked:
-                over = b.icmp_unsigned(">", after, self.budget)
-                self.bail_if(over, Status.BUDGET, block.start, addr=before, extra=self.shape.entry)
-            ctx_store(b, self.ctx, Ctx.COUNT, after)
         switch = None if self.counting else recover_switch(self.shape.blocks, block)
-        for index, insn in enumerate(block.insns):
-            self.remaining = n - index - 1
-            if switch is not None and index == n - 1:
-                self.lower_switch(switch)
-            getattr(self, "lower_" + insn.kind.value)(insn)
+        for i, segment in enumerate(segments(block.insns)):
+            if i and not self.fast and self.plan.fast_blocks:  # a segment a fast copy can fall back to
+                self.exact[segment[0].pc] = exact = self.new_block(f"segment_{segment[0].pc}")
+                b.branch(exact)
+                b.position_at_end(exact)
+            if self.counting:
+                self.count_segment(segment)
+            for index, insn in enumerate(segment):
+                self.remaining = len(segment) - index - 1
+                if switch is not None and insn is block.last:
+                    self.lower_switch(switch)
+                getattr(self, "lower_" + insn.kind.value)(insn)
+                if insn.kind in CALLS_OUT:
+                    self.reset_caches()
         last = block.insns[-1]
         if not _ends_block(last):
             nxt = last.pc + last.slots
             if nxt in self.blocks:
                 b.branch(self.blocks[nxt])
             else:
-                self.bail(Status.FELL_OFF, nxt)
+                self.bail_stepping(nxt, Status.FELL_OFF, nxt)
+
+    def count_segment(self, segment: list[Insn]) -> None:
+        """Count a segment's instructions on entry; in checked mode, first stop if they do not
+        all fit the budget. The stop hands the registers to Python (jit/budget.py), which runs
+        the instructions that do fit through the interpreter's handlers and raises the
+        interpreter's error: exact to the instruction, with no per-instruction copy of the
+        block here. In a loop's fast copy (jit/loops.py) only checkpoints check, and fall back
+        to this copy when the run to the next checkpoint might not fit."""
+        b = self.b
+        before = ctx_load(b, self.ctx, Ctx.COUNT)
+        after = b.add(before, _c(I64, len(segment)))
+        start = segment[0].pc
+        if self.fast:  # jit/loops.py: only checkpoints check, for the run up to the next one
+            if start in self.plan.checkpoints:
+                cont = self.new_block(f"fits_{start}")
+                reach = b.add(before, _c(I64, self.plan.longest[start]))
+                b.cbranch(b.icmp_unsigned(">", reach, self.budget), self.exact[start], cont).set_weights([1, 1000])
+                b.position_at_end(cont)
+        elif self.opts.checked:
+            fail = self.new_block(f"budget_{segment[0].pc}")
+            cont = self.new_block(f"counted_{segment[0].pc}")
+            b.cbranch(b.icmp_unsigned(">", after, self.budget), fail, cont).set_weights([1, 1000])
+            b.position_at_end(fail)
+            self.bail_budget(segment[0].pc, before)
+            b.position_at_end(cont)
+        ctx_store(b, self.ctx, Ctx.COUNT, after)
+
+    def bail_budget(self, pc: int, before) -> None:
+        """Stop for the budget at the segment starting at ``pc`` with ``before`` instructions
+        counted: the registers go to ``REG0..REG9`` and r10 to ``FAULT_SIZE`` (Status.BUDGET)."""
+        for i in range(10):
+            ctx_store(self.b, self.ctx, Ctx.REG0 + i, self.reg(i))
+        self.bail(Status.BUDGET, pc, addr=before, size=self.fp)
+
+    def bail_stepping(self, at: int, status: Status, pc: int, **fields) -> None:
+        """Stop where execution steps to ``at``, outside the code (off the end, a jump or call
+        outside the program). The interpreter runs an error handler there that counts as an
+        instruction, so with the budget spent the error is the budget's, at ``at``."""
+        b = self.b
+        if self.opts.checked:
+            count = ctx_load(b, self.ctx, Ctx.COUNT)
+            spent = self.new_block(f"spent_{pc}")
+            cont = self.new_block(f"step_{pc}")
+            b.cbranch(b.icmp_unsigned(">=", count, self.budget), spent, cont)
+            b.position_at_end(spent)
+            self.bail_budget(at, count)
+            b.position_at_end(cont)
+        self.bail(status, pc, **fields)
+
+    def bail_outside(self, insn: Insn) -> None:
+        """Stop at a jump or call whose target is no instruction of this function: a slot
+        inside the program that starts nothing (a gap in a hand-built program) is reported
+        there, like falling into it; anything else (outside, inside an lddw) at the jump."""
+        target = insn.target
+        if 0 <= target < self.mod.nslots and target not in self.mod.lddw_tails:
+            self.bail_stepping(target, Status.FELL_OFF, target)
+        else:
+            self.bail_stepping(target, Status.BAD_JUMP, insn.pc, extra=target)
 
     # -- instruction kinds ----------------------------------------------------------
     def lower_alu(self, insn: Insn) -> None:
@@ -507,7 +613,7 @@ class FunctionLowering:
             fallthrough = self.new_block(f"end_{insn.pc}")
             b.cbranch(cond, self.target_block(insn), fallthrough)
             b.position_at_end(fallthrough)
-            self.bail(Status.FELL_OFF, nxt)
+            self.bail_stepping(nxt, Status.FELL_OFF, nxt)
             return
         b.cbranch(cond, self.target_block(insn), fallthrough)
 
@@ -531,7 +637,7 @@ class FunctionLowering:
             block = self.new_block(f"bad_target_{insn.pc}")
             here = self.b.block
             self.b.position_at_end(block)
-            self.bail(Status.BAD_JUMP, insn.pc, extra=insn.target)
+            self.bail_outside(insn)
             self.b.position_at_end(here)
         return block
 
@@ -560,22 +666,44 @@ class FunctionLowering:
     def address(self, base: int, off: int):
         return self.b.add(self.reg(base), _c(I64, off))
 
+    def reset_caches(self) -> None:
+        """Point every region cache at the stack (on entry, and after a call: a helper may
+        add, move, shrink or drop regions, so what was cached before it is forgotten)."""
+        for lo, starts in self.caches.values():
+            self.b.store(self.stack_lo, lo)
+            self.b.store(self.stack_starts, starts)
+
     def access(self, insn: Insn, addr, size: int, write: bool):
-        """A pointer for ``size`` bytes at ``addr``, bounds-checked in checked mode."""
+        """A pointer for ``size`` bytes at ``addr``, bounds-checked in checked mode.
+
+        The check is inline against the region this base register last reached
+        (:func:`cache_keys`): one subtraction and one unsigned compare, kept in
+        registers across loop iterations. A miss walks the region table
+        (``ebpf_check``, out of line) and refills the cache; a failed walk is
+        the interpreter's MemoryFault, so no address outside every region is
+        ever dereferenced.
+        """
         b = self.b
         if self.opts.checked:
-            # fast path: the current stack; slow path: the region table
-            off = b.sub(addr, self.stack_lo)
-            on_stack = b.icmp_unsigned("<=", off, b.sub(self.stack_span, _c(I64, size)))
+            lo_ptr, starts_ptr = self.caches[(insn.src, False) if insn.kind is Kind.LDX else (insn.dst, True)]
+            hit = b.icmp_unsigned("<", b.sub(addr, b.load(lo_ptr, typ=I64)), b.load(starts_ptr, typ=I64))
             slow = self.new_block(f"check_{insn.pc}")
+            refill = self.new_block(f"refill_{insn.pc}")
             fail = self.new_block(f"fault_{insn.pc}")
             cont = self.new_block(f"access_{insn.pc}")
-            br = b.cbranch(on_stack, cont, slow)
-            br.set_weights([1000, 1])
+            b.cbranch(hit, cont, slow).set_weights([1000, 1])
             b.position_at_end(slow)
-            ok = b.call(self.mod.check_fn, [self.ctx, addr, _c(I64, size), _c(I1, int(write))])
-            br = b.cbranch(ok, cont, fail)
-            br.set_weights([1000, 1])
+            row = b.call(self.mod.check_fn, [self.ctx, addr, _c(I64, size), _c(I1, int(write))])
+            b.cbranch(b.icmp_unsigned("!=", row, _c(I64, 0)), refill, fail).set_weights([1000, 1])
+            b.position_at_end(refill)
+            row = b.inttoptr(row, PTR)
+            start = b.load(row, typ=I64)
+            span = b.sub(b.load(b.gep(row, [_c(I64, 1)], source_etype=I64), typ=I64), start)
+            b.store(start, lo_ptr)
+            # a region shorter than MAX_ACCESS is never cached: its accesses always walk the table
+            wide = b.icmp_unsigned(">=", span, _c(I64, MAX_ACCESS))
+            b.store(b.select(wide, b.sub(span, _c(I64, MAX_ACCESS - 1)), _c(I64, 0)), starts_ptr)
+            b.branch(cont)
             b.position_at_end(fail)
             self.bail(Status.MEMORY_FAULT, insn.pc, addr=addr, size=size, write=int(write))
             b.position_at_end(cont)
@@ -704,13 +832,13 @@ class FunctionLowering:
     def lower_call_local(self, insn: Insn) -> None:
         b = self.b
         callee = self.mod.functions.get(insn.target)
-        if callee is None:  # a call outside the program (only from hand-built programs)
-            self.bail(Status.BAD_JUMP, insn.pc, extra=insn.target)
-            self.b.position_at_end(self.new_block(f"dead_{insn.pc}"))  # no predecessors
-            return
         depth = b.add(self.depth, _c(I64, 1))
         self.bail_if(b.icmp_unsigned(">=", depth, _c(I64, MAX_CALL_DEPTH)), Status.CALL_DEPTH, insn.pc,
                      extra=insn.target)
+        if callee is None:  # a call outside the program (only from hand-built programs)
+            self.bail_outside(insn)
+            self.b.position_at_end(self.new_block(f"dead_{insn.pc}"))  # no predecessors
+            return
         res = b.call(callee, [self.ctx] + [self.reg(i) for i in range(10)] + [depth])
         for i in range(6):
             self.set_reg(i, b.extract_value(res, i))

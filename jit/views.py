@@ -18,7 +18,8 @@ from ebpflite.jit.lower import LowerOptions, lower_program
 from ebpflite.vm.program import Program
 
 #: ``.LBB0_3:   # %pc_12.i`` or ``# %bb.1:   # %pc_12`` (inlining appends ``.i``)
-_BLOCK = re.compile(r"^(\S+:|\s*#\s*%bb\.\d+:)\s*#\s*%pc_(?P<pc>\d+)\b")
+#: a block label naming an eBPF block: ``pc_n``, or ``fast_n`` in a loop's fast copy (jit/loops.py)
+_BLOCK = re.compile(r"^(\S+:|\s*#\s*%bb\.\d+:)\s*#\s*%(?P<copy>pc|fast)_(?P<pc>\d+)\b")
 
 
 def ir_text(program: Program, *, checked: bool | None = None, opt_level: int = 2,
@@ -49,6 +50,7 @@ def annotate(asm: str) -> str:
     for line in asm.splitlines():
         match = _BLOCK.match(line)
         if match:
-            out.append(f"; eBPF pc {match.group('pc')}")
+            fast = " (loop fast copy)" if match.group("copy") == "fast" else ""
+            out.append(f"; eBPF pc {match.group('pc')}{fast}")
         out.append(line)
     return "\n".join(out) + "\n"

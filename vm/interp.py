@@ -56,6 +56,9 @@ class Interpreter:
         #: per program (by id): the program (kept alive), its handlers, its blocks and their lengths
         self._code: dict[int, tuple[Program, list[Handler], list[Handler], list[int]]] = {}
         self._callback_return: dict[int, int] = {}
+        #: per program: index of the error handler of a jump outside the code -> the jump's target
+        #: (the pc a BudgetExceeded names when the budget runs out on the way there)
+        self._stepped_to: dict[int, dict[int, int]] = {}
         self._current = program
         self._callback_insns = 0
         self._code_for(program)
@@ -86,6 +89,7 @@ class Interpreter:
         code.append(_fail(nslots, f"execution fell off the end of program {program.name!r} "
                                   "(the last instruction is not exit or a jump)"))
         targets: dict[int, int] = {}
+        stepped = self._stepped_to[id(program)] = {}
 
         def resolve_target(target: int, pc: int) -> int:
             if 0 <= target < nslots and code[target] is not _LDDW_TAIL:
@@ -94,6 +98,7 @@ class Interpreter:
                 code.append(_fail(pc, f"jump to {target} is outside program {program.name!r} "
                                       f"(0..{nslots - 1}) or inside an lddw"))
                 targets[pc] = len(code) - 1
+                stepped[targets[pc]] = target
             return targets[pc]
 
         # mark the second slots of lddw first, so resolve_target can refuse them
@@ -167,7 +172,8 @@ class Interpreter:
                     continue
                 raise BudgetExceeded(
                     f"the instruction budget of {budget} ran out before the program exited "
-                    f"(an endless loop?); {budget} instructions were executed", pc)
+                    f"(an endless loop?); {budget} instructions were executed",
+                    self._stepped_to[id(self._current)].get(pc, pc))
         except EbpfError as exc:
             if self.trace:
                 exc.trace = list(self._trace)  # what ran up to the failure, for the CLI

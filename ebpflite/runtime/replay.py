@@ -46,7 +46,13 @@ import numpy as np
 
 from ebpflite.helpers import registry
 from ebpflite.helpers.contexts import ETH_HLEN, XDP_MAX_DATA, xdp_refusal
-from ebpflite.helpers.pcap import CaptureStream, Packet, PacketChunk
+from ebpflite.helpers.pcap import (
+    DEFAULT_CHUNK_BYTES,
+    DEFAULT_CHUNK_PACKETS,
+    CaptureStream,
+    Packet,
+    PacketChunk,
+)
 from ebpflite.helpers.skb import MAX_DATA_IN as SKB_MAX_DATA_IN
 from ebpflite.vm.contexts import descriptor
 from ebpflite.vm.errors import ContextError, EbpfError
@@ -74,10 +80,10 @@ BATCH_SAFE_HELPERS = frozenset({
     "bpf_ringbuf_query", "bpf_tail_call", "bpf_perf_event_output", "bpf_trace_printk",
 })
 
-#: packets per chunk (one native call each in batch mode)
-CHUNK_SIZE = 32768
-#: bytes read from a capture per chunk
-CHUNK_BYTES = 8 << 20
+#: packets per chunk (one native call each in batch mode) and bytes read from a capture per chunk:
+#: the stream's defaults, sized so a chunk stays in the CPU caches from reading to replaying
+CHUNK_SIZE = DEFAULT_CHUNK_PACKETS
+CHUNK_BYTES = DEFAULT_CHUNK_BYTES
 #: the batch output buffer for a streamed ``out`` capture (flushed to the file when full)
 OUT_BUFFER = 4 << 20
 
@@ -238,6 +244,17 @@ def _pack(items: list[Any], first: int) -> _Chunk:
     return _Chunk(PacketChunk(buf, offsets, lengths, orig, ts, np.zeros(len(items), dtype=np.uint32), first, 0), items)
 
 
+def _share_walkers() -> None:
+    """Keep the capture walkers' machine code in the JIT's disk cache (on by default; see
+    jit/diskcache.py), so a replay after the first loads them instead of building them. Only
+    for batch replays: the JIT is loaded then anyway."""
+    from ebpflite.helpers import pcapscan
+    from ebpflite.jit.diskcache import DiskCache, default_directory, toolchain_fingerprint
+
+    directory = default_directory()
+    pcapscan.object_cache = (DiskCache(directory), toolchain_fingerprint()) if directory is not None else None
+
+
 def _chunks(source: Source, size: int) -> tuple[Iterator[_Chunk], CaptureStream | None]:
     """Chunks of ``source`` and the capture stream behind them (None for packet sources)."""
     if isinstance(source, (str, Path)):
@@ -340,6 +357,8 @@ class Replayer:
         An engine failure (not a refused frame) stops the replay: the exception's
         ``packet_index`` is the index of the failing packet in the source."""
         replay = Replay(self.mode, records=[] if self.records else None)
+        if self.mode == "batch":
+            _share_walkers()
         chunks, stream = _chunks(packets, self.chunk_size)
         writer = PcapWriter(out) if out is not None else None
         want_records = self.records or on_record is not None
@@ -432,7 +451,8 @@ class Replayer:
     def _batch_setup(self, writer: PcapWriter | None, keep: bool):
         from ebpflite.jit.batch import OUT_RECORD_MAX, BatchOutput, BatchRunner
 
-        runner = BatchRunner(self.runner.engine, capacity=self.chunk_size, redirects=True,
+        runner = BatchRunner(self.runner.engine, capacity=self.chunk_size,
+                             redirects=_may_redirect(self.runner.program),
                              ingress_ifindex=self.hook.ingress_ifindex)
         self._keep_numbers = np.array([n for n, name in self.actions.items() if name in self.hook.keep and 0 <= n < 64],
                                       dtype=np.uint32)
@@ -467,9 +487,17 @@ class Replayer:
                 exc.packet_index += arrays.first_index
             raise
         valid = run.out_lengths != 0
-        replay.counts["invalid"] += int(n - np.count_nonzero(valid))
-        values, counts = np.unique(run.verdicts[valid], return_counts=True)
-        for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+        refused = int(n - np.count_nonzero(valid))
+        replay.counts["invalid"] += refused
+        verdicts = run.verdicts[valid] if refused else run.verdicts
+        if len(verdicts) and int(verdicts.max()) < _SMALL_VERDICTS:  # the usual case: actions are small numbers
+            tally = np.bincount(verdicts, minlength=1)
+            values = np.flatnonzero(tally)
+            pairs = zip(values.tolist(), tally[values].tolist(), strict=True)
+        else:
+            values, counts = np.unique(verdicts, return_counts=True)
+            pairs = zip(values.tolist(), counts.tolist(), strict=True)
+        for value, count in pairs:
             replay.counts[self.actions.get(value, str(value))] += count
         used = output.used if output is not None else 0
         if writer is not None:
@@ -511,6 +539,24 @@ class Replayer:
             redirect = redirect_dict(slots[i], by_address) if slots is not None else None
             self._record(replay, PacketRecord(index, verdict, self.actions.get(verdict, str(verdict)), lengths[i],
                                               0, redirect, run.traces.get(i, [])), on_record)
+
+
+#: verdicts below this are counted with ``numpy.bincount`` (any other with ``numpy.unique``)
+_SMALL_VERDICTS = 1024
+#: helpers after which a packet may carry a redirect (a tail call's target may redirect)
+_REDIRECTING = frozenset({"bpf_redirect", "bpf_redirect_map", "bpf_tail_call"})
+
+
+def _may_redirect(program: Any) -> bool:
+    """Whether any run of ``program`` can set a redirect: the batch loop then records one slot per
+    packet (five words), which programs that never redirect need not pay for."""
+    table = registry.profile(program.platform)
+    for insn in program.insns:
+        if insn.kind is Kind.CALL:
+            spec = table.get(insn.imm)
+            if spec is not None and spec.name in _REDIRECTING:
+                return True
+    return False
 
 
 def redirect_dict(slot: list[int], maps_by_address: dict[int, Any]) -> dict | None:

@@ -27,12 +27,14 @@ def test_native_asm_is_annotated_with_ebpf_pcs():
     asm = native_asm(LOOP, checked=True)
     assert "ebpf_entry:" in asm
     assert "; eBPF pc 2" in asm  # the loop head (unchecked code is vectorised beyond recognition)
+    assert "; eBPF pc 2 (loop fast copy)" in asm  # checked code: the copy that checks per iteration
     assert "ebpf_entry:" in native_asm(LOOP, checked=False)
 
 
 def test_annotate_marks_block_labels():
-    text = annotate(".LBB0_3:  # %pc_12\n\tmovq %rax, %rbx\n")
+    text = annotate(".LBB0_3:  # %pc_12\n\tmovq %rax, %rbx\n.LBB0_4:  # %fast_12\n")
     assert text.splitlines()[0] == "; eBPF pc 12"
+    assert text.splitlines()[3] == "; eBPF pc 12 (loop fast copy)"
 
 
 def test_same_program_is_compiled_once():
