@@ -242,3 +242,26 @@ def test_damaged_captures_give_packets_or_pcap_errors_never_anything_else(base):
         same(got, ref)
 
     check()
+
+
+def test_walkers_machine_code_is_kept_and_loaded_from_a_cache(tmp_path, monkeypatch):
+    """With an object cache (the runtime gives the JIT's disk cache), the first process stores
+    the walkers' object code and a later one loads it instead of building: the same packets."""
+    from ebpflite.helpers import pcapscan
+    from ebpflite.jit.diskcache import DiskCache, toolchain_fingerprint
+
+    capture = pcap_bytes("<", True, [(i, i, f, len(f)) for i, f in enumerate(varied_frames(30))])
+    cache = DiskCache(tmp_path)
+    monkeypatch.setattr(pcapscan, "object_cache", (cache, toolchain_fingerprint()))
+    monkeypatch.setattr(pcapscan, "_compiled", {})
+    built = streamed(capture, chunk_bytes=512)
+    (entry,) = tmp_path.glob("pcapscan-*.o")
+    monkeypatch.setattr(pcapscan, "_compiled", {})
+    loads = []
+    monkeypatch.setattr(cache, "load", lambda key, load=cache.load: loads.append(key) or load(key))
+    same(streamed(capture, chunk_bytes=512), built)
+    assert loads == [entry.stem] and pcapscan._compiled["engine"] is not None
+    same(built, list(iter_packets(capture)))
+    entry.write_bytes(entry.read_bytes()[:-7])  # a damaged entry is refused and rebuilt
+    monkeypatch.setattr(pcapscan, "_compiled", {})
+    same(streamed(capture, chunk_bytes=512), built)

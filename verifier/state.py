@@ -93,7 +93,12 @@ class Value(NamedTuple):
 
     @staticmethod
     def const(v: int) -> Value:
-        return Value(T.SCALAR, Scalar.const(v))
+        out = _CONST_VALUES.get(v)
+        if out is None:
+            if len(_CONST_VALUES) >= 1 << 14:
+                _CONST_VALUES.clear()
+            out = _CONST_VALUES[v] = Value(T.SCALAR, Scalar.const(v))
+        return out
 
     @property
     def is_pointer(self) -> bool:
@@ -171,6 +176,12 @@ class Value(NamedTuple):
         if t in (T.MEM, T.MEM_OR_NULL, T.MAP_VALUE, T.MAP_VALUE_OR_NULL):
             parts.append(f"size={self.range}")
         return " ".join(parts)
+
+
+#: live registers -> r0-r9 not among them (State.forget; a program has a few dozen live sets)
+_DEAD: dict[frozenset[int], tuple[int, ...]] = {}
+#: Value.const's cache (immediates recur on every path through an instruction)
+_CONST_VALUES: dict[int, Value] = {}
 
 
 def _shift(s: Scalar, k: int) -> Scalar:
@@ -323,6 +334,9 @@ class State:
     refs: frozenset[int] = frozenset()
     #: the bpf_spin_lock held: (map index, offset in the value); LOCK_UNKNOWN where joined paths differ
     lock: tuple[int, int] | None = None
+    #: the last summary of this state (or of the state it was copied from) with the values it was made
+    #: from (verifier/paths.py: a new summary only redoes the positions that changed since)
+    snap: tuple | None = field(default=None, compare=False, repr=False)
 
     @property
     def top(self) -> Frame:
@@ -337,7 +351,7 @@ class State:
         return len(self.frames) - 1
 
     def copy(self) -> State:
-        return State([f.copy() for f in self.frames], self.count, self.refs, self.lock)
+        return State([f.copy() for f in self.frames], self.count, self.refs, self.lock, self.snap)
 
     # -- lattice --------------------------------------------------------------------------
     def join(self, o: State) -> State:
@@ -374,8 +388,11 @@ class State:
     def forget(self, live: frozenset[int]) -> None:
         """Registers r0-r9 of the top frame not in ``live`` become uninitialised (nothing reads them)."""
         regs = self.frames[-1].regs
-        for r in range(10):
-            if r not in live and regs[r].type is not T.NOT_INIT:
+        dead = _DEAD.get(live)
+        if dead is None:
+            dead = _DEAD[live] = tuple(r for r in range(10) if r not in live)
+        for r in dead:
+            if regs[r].type is not T.NOT_INIT:
                 regs[r] = UNINIT
 
     def le(self, o: State) -> bool:
@@ -427,19 +444,30 @@ class State:
 
     def fresh_id(self, ident: int) -> int:
         """Claim ``ident`` for a new variable part: older holders stop sharing it."""
-        for fi, where, v in list(self.values()):
-            if v.id == ident:
-                v = v._replace(id=NO_ID)
-                self.put(fi, where, v)
-            if v.dist is not None and v.dist[0] == ident:
-                self.put(fi, where, v._replace(dist=None))
+        for frame in self.frames:
+            regs = frame.regs
+            for r, v in enumerate(regs):
+                if v.id == ident or (v.dist is not None and v.dist[0] == ident):
+                    regs[r] = _unlinked(v, ident)
+            stack = frame.stack
+            changed = [(k, slot.spill) for k, slot in stack.items() if slot.spill is not None and (
+                slot.spill.id == ident or (slot.spill.dist is not None and slot.spill.dist[0] == ident))]
+            for k, v in changed:
+                stack[k] = StackSlot(_unlinked(v, ident))
         return ident
 
     def update_same(self, ident: int, types: tuple[T, ...], fn) -> None:
         """Apply ``fn(value) -> value`` to every value of ``types`` sharing ``ident``."""
-        for fi, where, v in list(self.values()):
-            if v.id == ident and v.type in types:
-                self.put(fi, where, fn(v))
+        for frame in self.frames:
+            regs = frame.regs
+            for r, v in enumerate(regs):
+                if v.id == ident and v.type in types:
+                    regs[r] = fn(v)
+            stack = frame.stack
+            changed = [(k, slot.spill) for k, slot in stack.items()
+                       if slot.spill is not None and slot.spill.id == ident and slot.spill.type in types]
+            for k, v in changed:
+                stack[k] = StackSlot(fn(v))
 
     def describe_stack(self, fi: int | None = None) -> list[str]:
         frame = self.frames[-1 if fi is None else fi]
@@ -447,6 +475,15 @@ class State:
         for k in sorted(frame.stack):
             out.append(f"[{-8 * (k + 1)}..{-8 * k - 1}] {frame.stack[k].describe()}")
         return out
+
+
+def _unlinked(v: Value, ident: int) -> Value:
+    """``v`` no longer sharing identity ``ident`` (nor being a distance from pointers of it)."""
+    if v.id == ident:
+        v = v._replace(id=NO_ID)
+    if v.dist is not None and v.dist[0] == ident:
+        v = v._replace(dist=None)
+    return v
 
 
 def entry_state(ctx_value: Value, nregs: int = 11) -> State:

@@ -244,6 +244,17 @@ def _pack(items: list[Any], first: int) -> _Chunk:
     return _Chunk(PacketChunk(buf, offsets, lengths, orig, ts, np.zeros(len(items), dtype=np.uint32), first, 0), items)
 
 
+def _share_walkers() -> None:
+    """Keep the capture walkers' machine code in the JIT's disk cache (on by default; see
+    jit/diskcache.py), so a replay after the first loads them instead of building them. Only
+    for batch replays: the JIT is loaded then anyway."""
+    from ebpflite.helpers import pcapscan
+    from ebpflite.jit.diskcache import DiskCache, default_directory, toolchain_fingerprint
+
+    directory = default_directory()
+    pcapscan.object_cache = (DiskCache(directory), toolchain_fingerprint()) if directory is not None else None
+
+
 def _chunks(source: Source, size: int) -> tuple[Iterator[_Chunk], CaptureStream | None]:
     """Chunks of ``source`` and the capture stream behind them (None for packet sources)."""
     if isinstance(source, (str, Path)):
@@ -346,6 +357,8 @@ class Replayer:
         An engine failure (not a refused frame) stops the replay: the exception's
         ``packet_index`` is the index of the failing packet in the source."""
         replay = Replay(self.mode, records=[] if self.records else None)
+        if self.mode == "batch":
+            _share_walkers()
         chunks, stream = _chunks(packets, self.chunk_size)
         writer = PcapWriter(out) if out is not None else None
         want_records = self.records or on_record is not None
