@@ -20,6 +20,14 @@ Functions take ``(ctx, r0..r9, depth)`` and return ``{r0..r5}``: a callee
 starts with the caller's registers and leaves r1-r5 as it found them at its
 exit, exactly as the interpreter's single register file behaves; r6-r9 are
 the caller's own allocas, so they are preserved for free.
+
+Checked mode keeps two promises at the cost of as little code as it can:
+every access lies inside one region (checked inline against the region its
+base register last reached, :meth:`FunctionLowering.access`), and the budget
+stops the program exactly where the interpreter would (counted per segment,
+:func:`~ebpflite.jit.loops.segments`; loops get a fast copy that checks only
+at checkpoints, jit/loops.py; the last partial segment runs in Python,
+jit/budget.py).
 """
 
 from __future__ import annotations
