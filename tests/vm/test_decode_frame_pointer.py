@@ -72,12 +72,10 @@ def test_cmpxchg_with_r10_as_source_stores_the_frame_pointer(name):
         make("sub", dst=0, src=10),                   # r0 -= r10: 0 (64-bit) or -(high bits) (32-bit)
         make("exit"))
     prog.insns = decode(prog.bytecode)  # it decodes
-    results = []
     for engine in (Interpreter, JitProgram):
-        res = engine(prog, Environment.minimal()).run()
-        results.append(res.r0)
-    fp = Environment.minimal().stack.frame_pointer(0)
-    assert results[0] == results[1] == ((fp & mask) - fp) & ((1 << 64) - 1)
+        env = Environment.minimal()  # each environment has its own stack: compare with its frame pointer
+        fp = env.stack.frame_pointer(0)
+        assert engine(prog, env).run().r0 == ((fp & mask) - fp) & ((1 << 64) - 1), engine.__name__
 
 
 @pytest.mark.parametrize("engine", [Interpreter, JitProgram], ids=["interp", "jit"])
